@@ -1,0 +1,89 @@
+"""Plain frozen values that repositories return; ORM objects never leave `storage`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    name: str
+    display: str
+    bot: bool = False
+    owner_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: str
+    name: str
+    topic: str
+    join_policy: str
+    owner_id: str
+    last_seq: int
+    member_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user: User
+    role: str
+    joined: int
+    read_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """A room as a member sees it at connect time (for `welcome`)."""
+
+    id: str
+    name: str
+    last_seq: int
+    read_seq: int
+    unread: int
+    role: str = "member"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    room_id: str
+    seq: int
+    id: str
+    ts: int
+    sender: User | None
+    kind: str  # "text" | "system"
+    text: str | None
+    cid: str | None = None
+    reply_to: int | None = None
+    mentions: list[str] | str | None = None
+    recalled: bool = False
+    system_type: str | None = None
+    system_data: dict[str, Any] | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store: the seq, id and ts are given by storage."""
+
+    room_id: str
+    sender: User | None
+    text: str | None
+    cid: str | None = None
+    reply_to: int | None = None
+    mentions: list[str] | str | None = None
+    system_type: str | None = None
+    system_data: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        return "system" if self.system_type else "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The outcome of storing a `NewMessage`: the message and whether it already existed."""
+
+    message: Message
+    dup: bool

@@ -1,0 +1,222 @@
+"""Rooms (groups), memberships with roles, and read markers."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .db import now_ms
+from .ids import new_id
+from .models import Membership, Message as MessageRow, Room as RoomRow, User as UserRow
+from .records import Member, Room, RoomState, User
+
+_member_count = (
+    select(func.count())
+    .where(Membership.room_id == RoomRow.id)
+    .correlate(RoomRow)
+    .scalar_subquery()
+    .label("member_count")
+)
+_ROOM_COLUMNS = (
+    RoomRow.id,
+    RoomRow.name,
+    RoomRow.topic,
+    RoomRow.join_policy,
+    RoomRow.owner_id,
+    RoomRow.last_seq,
+    _member_count,
+)
+
+
+def _room(row) -> Room:
+    return Room(
+        id=row.id,
+        name=row.name,
+        topic=row.topic or "",
+        join_policy=row.join_policy,
+        owner_id=row.owner_id,
+        last_seq=row.last_seq,
+        member_count=row.member_count,
+    )
+
+
+async def create(
+    conn: AsyncConnection, *, name: str, topic: str, join_policy: str, owner_id: str
+) -> Room:
+    """Create a room whose owner is its first member. Creating posts nothing (last_seq 0)."""
+    room_id = new_id("r")
+    now = now_ms()
+    await conn.execute(
+        insert(RoomRow).values(
+            id=room_id,
+            name=name,
+            topic=topic,
+            join_policy=join_policy,
+            owner_id=owner_id,
+            last_seq=0,
+            created=now,
+        )
+    )
+    await conn.execute(
+        insert(Membership).values(room_id=room_id, user_id=owner_id, role="owner", joined=now, read_seq=0)
+    )
+    return Room(room_id, name, topic, join_policy, owner_id, last_seq=0, member_count=1)
+
+
+async def get(conn: AsyncConnection, room_id: str) -> Room | None:
+    row = (await conn.execute(select(*_ROOM_COLUMNS).where(RoomRow.id == room_id))).first()
+    return _room(row) if row else None
+
+
+async def update_room(conn: AsyncConnection, room_id: str, **fields) -> Room | None:
+    """Change `name`, `topic` or `join_policy`; returns the room as it is now."""
+    if fields:
+        await conn.execute(update(RoomRow).where(RoomRow.id == room_id).values(**fields))
+    return await get(conn, room_id)
+
+
+async def list_for_user(conn: AsyncConnection, user_id: str) -> list[Room]:
+    rows = await conn.execute(
+        select(*_ROOM_COLUMNS)
+        .join(Membership, Membership.room_id == RoomRow.id)
+        .where(Membership.user_id == user_id)
+        .order_by(RoomRow.created, RoomRow.id)
+    )
+    return [_room(row) for row in rows]
+
+
+async def room_ids_for_user(conn: AsyncConnection, user_id: str) -> set[str]:
+    rows = await conn.execute(select(Membership.room_id).where(Membership.user_id == user_id))
+    return {row.room_id for row in rows}
+
+
+def _member(row) -> Member:
+    user = User(id=row.id, name=row.name, display=row.display, bot=bool(row.bot), owner_id=row.owner_id)
+    return Member(user=user, role=row.role, joined=row.joined, read_seq=row.read_seq)
+
+
+_MEMBER_QUERY = select(
+    UserRow.id,
+    UserRow.name,
+    UserRow.display,
+    UserRow.bot,
+    UserRow.owner_id,
+    Membership.role,
+    Membership.joined,
+    Membership.read_seq,
+).join(Membership, Membership.user_id == UserRow.id)
+
+
+async def get_member(conn: AsyncConnection, room_id: str, user_id: str) -> Member | None:
+    row = (
+        await conn.execute(
+            _MEMBER_QUERY.where(Membership.room_id == room_id, Membership.user_id == user_id)
+        )
+    ).first()
+    return _member(row) if row else None
+
+
+async def members(conn: AsyncConnection, room_id: str) -> list[Member]:
+    rows = await conn.execute(
+        _MEMBER_QUERY.where(Membership.room_id == room_id).order_by(Membership.joined, UserRow.name)
+    )
+    return [_member(row) for row in rows]
+
+
+async def member_ids(conn: AsyncConnection, room_id: str) -> list[str]:
+    rows = await conn.execute(select(Membership.user_id).where(Membership.room_id == room_id))
+    return [row.user_id for row in rows]
+
+
+async def members_among(conn: AsyncConnection, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of the given (room_id, user_id) pairs are memberships."""
+    if not pairs:
+        return set()
+    room_ids = {room for room, _ in pairs}
+    user_ids = {user for _, user in pairs}
+    rows = await conn.execute(
+        select(Membership.room_id, Membership.user_id).where(
+            Membership.room_id.in_(room_ids), Membership.user_id.in_(user_ids)
+        )
+    )
+    return {(row.room_id, row.user_id) for row in rows} & pairs
+
+
+async def add_member(conn: AsyncConnection, room_id: str, user_id: str, role: str = "member") -> bool:
+    """Add a membership; False if the user already is a member."""
+    if await get_member(conn, room_id, user_id) is not None:
+        return False
+    await conn.execute(
+        insert(Membership).values(room_id=room_id, user_id=user_id, role=role, joined=now_ms(), read_seq=0)
+    )
+    return True
+
+
+async def remove_member(conn: AsyncConnection, room_id: str, user_id: str) -> bool:
+    result = await conn.execute(
+        delete(Membership).where(Membership.room_id == room_id, Membership.user_id == user_id)
+    )
+    return result.rowcount > 0
+
+
+async def set_role(conn: AsyncConnection, room_id: str, user_id: str, role: str) -> Member | None:
+    await conn.execute(
+        update(Membership)
+        .where(Membership.room_id == room_id, Membership.user_id == user_id)
+        .values(role=role)
+    )
+    return await get_member(conn, room_id, user_id)
+
+
+async def set_read(conn: AsyncConnection, room_id: str, user_id: str, seq: int) -> int | None:
+    """Move the read marker forward to `seq` (capped at the room's last seq, never back).
+
+    Returns the marker as it is now, or None if the user is not a member.
+    """
+    last_seq = (await conn.execute(select(RoomRow.last_seq).where(RoomRow.id == room_id))).scalar()
+    if last_seq is None:
+        return None
+    target = min(seq, last_seq)
+    await conn.execute(
+        update(Membership)
+        .where(Membership.room_id == room_id, Membership.user_id == user_id, Membership.read_seq < target)
+        .values(read_seq=target)
+    )
+    return (
+        await conn.execute(
+            select(Membership.read_seq).where(Membership.room_id == room_id, Membership.user_id == user_id)
+        )
+    ).scalar()
+
+
+async def states_for_user(conn: AsyncConnection, user_id: str) -> list[RoomState]:
+    """Every room of the user with last seq, read marker and unread count (for `welcome`).
+
+    Unread counts messages of others, system ones included, past the read marker.
+    """
+    unread = (
+        select(func.count())
+        .where(
+            MessageRow.room_id == Membership.room_id,
+            MessageRow.seq > Membership.read_seq,
+            or_(MessageRow.sender_id.is_(None), MessageRow.sender_id != user_id),
+        )
+        .correlate(Membership)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(RoomRow.id, RoomRow.name, RoomRow.last_seq, Membership.read_seq, Membership.role, unread.label("unread"))
+        .join(Membership, and_(Membership.room_id == RoomRow.id, Membership.user_id == user_id))
+        .order_by(RoomRow.created, RoomRow.id)
+    )
+    return [
+        RoomState(
+            id=row.id,
+            name=row.name,
+            last_seq=row.last_seq,
+            read_seq=row.read_seq,
+            unread=row.unread,
+            role=row.role,
+        )
+        for row in rows
+    ]

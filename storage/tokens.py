@@ -1,0 +1,48 @@
+"""Bearer tokens: random secrets handed out once, stored only as their SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .db import now_ms
+from .models import Token, User as UserRow
+from .records import User
+
+
+def hash_token(raw: str) -> str:
+    """The stored form of a token; also the key the server files live sessions under."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+async def issue(conn: AsyncConnection, user_id: str) -> str:
+    """Create a token for the user and return its secret (the only time it is seen)."""
+    raw = secrets.token_urlsafe(32)
+    await conn.execute(insert(Token).values(token_hash=hash_token(raw), user_id=user_id, created=now_ms()))
+    return raw
+
+
+async def user_for(conn: AsyncConnection, raw: str) -> User | None:
+    """The user a token belongs to, or None for an unknown or revoked token."""
+    row = (
+        await conn.execute(
+            select(UserRow.id, UserRow.name, UserRow.display, UserRow.bot, UserRow.owner_id)
+            .join(Token, Token.user_id == UserRow.id)
+            .where(Token.token_hash == hash_token(raw))
+        )
+    ).first()
+    if row is None:
+        return None
+    return User(id=row.id, name=row.name, display=row.display, bot=bool(row.bot), owner_id=row.owner_id)
+
+
+async def revoke(conn: AsyncConnection, raw: str) -> bool:
+    result = await conn.execute(delete(Token).where(Token.token_hash == hash_token(raw)))
+    return result.rowcount > 0
+
+
+async def revoke_all(conn: AsyncConnection, user_id: str) -> None:
+    await conn.execute(delete(Token).where(Token.user_id == user_id))

@@ -1,0 +1,91 @@
+"""Users and bots."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .db import now_ms
+from .ids import new_id
+from .models import User as UserRow
+from .records import User
+
+
+class NameTaken(Exception):
+    """`create` was given a name that another user has."""
+
+
+_COLUMNS = (UserRow.id, UserRow.name, UserRow.display, UserRow.bot, UserRow.owner_id)
+
+
+def _user(row) -> User:
+    return User(id=row.id, name=row.name, display=row.display, bot=bool(row.bot), owner_id=row.owner_id)
+
+
+async def create(
+    conn: AsyncConnection,
+    *,
+    name: str,
+    display: str,
+    password_hash: str | None,
+    bot: bool = False,
+    owner_id: str | None = None,
+) -> User:
+    """Insert a user; raises `NameTaken` if the name is in use."""
+    if (await conn.execute(select(UserRow.id).where(UserRow.name == name))).first():
+        raise NameTaken(name)
+    user = User(id=new_id("u"), name=name, display=display, bot=bot, owner_id=owner_id)
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(UserRow).values(
+                    id=user.id,
+                    name=name,
+                    display=display,
+                    password_hash=password_hash,
+                    bot=bot,
+                    owner_id=owner_id,
+                    created=now_ms(),
+                )
+            )
+    except IntegrityError as exc:
+        raise NameTaken(name) from exc
+    return user
+
+
+async def get(conn: AsyncConnection, user_id: str) -> User | None:
+    row = (await conn.execute(select(*_COLUMNS).where(UserRow.id == user_id))).first()
+    return _user(row) if row else None
+
+
+async def get_many(conn: AsyncConnection, user_ids: list[str] | set[str]) -> dict[str, User]:
+    if not user_ids:
+        return {}
+    rows = await conn.execute(select(*_COLUMNS).where(UserRow.id.in_(list(user_ids))))
+    return {row.id: _user(row) for row in rows}
+
+
+async def by_name(conn: AsyncConnection, name: str) -> tuple[User, str | None] | None:
+    """The user with this name and their password hash (None for bots)."""
+    row = (
+        await conn.execute(select(*_COLUMNS, UserRow.password_hash).where(UserRow.name == name))
+    ).first()
+    return (_user(row), row.password_hash) if row else None
+
+
+async def set_password_hash(conn: AsyncConnection, user_id: str, password_hash: str) -> None:
+    """Store a re-hashed password (Argon2 parameters changed)."""
+    await conn.execute(update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash))
+
+
+async def bots_of(conn: AsyncConnection, owner_id: str) -> list[User]:
+    rows = await conn.execute(
+        select(*_COLUMNS).where(UserRow.owner_id == owner_id, UserRow.bot.is_(True)).order_by(UserRow.created)
+    )
+    return [_user(row) for row in rows]
+
+
+async def delete_user(conn: AsyncConnection, user_id: str) -> bool:
+    result = await conn.execute(delete(UserRow).where(UserRow.id == user_id))
+    return result.rowcount > 0
