@@ -36,11 +36,14 @@ def now_ms() -> int:
 class Database:
     """One engine and the rules for using it. Create with `Database(url)`, end with `close()`."""
 
-    def __init__(self, url: str, *, echo: bool = False):
+    def __init__(self, url: str, *, echo: bool = False, connect_args: dict | None = None):
+        """`connect_args` go to the driver (e.g. asyncpg `server_settings`)."""
         self.url = make_url(url)
         self.dialect = self.url.get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
         kwargs: dict = {"echo": echo}
+        if connect_args:
+            kwargs["connect_args"] = connect_args
         if self.is_sqlite:
             self._ensure_sqlite_dir()
         else:

@@ -143,11 +143,17 @@ async def members_among(conn: AsyncConnection, pairs: set[tuple[str, str]]) -> s
 
 
 async def add_member(conn: AsyncConnection, room_id: str, user_id: str, role: str = "member") -> bool:
-    """Add a membership; False if the user already is a member."""
+    """Add a membership; False if the user already is a member.
+
+    The read marker starts at the room's last seq: nothing from before joining is unread.
+    """
     if await get_member(conn, room_id, user_id) is not None:
         return False
+    last_seq = select(RoomRow.last_seq).where(RoomRow.id == room_id).scalar_subquery()
     await conn.execute(
-        insert(Membership).values(room_id=room_id, user_id=user_id, role=role, joined=now_ms(), read_seq=0)
+        insert(Membership).values(
+            room_id=room_id, user_id=user_id, role=role, joined=now_ms(), read_seq=func.coalesce(last_seq, 0)
+        )
     )
     return True
 
