@@ -17,7 +17,7 @@ from typing import Any, Final
 import msgspec
 
 from .errors import ErrorCode, FrameError
-from .frames import ClientFrame, ServerFrame
+from .frames import ClientFrame, Ref, ServerFrame
 
 JSON_SUBPROTOCOL: Final = "chat.v1.json"
 MSGPACK_SUBPROTOCOL: Final = "chat.v1.msgpack"
@@ -29,7 +29,7 @@ _PATH = re.compile(r" - at `(\$[^`]*)`$")
 class _Envelope(msgspec.Struct):
     """What can still be read from a frame that failed validation."""
 
-    ref: Any = None
+    ref: Ref = None
 
 
 class Codec:
@@ -61,10 +61,14 @@ class Codec:
 
     def decode(self, data: bytes | str) -> Any:
         try:
+            if self.binary and isinstance(data, str):
+                data = data.encode()  # msgspec's msgpack decoder takes bytes only
             return self._decode(data)
         except msgspec.ValidationError as exc:
             raise self._validation_error(data, str(exc)) from None
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # UnicodeError: invalid UTF-8 in, or lone surrogates in a `str`;
+        # RecursionError: nesting deeper than msgspec's limit.
+        except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
             raise FrameError(ErrorCode.BAD_FRAME, f"undecodable frame: {exc}") from None
 
     def _validation_error(self, data: bytes | str, reason: str) -> FrameError:
@@ -87,14 +91,9 @@ class Codec:
 
     def _readable_ref(self, data: bytes | str) -> int | str | None:
         try:
-            ref = self._decode_envelope(data).ref
-        except (msgspec.DecodeError, msgspec.ValidationError):
+            return self._decode_envelope(data).ref
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return None
-        if isinstance(ref, bool) or not isinstance(ref, (int, str)):
-            return None
-        if isinstance(ref, str) and len(ref) > 64:
-            return None
-        return ref
 
 
 def server_codec(subprotocol: str | None) -> Codec:

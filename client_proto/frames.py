@@ -18,9 +18,15 @@ import msgspec
 from msgspec import Meta
 
 # Field types with the limits the decoder enforces (over-long ids are `invalid`).
+# Integers are bounded to int64 so that every decoded value fits a database
+# column and re-encodes in msgpack (JSON alone would accept any size).
+INT64_MAX = 2**63 - 1
 Id = Annotated[str, Meta(min_length=1, max_length=64)]
-Ref = Union[int, Annotated[str, Meta(max_length=64)], None]
-Seq = Annotated[int, Meta(ge=0)]
+Ref = Union[
+    Annotated[int, Meta(ge=-INT64_MAX - 1, le=INT64_MAX)], Annotated[str, Meta(max_length=64)], None
+]
+Seq = Annotated[int, Meta(ge=0, le=INT64_MAX)]
+PositiveSeq = Annotated[int, Meta(ge=1, le=INT64_MAX)]
 Cid = Annotated[str, Meta(min_length=1, max_length=64)]
 Token = Annotated[str, Meta(min_length=1, max_length=512)]
 HistoryLimit = Annotated[int, Meta(ge=1, le=100)]
@@ -54,7 +60,7 @@ class Send(_Frame, tag="send"):
     room: Id
     text: str
     cid: Cid
-    reply_to: Annotated[int, Meta(ge=1)] | None = None
+    reply_to: PositiveSeq | None = None
     mentions: Mentions = None
     ref: Ref = None
 
@@ -90,7 +96,7 @@ class Read(_Frame, tag="read"):
 
 class Recall(_Frame, tag="recall"):
     room: Id
-    seq: Annotated[int, Meta(ge=1)]
+    seq: PositiveSeq
     ref: Ref = None
 
 
