@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -36,6 +37,8 @@ class User(Base):
         ID, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     created: Mapped[int] = mapped_column(BigInteger)
+    # A retired bot keeps its row so its past messages keep their author.
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Token(Base):

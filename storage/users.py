@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import now_ms
 from .ids import new_id
-from .models import User as UserRow
+from .models import Membership, Token, User as UserRow
 from .records import User
 
 
@@ -80,8 +80,11 @@ async def set_password_hash(conn: AsyncConnection, user_id: str, password_hash: 
 
 
 async def bots_of(conn: AsyncConnection, owner_id: str) -> list[User]:
+    """The owner's bots that have not been retired, oldest first."""
     rows = await conn.execute(
-        select(*_COLUMNS).where(UserRow.owner_id == owner_id, UserRow.bot.is_(True)).order_by(UserRow.created)
+        select(*_COLUMNS)
+        .where(UserRow.owner_id == owner_id, UserRow.bot.is_(True), UserRow.deleted.is_(False))
+        .order_by(UserRow.created)
     )
     return [_user(row) for row in rows]
 
@@ -89,3 +92,10 @@ async def bots_of(conn: AsyncConnection, owner_id: str) -> list[User]:
 async def delete_user(conn: AsyncConnection, user_id: str) -> bool:
     result = await conn.execute(delete(UserRow).where(UserRow.id == user_id))
     return result.rowcount > 0
+
+
+async def deactivate(conn: AsyncConnection, user_id: str) -> None:
+    """Retire a user (a deleted bot): no tokens, no memberships, the row kept for history."""
+    await conn.execute(delete(Token).where(Token.user_id == user_id))
+    await conn.execute(delete(Membership).where(Membership.user_id == user_id))
+    await conn.execute(update(UserRow).where(UserRow.id == user_id).values(deleted=True))

@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('bot', sa.Boolean(), nullable=False),
     sa.Column('owner_id', sa.String(length=40), nullable=True),
     sa.Column('created', sa.BigInteger(), nullable=False),
+    sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')

@@ -1,0 +1,125 @@
+"""`create_app(settings)`: wires storage, bus, hub, services and handlers with typed app keys."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from client_proto.errors import CloseCode
+from storage.db import Database
+
+from . import keys, ws
+from .bus.base import Bus
+from .bus.memory import MemoryBus
+from .config import Settings
+from .connection import Flusher
+from .http import accounts as accounts_http
+from .http import ops as ops_http
+from .http import rooms as rooms_http
+from .http.errors import error_middleware
+from .http.routes import add_routes
+from .hub import Hub
+from .metrics import Metrics
+from .ratelimit import LoginGuard
+from .services.accounts import AccountService
+from .services.messages import MessageService
+from .services.rooms import RoomService
+from .services.writer import MessageWriter
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).with_name("web")
+MAX_BODY = 1024 * 1024  # bytes of an HTTP request body (posts are up to 100,000 characters)
+FAILED_LOGINS_PER_ADDRESS = 100  # a minute
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings.from_env()
+    app = web.Application(middlewares=[error_middleware, security_headers], client_max_size=MAX_BODY)
+    app[keys.SETTINGS] = settings
+    app[keys.METRICS] = Metrics()
+    app[keys.LOGIN_GUARD] = LoginGuard(settings.login_attempts, FAILED_LOGINS_PER_ADDRESS)
+    app.cleanup_ctx.append(_server_parts)
+    app.on_shutdown.append(_drain)
+
+    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *ops_http.ROUTES]
+    app[keys.ROUTES] = routes
+    add_routes(app, routes)
+    app.router.add_get("/ws", ws.handle)
+    if (WEB_DIR / "index.html").exists():
+        app.router.add_get("/", _index)
+        app.router.add_static("/static/", WEB_DIR, show_index=False)
+    return app
+
+
+def make_bus(settings: Settings) -> Bus:
+    if settings.redis_url:
+        from .bus.redis import RedisBus
+
+        return RedisBus(settings.redis_url, node_id=settings.node_id)
+    return MemoryBus()
+
+
+async def _server_parts(app: web.Application) -> AsyncIterator[None]:
+    """Everything with a lifetime, started in order and stopped in reverse."""
+    settings = app[keys.SETTINGS]
+    metrics = app[keys.METRICS]
+    db = Database(settings.database_url)
+    await db.migrate()
+    bus = make_bus(settings)
+    hub = Hub(db, bus, replay_limit=settings.replay_limit, heartbeat=settings.heartbeat, metrics=metrics)
+    await bus.start(hub)
+    writer = MessageWriter(db, bus, metrics)
+    writer.start()
+    app[keys.DB] = db
+    app[keys.BUS] = bus
+    app[keys.HUB] = hub
+    app[keys.FLUSHER] = Flusher()
+    app[keys.WRITER] = writer
+    app[keys.ACCOUNTS] = AccountService(db, bus)
+    app[keys.MESSAGES] = MessageService(db, bus, writer, settings)
+    app[keys.ROOMS] = RoomService(db, bus)
+    log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
+    try:
+        yield
+    finally:
+        hub.draining = True
+        await writer.close()
+        await hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
+        await hub.close()
+        await bus.close()
+        await db.close()
+
+
+async def _drain(app: web.Application) -> None:
+    """SIGTERM: refuse new connections, close open ones with 1001 so clients resume elsewhere."""
+    hub = app.get(keys.HUB)
+    if hub is None:
+        return
+    hub.draining = True
+    await hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler) -> web.StreamResponse:
+    response = await handler(request)
+    if not response.prepared:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.path == "/" or request.path.startswith("/static/"):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(WEB_DIR / "index.html")

@@ -1,0 +1,174 @@
+"""One client connection: who it is, which rooms it hears, and its bounded outgoing buffer.
+
+Frames are queued as ready-made WebSocket bytes and written to the transport
+once per event-loop turn (all frames that piled up for a connection in that
+turn go to the kernel in one `writelines`). The transport's write buffer plus
+what is queued is the slow-consumer measure: past `send_buffer` bytes the
+connection is closed with 4009 and receives nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from client_proto.codec import Codec
+from client_proto.errors import CloseCode
+
+from . import wsframe
+
+if TYPE_CHECKING:
+    from storage.records import User
+
+CLOSE_GRACE = 10.0  # seconds a closing peer gets to read its last bytes
+
+
+class Flusher:
+    """Collects connections with queued frames and flushes them all at the end of the turn."""
+
+    __slots__ = ("_loop", "_dirty", "_scheduled")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._dirty: list[Connection] = []
+        self._scheduled = False
+
+    def mark(self, conn: "Connection") -> None:
+        self._dirty.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        self._scheduled = False
+        for conn in dirty:
+            conn.flush()
+
+
+class Connection:
+    """A WebSocket session of one user on this node.
+
+    `holding` maps a room to the live frames that arrived while the
+    connection was catching up on that room from storage; the hub drains it
+    once the catch-up is sent, so live frames never overtake replayed ones.
+    """
+
+    __slots__ = (
+        "user",
+        "token_hash",
+        "session",
+        "codec",
+        "rooms",
+        "holding",
+        "last_seen",
+        "closed",
+        "close_code",
+        "_transport",
+        "_ws",
+        "_flusher",
+        "_pending",
+        "_pending_size",
+        "_queued",
+        "_send_buffer",
+        "_close_task",
+        "on_slow",
+        "ready",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        *,
+        ws: Any,
+        transport: asyncio.Transport,
+        user: "User",
+        token_hash: str,
+        codec: Codec,
+        flusher: Flusher,
+        send_buffer: int,
+        on_slow: Callable[["Connection"], None] | None = None,
+    ):
+        self.user = user
+        self.token_hash = token_hash
+        self.session = secrets.token_hex(8)
+        self.codec = codec
+        self.rooms: set[str] = set()
+        self.holding: dict[str, list[tuple[int, bytes]]] = {}
+        self.last_seen = time.monotonic()
+        self.closed = False
+        self.close_code: int | None = None
+        self._ws = ws
+        self._transport = transport
+        self._flusher = flusher
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._queued = False
+        self._send_buffer = send_buffer
+        self._close_task: asyncio.Task | None = None
+        self.on_slow = on_slow
+        # Set once `welcome` is queued: nothing of a room may be sent before it.
+        self.ready = asyncio.Event()
+
+    @property
+    def binary(self) -> bool:
+        return self.codec.binary
+
+    def push(self, data: bytes) -> None:
+        """Queue one ready-made frame; it is written at the end of this loop turn."""
+        if self.closed:
+            return
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if not self._queued:
+            self._queued = True
+            self._flusher.mark(self)
+
+    def send(self, frame: Any) -> None:
+        """Encode a frame with this connection's codec and queue it."""
+        self.push(wsframe.data_frame(self.codec.encode(frame), self.codec.binary))
+
+    def flush(self) -> None:
+        self._queued = False
+        if self.closed or not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        self._pending_size = 0
+        transport = self._transport
+        if transport.is_closing():
+            return
+        transport.writelines(pending)
+        if transport.get_write_buffer_size() > self._send_buffer:
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume")
+            if self.on_slow is not None:
+                self.on_slow(self)
+
+    def buffered(self) -> int:
+        """Bytes queued or waiting in the transport: the slow-consumer measure."""
+        return self._pending_size + self._transport.get_write_buffer_size()
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Stop sending, send a close frame behind what is buffered, and cut the peer after a grace."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self._pending.clear()
+        self._close_task = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_GRACE):
+                await self._ws.close(code=code, message=reason.encode())
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            pass
+        finally:
+            if not self._transport.is_closing():
+                self._transport.abort()
+
+    async def wait_closed(self) -> None:
+        if self._close_task is not None:
+            await asyncio.shield(self._close_task)

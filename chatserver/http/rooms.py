@@ -1,0 +1,134 @@
+"""Rooms (groups), members, roles, messages and presence over HTTP (PROTOCOL §3 "Rooms")."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from .. import keys
+from ..views import member_json, message_frame, room_json
+from . import schemas
+from .body import current_user, json_response, no_content, parse, query_int
+from .routes import Route
+
+
+async def create_room(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await parse(request, schemas.NewRoom)
+    room = await request.app[keys.ROOMS].create(user, body.name, body.topic, body.join_policy)
+    return json_response(room_json(room, user), 201)
+
+
+async def list_rooms(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    rooms = await request.app[keys.ROOMS].list_mine(user)
+    return json_response({"items": [room_json(room, owner) for room, owner in rooms]})
+
+
+async def get_room(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    room, owner = await request.app[keys.ROOMS].get(user, request.match_info["room_id"])
+    return json_response(room_json(room, owner))
+
+
+async def update_room(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await parse(request, schemas.RoomChanges)
+    changes = msgspec.structs.asdict(body)
+    changes = {k: v for k, v in changes.items() if v is not None}
+    room, owner = await request.app[keys.ROOMS].update(user, request.match_info["room_id"], changes)
+    return json_response(room_json(room, owner))
+
+
+async def list_members(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    members = await request.app[keys.ROOMS].members(user, request.match_info["room_id"])
+    return json_response({"items": [member_json(m) for m in members]})
+
+
+async def add_member(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await parse(request, schemas.AddMember)
+    member = await request.app[keys.ROOMS].add_member(user, request.match_info["room_id"], body.user_id)
+    return json_response(member_json(member), 201)
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    await request.app[keys.ROOMS].remove_member(user, request.match_info["room_id"], request.match_info["user_id"])
+    return no_content()
+
+
+async def set_role(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await parse(request, schemas.SetRole)
+    member = await request.app[keys.ROOMS].set_role(
+        user, request.match_info["room_id"], request.match_info["user_id"], body.role
+    )
+    return json_response(member_json(member))
+
+
+async def history(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    found, more = await request.app[keys.MESSAGES].history(
+        user,
+        request.match_info["room_id"],
+        before=query_int(request, "before", low=0),
+        after=query_int(request, "after", low=0),
+        limit=query_int(request, "limit", default=50, low=1, high=100),
+    )
+    return json_response({"messages": [message_frame(m) for m in found], "more": more})
+
+
+async def post_message(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await parse(request, schemas.PostMessage)
+    stored = await request.app[keys.MESSAGES].send(
+        user, request.match_info["room_id"], body.text, body.cid, reply_to=body.reply_to, mentions=body.mentions
+    )
+    m = stored.message
+    return json_response({"seq": m.seq, "id": m.id, "ts": m.ts, "dup": stored.dup}, 200 if stored.dup else 201)
+
+
+async def online(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    ids = await request.app[keys.ROOMS].online(user, request.match_info["room_id"])
+    return json_response({"online": ids, "count": len(ids)})
+
+
+ROOM = {"$ref": "#/components/schemas/Room"}
+MEMBER = {"$ref": "#/components/schemas/Member"}
+MESSAGE = {"$ref": "#/components/schemas/Message"}
+ROOM_PATH = "/api/rooms/{room_id}"
+ROUTES = [
+    Route("POST", "/api/rooms", create_room, "Create a group; the caller owns it", schemas.NewRoom, 201, ROOM,
+          tags=("rooms",)),
+    Route("GET", "/api/rooms", list_rooms, "The caller's groups",
+          response={"type": "object", "properties": {"items": {"type": "array", "items": ROOM}}}, tags=("rooms",)),
+    Route("GET", ROOM_PATH, get_room, "A group (members; anyone for an open group)", response=ROOM,
+          tags=("rooms",)),
+    Route("PATCH", ROOM_PATH, update_room, "Change a group (owner/admin)", schemas.RoomChanges, response=ROOM,
+          tags=("rooms",)),
+    Route("GET", f"{ROOM_PATH}/members", list_members, "Members with roles",
+          response={"type": "object", "properties": {"items": {"type": "array", "items": MEMBER}}},
+          tags=("rooms",)),
+    Route("POST", f"{ROOM_PATH}/members", add_member, "Add a member (owner/admin), or join an open group",
+          schemas.AddMember, 201, MEMBER, tags=("rooms",)),
+    Route("DELETE", f"{ROOM_PATH}/members/{{user_id}}", remove_member, "Leave, or remove a member (owner/admin)",
+          status=204, tags=("rooms",)),
+    Route("PUT", f"{ROOM_PATH}/members/{{user_id}}/role", set_role, "Set a member's role (owner only)",
+          schemas.SetRole, response=MEMBER, tags=("rooms",)),
+    Route("GET", f"{ROOM_PATH}/messages", history, "History, ascending seq",
+          response={"type": "object", "properties": {"messages": {"type": "array", "items": MESSAGE},
+                                                      "more": {"type": "boolean"}}},
+          query=("before", "after", "limit"), tags=("messages",)),
+    Route("POST", f"{ROOM_PATH}/messages", post_message, "Send a message (idempotent on cid)",
+          schemas.PostMessage, 201,
+          {"type": "object", "properties": {"seq": {"type": "integer"}, "id": {"type": "string"},
+                                            "ts": {"type": "integer"}, "dup": {"type": "boolean"}}},
+          tags=("messages",)),
+    Route("GET", f"{ROOM_PATH}/online", online, "Members online on any node",
+          response={"type": "object", "properties": {"online": {"type": "array", "items": {"type": "string"}},
+                                                      "count": {"type": "integer"}}},
+          tags=("rooms",)),
+]

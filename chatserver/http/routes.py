@@ -1,0 +1,30 @@
+"""One table of routes serves both the router and the OpenAPI document, so they never disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: type | None = None  # a msgspec Struct: the request body's schema
+    status: int = 200  # the success status
+    response: dict[str, Any] | None = None  # JSON schema of the success body
+    auth: bool = True
+    query: tuple[str, ...] = ()
+    tags: tuple[str, ...] = field(default=())
+
+
+def add_routes(app: web.Application, routes: list[Route]) -> None:
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)

@@ -1,0 +1,54 @@
+"""Request bodies of the REST API as msgspec Structs: one definition validates and documents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+Text = Annotated[str, Meta(max_length=100_000)]
+ShortText = Annotated[str, Meta(max_length=1000)]
+
+
+class NewUser(msgspec.Struct, frozen=True):
+    name: str
+    password: Annotated[str, Meta(max_length=1024)]
+    display: Annotated[str, Meta(max_length=64)] | None = None
+
+
+class Login(msgspec.Struct, frozen=True):
+    name: Annotated[str, Meta(max_length=64)]
+    password: Annotated[str, Meta(max_length=1024)]
+
+
+class NewRoom(msgspec.Struct, frozen=True):
+    name: Annotated[str, Meta(max_length=100)]
+    topic: ShortText | None = None
+    join_policy: Literal["open", "invite"] = "invite"
+
+
+class RoomChanges(msgspec.Struct, frozen=True, omit_defaults=True):
+    name: Annotated[str, Meta(max_length=100)] | None = None
+    topic: ShortText | None = None
+    join_policy: Literal["open", "invite"] | None = None
+
+
+class AddMember(msgspec.Struct, frozen=True):
+    user_id: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class SetRole(msgspec.Struct, frozen=True):
+    role: Literal["owner", "admin", "member"]
+
+
+class PostMessage(msgspec.Struct, frozen=True):
+    text: str
+    cid: Annotated[str, Meta(min_length=1, max_length=64)]
+    reply_to: Annotated[int, Meta(ge=1)] | None = None
+    mentions: list[Annotated[str, Meta(max_length=64)]] | Literal["all"] | None = None
+
+
+class NewBot(msgspec.Struct, frozen=True):
+    name: str
+    display: Annotated[str, Meta(max_length=64)] | None = None

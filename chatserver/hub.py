@@ -1,0 +1,373 @@
+"""This node's map of rooms to connections, and the fan-out.
+
+The bus hands the hub every event of the rooms this node serves. Messages go
+through a per-room sequencer first: it delivers seq N+1 only after N, holds
+an early message briefly and fills a real gap from storage, so each
+connection sees every room's messages in strictly increasing seq with no gap
+and no repeat, whichever node stored them (PROTOCOL §4.1, §4.3).
+
+A message is encoded once per codec and the same bytes are queued on every
+member connection, with no await per recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+from client_proto import frames
+from client_proto.codec import JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL, server_codec
+from client_proto.errors import CloseCode
+from storage import messages as message_store
+from storage.db import Database, StorageUnavailable
+from storage.records import Message
+
+from . import wsframe
+from .bus.base import Bus
+from .bus.events import (
+    ControlEvent,
+    MembershipChanged,
+    MessageRecalled,
+    Notified,
+    Posted,
+    ReadMoved,
+    Revoked,
+    RoomEvent,
+    TypingStarted,
+)
+from .connection import Connection
+from .metrics import Metrics
+from .views import message_frame, user_frame
+
+log = logging.getLogger(__name__)
+
+GAP_WAIT = 0.25  # seconds an early message waits for the ones before it
+IDLE_ROOM_TTL = 30.0  # seconds a room with no local member stays subscribed
+_LEAVING = frozenset({"member.left", "member.kicked"})
+
+
+class _Room:
+    """A room this node serves: its local connections by codec and its sequencer state."""
+
+    __slots__ = ("json", "msgpack", "next_seq", "held", "gap_timer", "idle_timer")
+
+    def __init__(self, next_seq: int):
+        self.json: set[Connection] = set()
+        self.msgpack: set[Connection] = set()
+        self.next_seq = next_seq
+        self.held: dict[int, Message] = {}
+        self.gap_timer: asyncio.TimerHandle | None = None
+        self.idle_timer: asyncio.TimerHandle | None = None
+
+    def members(self) -> Iterable[Connection]:
+        yield from self.json
+        yield from self.msgpack
+
+    def empty(self) -> bool:
+        return not self.json and not self.msgpack
+
+
+class Hub:
+    """Rooms, connections and delivery on this node. The bus calls its `on_*` methods."""
+
+    def __init__(self, db: Database, bus: Bus, *, replay_limit: int, heartbeat: float, metrics: Metrics):
+        self._db = db
+        self._bus = bus
+        self._replay_limit = replay_limit
+        self._heartbeat = heartbeat
+        self.metrics = metrics
+        self._rooms: dict[str, _Room] = {}
+        self._room_setup: dict[str, asyncio.Future[_Room]] = {}
+        self._users: dict[str, set[Connection]] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._json = server_codec(JSON_SUBPROTOCOL)
+        self._msgpack = server_codec(MSGPACK_SUBPROTOCOL)
+        self._loop = asyncio.get_running_loop()
+        self._heartbeat_timer = self._loop.call_later(heartbeat, self._beat)
+        self.draining = False
+
+    # ------------------------------------------------------------------ connections
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(conns) for conns in self._users.values())
+
+    def user_connection_count(self, user_id: str) -> int:
+        return len(self._users.get(user_id, ()))
+
+    def connections(self) -> list[Connection]:
+        return [conn for conns in self._users.values() for conn in conns]
+
+    def register(self, conn: Connection) -> None:
+        """Make a connection reachable by user-level events (before its rooms are attached)."""
+        conns = self._users.setdefault(conn.user.id, set())
+        if not conns:
+            self._bus.set_online(conn.user.id, True)
+        conns.add(conn)
+        self.metrics.connections.inc()
+
+    def unregister(self, conn: Connection) -> None:
+        for room_id in list(conn.rooms) + list(conn.holding):
+            self.detach(conn, room_id)
+        conns = self._users.get(conn.user.id)
+        if conns is not None and conn in conns:
+            conns.discard(conn)
+            self.metrics.connections.dec()
+            if not conns:
+                del self._users[conn.user.id]
+                self._bus.set_online(conn.user.id, False)
+
+    async def attach(self, conn: Connection, room_id: str, after_seq: int) -> None:
+        """Start delivering `room_id` to `conn`: every message after `after_seq`, then live.
+
+        Messages the node already passed are read from storage; those arriving
+        meanwhile are held on the connection and sent after them. Past
+        `replay_limit` missed messages a `gap` frame comes first.
+        """
+        if room_id in conn.rooms or room_id in conn.holding or conn.closed:
+            return
+        conn.holding[room_id] = []
+        try:
+            if not conn.ready.is_set():
+                await conn.ready.wait()
+            room = await self._ensure_room(room_id)
+            if conn.closed or room_id not in conn.holding:
+                return
+            (room.msgpack if conn.binary else room.json).add(conn)
+            if room.idle_timer is not None:
+                room.idle_timer.cancel()
+                room.idle_timer = None
+            conn.rooms.add(room_id)
+            upto = room.next_seq - 1
+            sent = after_seq
+            if upto > after_seq:
+                first = max(after_seq, upto - self._replay_limit)
+                async with self._db.read() as db:
+                    missed = await message_store.between(db, room_id, first, upto)
+                if conn.closed or room_id not in conn.holding:
+                    return
+                if first > after_seq:
+                    conn.send(frames.Gap(room=room_id, from_=after_seq + 1, to=first))
+                for message in missed:
+                    conn.send(message_frame(message))
+                sent = upto
+        except BaseException:
+            self.detach(conn, room_id)
+            raise
+        for seq, data in conn.holding.pop(room_id, ()):
+            if seq > sent:
+                conn.push(data)
+
+    def detach(self, conn: Connection, room_id: str) -> None:
+        """Stop delivering `room_id` to `conn` at once."""
+        conn.holding.pop(room_id, None)
+        conn.rooms.discard(room_id)
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        (room.msgpack if conn.binary else room.json).discard(conn)
+        if room.empty() and room.idle_timer is None:
+            room.idle_timer = self._loop.call_later(IDLE_ROOM_TTL, self._drop_idle_room, room_id)
+
+    def user_connections(self, user_id: str) -> list[Connection]:
+        return list(self._users.get(user_id, ()))
+
+    async def _ensure_room(self, room_id: str) -> _Room:
+        room = self._rooms.get(room_id)
+        if room is not None:
+            return room
+        pending = self._room_setup.get(room_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Room] = self._loop.create_future()
+        self._room_setup[room_id] = future
+        try:
+            await self._bus.subscribe_room(room_id)
+            async with self._db.read() as db:
+                last = await message_store.last_seq(db, room_id)
+            room = _Room(next_seq=(last or 0) + 1)
+            self._rooms[room_id] = room
+            future.set_result(room)
+            return room
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it through the shield
+            raise
+        finally:
+            del self._room_setup[room_id]
+
+    def _drop_idle_room(self, room_id: str) -> None:
+        room = self._rooms.get(room_id)
+        if room is None or not room.empty():
+            return
+        del self._rooms[room_id]
+        if room.gap_timer is not None:
+            room.gap_timer.cancel()
+        self._spawn(self._bus.unsubscribe_room(room_id))
+
+    # ------------------------------------------------------------------ bus handler
+
+    def on_room_event(self, room_id: str, event: RoomEvent) -> None:
+        match event:
+            case Posted(message=message):
+                self._sequence(room_id, message)
+            case TypingStarted(user=user):
+                self._broadcast(room_id, frames.TypingEvent(room=room_id, user=user_frame(user)), skip_user=user.id)
+            case MessageRecalled(seq=seq, by=by):
+                self._broadcast(room_id, frames.Recalled(room=room_id, seq=seq, by=user_frame(by)))
+
+    def on_control_event(self, event: ControlEvent) -> None:
+        match event:
+            case MembershipChanged(room_id=room_id, user_id=user_id, added=True, seq=seq):
+                for conn in self.user_connections(user_id):
+                    self._spawn(self.attach(conn, room_id, after_seq=seq - 1))
+            case MembershipChanged(room_id=room_id, user_id=user_id, added=False):
+                for conn in self.user_connections(user_id):
+                    self.detach(conn, room_id)
+            case ReadMoved(room_id=room_id, user_id=user_id, seq=seq, session=session):
+                for conn in self.user_connections(user_id):
+                    if conn.session != session and room_id in conn.rooms:
+                        conn.send(frames.ReadEvent(room=room_id, seq=seq))
+            case Notified(user_ids=user_ids, type=type_, payload=payload):
+                for user_id in user_ids:
+                    for conn in self.user_connections(user_id):
+                        conn.send(frames.Notify(type=type_, **payload))
+            case Revoked(token_hash=token_hash, user_id=user_id):
+                for conn in self.connections():
+                    if (token_hash and conn.token_hash == token_hash) or (user_id and conn.user.id == user_id):
+                        conn.close(CloseCode.UNAUTHORIZED, "token revoked")
+
+    def on_bus_restored(self) -> None:
+        """Events may have been lost: read every served room forward from storage."""
+        for room_id in list(self._rooms):
+            self._spawn(self._fill_from_storage(room_id))
+
+    # ------------------------------------------------------------------ sequencing and fan-out
+
+    def _sequence(self, room_id: str, message: Message) -> None:
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        seq = message.seq
+        if seq < room.next_seq:
+            return  # already delivered (a node's own echo, or a gap filled meanwhile)
+        if seq > room.next_seq:
+            room.held[seq] = message
+            if room.gap_timer is None:
+                room.gap_timer = self._loop.call_later(GAP_WAIT, self._gap_expired, room_id)
+            return
+        self._fanout(room_id, room, message)
+        room.next_seq = seq + 1
+        while room.held:
+            early = room.held.pop(room.next_seq, None)
+            if early is None:
+                break
+            self._fanout(room_id, room, early)
+            room.next_seq += 1
+        if not room.held and room.gap_timer is not None:
+            room.gap_timer.cancel()
+            room.gap_timer = None
+
+    def _gap_expired(self, room_id: str) -> None:
+        room = self._rooms.get(room_id)
+        if room is not None:
+            room.gap_timer = None
+            if room.held:
+                self.metrics.gap_fills.inc()
+                self._spawn(self._fill_from_storage(room_id))
+
+    async def _fill_from_storage(self, room_id: str) -> None:
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        try:
+            async with self._db.read() as db:
+                upto = await message_store.last_seq(db, room_id) or 0
+                missing = await message_store.between(db, room_id, room.next_seq - 1, upto)
+        except StorageUnavailable:
+            if room.held and room.gap_timer is None:
+                room.gap_timer = self._loop.call_later(1.0, self._gap_expired, room_id)
+            return
+        for message in missing:
+            self._sequence(room_id, message)
+
+    def _fanout(self, room_id: str, room: _Room, message: Message) -> None:
+        frame = message_frame(message)
+        seq = message.seq
+        delivered = 0
+        for conns, codec in ((room.json, self._json), (room.msgpack, self._msgpack)):
+            if not conns:
+                continue
+            data = wsframe.data_frame(codec.encode(frame), codec.binary)
+            for conn in conns:
+                holding = conn.holding
+                if holding and room_id in holding:
+                    holding[room_id].append((seq, data))
+                else:
+                    conn.push(data)
+            delivered += len(conns)
+        self.metrics.deliveries.inc(delivered)
+        if message.system_type in _LEAVING:
+            leaver = (message.system_data or {}).get("user", {}).get("id")
+            for conn in self.user_connections(leaver):
+                self.detach(conn, room_id)
+
+    def _broadcast(self, room_id: str, frame, *, skip_user: str | None = None) -> None:
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        for conns, codec in ((room.json, self._json), (room.msgpack, self._msgpack)):
+            if not conns:
+                continue
+            data = wsframe.data_frame(codec.encode(frame), codec.binary)
+            for conn in conns:
+                if conn.user.id != skip_user:
+                    conn.push(data)
+
+    # ------------------------------------------------------------------ liveness and lifetime
+
+    def _beat(self) -> None:
+        """Ping every connection; cut those that answered nothing for two heartbeats."""
+        now = time.monotonic()
+        limit = 2 * self._heartbeat
+        for conn in self.connections():
+            if now - conn.last_seen > limit:
+                conn.close(CloseCode.GOING_AWAY, "no answer to pings")
+            else:
+                conn.push(wsframe.PING)
+        self._heartbeat_timer = self._loop.call_later(self._heartbeat, self._beat)
+
+    def spawn(self, coro) -> None:
+        """Run a task owned by the hub (cancelled when the hub closes)."""
+        self._spawn(coro)
+
+    def _spawn(self, coro) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, StorageUnavailable):
+                log.error("hub task failed", exc_info=exc)
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Close every connection (drain) and wait for them to go."""
+        conns = self.connections()
+        for conn in conns:
+            conn.close(code, reason)
+        await asyncio.gather(*(conn.wait_closed() for conn in conns), return_exceptions=True)
+
+    async def close(self) -> None:
+        self._heartbeat_timer.cancel()
+        for room in self._rooms.values():
+            for timer in (room.gap_timer, room.idle_timer):
+                if timer is not None:
+                    timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

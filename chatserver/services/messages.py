@@ -1,0 +1,159 @@
+"""Use cases of messages: send, history, read markers, recall, typing, system messages.
+
+Every call authorizes first (member of the room, or `not_found` for an
+unknown room), then stores, then publishes on the bus.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from client_proto.errors import ErrorCode
+from storage import messages as message_store
+from storage import rooms as room_store
+from storage.db import Database
+from storage.records import Member, Message, NewMessage, Stored, User
+
+from ..bus.base import Bus
+from ..bus.events import MessageRecalled, Posted, ReadMoved, TypingStarted
+from ..config import Settings
+from ..errors import ServiceError, forbidden, invalid, not_found
+from .writer import MessageWriter
+
+ADMIN_ROLES = frozenset({"owner", "admin"})
+
+
+class MessageService:
+    def __init__(self, db: Database, bus: Bus, writer: MessageWriter, settings: Settings):
+        self._db = db
+        self._bus = bus
+        self._writer = writer
+        self._settings = settings
+
+    async def membership(self, user: User, room_id: str) -> Member:
+        """The caller's membership; `not_found` for an unknown room, `forbidden` for a non-member."""
+        async with self._db.read() as db:
+            member = await room_store.get_member(db, room_id, user.id)
+            if member is None:
+                if await message_store.last_seq(db, room_id) is None:
+                    raise not_found("room")
+                raise forbidden("you are not a member of this room")
+        return member
+
+    def prepare(
+        self,
+        user: User,
+        room_id: str,
+        text: str,
+        cid: str,
+        *,
+        role: str,
+        reply_to: int | None = None,
+        mentions: list[str] | str | None = None,
+    ) -> NewMessage:
+        """Check a chat message against the limits and the sender's role; no I/O."""
+        if len(text) > self._settings.max_text:
+            raise ServiceError(
+                ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
+            )
+        if not text.strip():
+            raise invalid("text: must not be empty")
+        if not cid or len(cid) > 64:
+            raise invalid("cid: 1 to 64 characters required")
+        if mentions == "all" and role not in ADMIN_ROLES:
+            raise forbidden('only the owner or an admin may mention "all"')
+        if isinstance(mentions, list):
+            mentions = list(dict.fromkeys(mentions))
+        return NewMessage(room_id=room_id, sender=user, text=text, cid=cid, reply_to=reply_to, mentions=mentions)
+
+    def submit(
+        self,
+        message: NewMessage,
+        on_stored: Callable[[Stored], None],
+        on_failed: Callable[[BaseException], None],
+    ) -> None:
+        """Queue a prepared message for the next group commit (the WebSocket fast path)."""
+        self._writer.submit(message, on_stored, on_failed)
+
+    async def send(
+        self,
+        user: User,
+        room_id: str,
+        text: str,
+        cid: str,
+        *,
+        reply_to: int | None = None,
+        mentions: list[str] | str | None = None,
+        on_stored: Callable[[Stored], None] | None = None,
+    ) -> Stored:
+        """Store a chat message once per (room, sender, cid) and publish it.
+
+        `on_stored` runs synchronously right after the commit, before the
+        message is published: the WebSocket layer writes its ack there.
+        """
+        member = await self.membership(user, room_id)
+        new = self.prepare(
+            user, room_id, text, cid, role=member.role, reply_to=reply_to, mentions=mentions
+        )
+        return await self._writer.store(new, on_stored)
+
+    async def post_system(self, room_id: str, type_: str, data: dict[str, Any], text: str) -> Message:
+        """Store a durable system message with a seq and publish it (PROTOCOL §2.3)."""
+        new = NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)
+        return (await self._writer.store(new)).message
+
+    def publish(self, message: Message) -> None:
+        """Publish a message stored by the caller's own transaction."""
+        self._bus.publish_room(message.room_id, Posted(message))
+
+    async def history(
+        self,
+        user: User,
+        room_id: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+        known_member: bool = False,
+    ) -> tuple[list[Message], bool]:
+        if not 1 <= limit <= 100:
+            raise invalid("limit: must be 1 to 100")
+        if not known_member:
+            await self.membership(user, room_id)
+        async with self._db.read() as db:
+            return await message_store.history(db, room_id, before=before, after=after, limit=limit)
+
+    async def read(self, user: User, room_id: str, seq: int, session: str = "") -> int:
+        """Move the caller's read marker forward; their other connections are told."""
+        await self.membership(user, room_id)
+        async with self._db.transaction() as db:
+            marker = await room_store.set_read(db, room_id, user.id, seq)
+        if marker is None:
+            raise not_found("room")
+        self._bus.publish_control(ReadMoved(room_id=room_id, user_id=user.id, seq=marker, session=session))
+        return marker
+
+    async def recall(self, user: User, room_id: str, seq: int) -> None:
+        """Recall a message: its author within the recall window, or an owner/admin any time."""
+        member = await self.membership(user, room_id)
+        async with self._db.transaction() as db:
+            message = await message_store.get(db, room_id, seq)
+            if message is None:
+                raise not_found("message")
+            if message.kind != "text":
+                raise forbidden("system messages cannot be recalled")
+            is_author = message.sender is not None and message.sender.id == user.id
+            age = time.time() - message.ts / 1000
+            if member.role not in ADMIN_ROLES:
+                if not is_author:
+                    raise forbidden("only the author, an owner or an admin may recall a message")
+                if age > self._settings.recall_window:
+                    raise forbidden(f"messages can be recalled within {int(self._settings.recall_window)} s")
+            if not message.recalled:
+                await message_store.recall(db, room_id, seq)
+        self._bus.publish_room(room_id, MessageRecalled(room_id=room_id, seq=seq, by=user))
+
+    def typing(self, user: User, room_id: str) -> None:
+        self._bus.publish_room(room_id, TypingStarted(room_id=room_id, user=user))

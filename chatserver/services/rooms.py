@@ -1,0 +1,202 @@
+"""Use cases of rooms (groups): create, update, members and roles.
+
+A membership change and the system message announcing it are stored in one
+transaction, then published: the message on the room's channel, and a
+`MembershipChanged` control event so every node (re)subscribes that user's
+connections at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage import messages as message_store
+from storage import rooms as room_store
+from storage import users as user_store
+from storage.db import Database
+from storage.records import Member, Message, NewMessage, Room, User
+
+from ..bus.base import Bus
+from ..bus.events import MembershipChanged, Posted
+from ..errors import conflict, forbidden, invalid, not_found
+from ..views import user_json
+
+ADMIN_ROLES = frozenset({"owner", "admin"})
+JOIN_POLICIES = ("open", "invite")
+ROLES = ("owner", "admin", "member")
+
+
+class RoomService:
+    def __init__(self, db: Database, bus: Bus):
+        self._db = db
+        self._bus = bus
+
+    async def create(self, owner: User, name: str, topic: str | None, join_policy: str) -> Room:
+        _check_room_fields(name=name, topic=topic, join_policy=join_policy)
+        async with self._db.transaction() as db:
+            return await room_store.create(
+                db, name=name.strip(), topic=topic or "", join_policy=join_policy, owner_id=owner.id
+            )
+
+    async def get(self, user: User, room_id: str) -> tuple[Room, User]:
+        """The room and its owner; members see any room, others only `open` ones."""
+        async with self._db.read() as db:
+            room = await room_store.get(db, room_id)
+            if room is None:
+                raise not_found("room")
+            if room.join_policy != "open" and await room_store.get_member(db, room_id, user.id) is None:
+                raise forbidden("you are not a member of this room")
+            owner = await user_store.get(db, room.owner_id)
+        return room, owner
+
+    async def list_mine(self, user: User) -> list[tuple[Room, User]]:
+        async with self._db.read() as db:
+            rooms = await room_store.list_for_user(db, user.id)
+            owners = await user_store.get_many(db, {r.owner_id for r in rooms})
+        return [(room, owners[room.owner_id]) for room in rooms]
+
+    async def update(self, actor: User, room_id: str, changes: dict[str, Any]) -> tuple[Room, User]:
+        """Owner/admin changes name, topic or join policy; `room.updated` tells the room."""
+        _check_room_fields(**changes)
+        async with self._db.transaction() as db:
+            await self._require_role(db, room_id, actor, ADMIN_ROLES)
+            room = await room_store.update_room(db, room_id, **changes)
+            message = await _system(
+                db, room_id, "room.updated", {"by": user_json(actor), "changes": changes},
+                f"{actor.display} updated the group",
+            )
+            owner = await user_store.get(db, room.owner_id)
+        self._publish(message)
+        return room, owner
+
+    async def members(self, user: User, room_id: str) -> list[Member]:
+        async with self._db.read() as db:
+            await self._require_role(db, room_id, user, ROLES)
+            return await room_store.members(db, room_id)
+
+    async def online(self, user: User, room_id: str) -> list[str]:
+        """Ids of the room's members with a live connection on any node (one per user, not per tab)."""
+        async with self._db.read() as db:
+            await self._require_role(db, room_id, user, ROLES)
+            member_ids = await room_store.member_ids(db, room_id)
+        return sorted(await self._bus.online(set(member_ids)))
+
+    async def add_member(self, actor: User, room_id: str, user_id: str) -> Member:
+        """Owner/admin adds anyone; anyone adds themselves to an `open` room."""
+        async with self._db.transaction() as db:
+            room = await room_store.get(db, room_id)
+            if room is None:
+                raise not_found("room")
+            if actor.id == user_id and room.join_policy == "open":
+                subject = actor
+            else:
+                await self._require_role(db, room_id, actor, ADMIN_ROLES)
+                subject = await user_store.get(db, user_id)
+                if subject is None:
+                    raise not_found("user")
+            if not await room_store.add_member(db, room_id, user_id):
+                raise conflict("already a member of this room")
+            data: dict[str, Any] = {"user": user_json(subject)}
+            if actor.id != subject.id:
+                data["by"] = user_json(actor)
+            message = await _system(db, room_id, "member.joined", data, f"{subject.display} joined")
+            await room_store.set_read(db, room_id, user_id, message.seq)
+            member = await room_store.get_member(db, room_id, user_id)
+        self._publish(message)
+        self._bus.publish_control(MembershipChanged(room_id, user_id, added=True, seq=message.seq))
+        return member
+
+    async def join(self, user: User, room_id: str) -> Member:
+        """Join an `open` room (WebSocket `join`)."""
+        async with self._db.read() as db:
+            room = await room_store.get(db, room_id)
+        if room is None:
+            raise not_found("room")
+        if room.join_policy != "open":
+            raise forbidden("this group is invite-only")
+        return await self.add_member(user, room_id, user.id)
+
+    async def remove_member(self, actor: User, room_id: str, user_id: str) -> None:
+        """Leave (yourself) or kick (owner/admin; an admin cannot kick the owner or another admin)."""
+        async with self._db.transaction() as db:
+            if await room_store.get(db, room_id) is None:
+                raise not_found("room")
+            actor_member = await self._require_role(db, room_id, actor, ROLES)
+            subject = await room_store.get_member(db, room_id, user_id)
+            if subject is None:
+                if await user_store.get(db, user_id) is None:
+                    raise not_found("user")
+                raise not_found("member")
+            if actor.id == user_id:
+                if subject.role == "owner":
+                    raise conflict("the owner cannot leave; make someone else owner first")
+                type_, data, text = "member.left", {"user": user_json(actor)}, f"{actor.display} left"
+            else:
+                if actor_member.role not in ADMIN_ROLES:
+                    raise forbidden("only the owner or an admin may remove others")
+                if subject.role == "owner" or (subject.role == "admin" and actor_member.role != "owner"):
+                    raise forbidden("an admin cannot remove the owner or another admin")
+                type_ = "member.kicked"
+                data = {"user": user_json(subject.user), "by": user_json(actor)}
+                text = f"{subject.user.display} was removed by {actor.display}"
+            await room_store.remove_member(db, room_id, user_id)
+            message = await _system(db, room_id, type_, data, text)
+        self._bus.publish_control(MembershipChanged(room_id, user_id, added=False, seq=message.seq))
+        self._publish(message)
+
+    async def set_role(self, actor: User, room_id: str, user_id: str, role: str) -> Member:
+        """Owner only. Making someone `owner` hands the group over; the old owner becomes admin."""
+        if role not in ROLES:
+            raise invalid(f"role: must be one of {', '.join(ROLES)}")
+        async with self._db.transaction() as db:
+            if await room_store.get(db, room_id) is None:
+                raise not_found("room")
+            await self._require_role(db, room_id, actor, {"owner"})
+            subject = await room_store.get_member(db, room_id, user_id)
+            if subject is None:
+                raise not_found("member")
+            if user_id == actor.id and role != "owner":
+                raise conflict("the owner cannot demote themselves; make someone else owner first")
+            if role == "owner" and user_id != actor.id:
+                await room_store.set_role(db, room_id, actor.id, "admin")
+                await room_store.update_room(db, room_id, owner_id=user_id)
+            member = await room_store.set_role(db, room_id, user_id, role)
+            message = await _system(
+                db, room_id, "room.updated",
+                {"by": user_json(actor), "changes": {"role": {"user": user_json(subject.user), "role": role}}},
+                f"{subject.user.display} is now {role}",
+            )
+        self._publish(message)
+        return member
+
+    async def _require_role(self, db, room_id: str, user: User, roles) -> Member:
+        member = await room_store.get_member(db, room_id, user.id)
+        if member is None:
+            if await room_store.get(db, room_id) is None:
+                raise not_found("room")
+            raise forbidden("you are not a member of this room")
+        if member.role not in roles:
+            raise forbidden("only the owner or an admin may do that")
+        return member
+
+    def _publish(self, message: Message) -> None:
+        self._bus.publish_room(message.room_id, Posted(message))
+
+
+async def _system(db, room_id: str, type_: str, data: dict[str, Any], text: str) -> Message:
+    """Store a system message in the caller's transaction."""
+    (stored,) = await message_store.append_batch(
+        db, [NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)]
+    )
+    return stored.message
+
+
+def _check_room_fields(*, name=None, topic=None, join_policy=None, **unknown) -> None:
+    if unknown:
+        raise invalid(f"{next(iter(unknown))}: not a room field")
+    if name is not None and not 1 <= len(name.strip()) <= 100:
+        raise invalid("name: 1 to 100 characters")
+    if topic is not None and len(topic) > 1000:
+        raise invalid("topic: at most 1000 characters")
+    if join_policy is not None and join_policy not in JOIN_POLICIES:
+        raise invalid('join_policy: must be "open" or "invite"')

@@ -1,0 +1,146 @@
+"""Group commit: many messages stored per transaction, each acked only once durable.
+
+Senders call `store()` and wait. One writer task takes everything queued,
+stores it in one transaction (storage assigns seqs there), then, in order,
+lets each sender write its ack (`on_stored`, synchronously, so the ack is
+queued before the message event) and publishes the new messages on the bus.
+When idle, a message is committed at once; under load, batches grow by
+themselves to whatever arrived during the previous commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from storage import messages as message_store
+from storage.db import Database, StorageUnavailable
+from storage.messages import NotMember
+from storage.records import NewMessage, Stored
+
+from ..bus.base import Bus
+from ..bus.events import Posted
+from ..errors import forbidden, unavailable
+from ..metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+
+
+@dataclass(slots=True)
+class _Pending:
+    message: NewMessage
+    on_stored: Callable[[Stored], None]
+    on_failed: Callable[[BaseException], None]
+
+
+class MessageWriter:
+    """The node's single writer of messages. Start with `start()`, stop with `close()`."""
+
+    def __init__(self, db: Database, bus: Bus, metrics: Metrics):
+        self._db = db
+        self._bus = bus
+        self._metrics = metrics
+        self._queue: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="message-writer")
+
+    async def store(
+        self, message: NewMessage, on_stored: Callable[[Stored], None] | None = None
+    ) -> Stored:
+        """Store a message durably and publish it; returns once committed.
+
+        Raises `ServiceError` `forbidden` if the sender is not a member and
+        `unavailable` if storage cannot be reached (nothing was stored).
+        """
+        future = asyncio.get_running_loop().create_future()
+
+        def stored(result: Stored) -> None:
+            if on_stored is not None and not future.done():
+                on_stored(result)
+            if not future.done():
+                future.set_result(result)
+
+        self.submit(message, stored, lambda exc: _fail(future, exc))
+        return await future
+
+    def submit(
+        self,
+        message: NewMessage,
+        on_stored: Callable[[Stored], None],
+        on_failed: Callable[[BaseException], None],
+    ) -> None:
+        """Queue a message without waiting: exactly one of the callbacks runs after the commit.
+
+        Messages are stored in the order they are submitted, so one sender's
+        messages get increasing seqs.
+        """
+        if self._closing:
+            on_failed(unavailable("the server is shutting down"))
+            return
+        self._queue.append(_Pending(message, on_stored, on_failed))
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                await self._commit(batch)
+            if self._closing:
+                return
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
+        try:
+            async with self._db.transaction() as db:
+                results = await message_store.append_batch(db, [p.message for p in batch])
+        except StorageUnavailable:
+            for pending in batch:
+                pending.on_failed(unavailable())
+            return
+        except Exception as exc:  # a bug, not an outage: never a false ack
+            log.exception("storing a batch of %d messages failed", len(batch))
+            for pending in batch:
+                pending.on_failed(exc)
+            return
+        self._metrics.storage_seconds.observe(time.perf_counter() - started)
+        self._metrics.commit_batch.observe(len(batch))
+        fresh = []
+        for pending, result in zip(batch, results):
+            if isinstance(result, NotMember):
+                pending.on_failed(forbidden("you are not a member of this room"))
+                continue
+            pending.on_stored(result)
+            if not result.dup:
+                fresh.append(result.message)
+        self._metrics.messages_in.inc(len(fresh))
+        fresh.sort(key=lambda m: (m.room_id, m.seq))
+        for message in fresh:
+            self._bus.publish_room(message.room_id, Posted(message))
+
+    async def close(self) -> None:
+        """Finish what is queued (nothing acked is lost), then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=10)
+            except asyncio.TimeoutError:
+                self._task.cancel()
+        for pending in self._queue:
+            pending.on_failed(unavailable("the server is shutting down"))
+
+
+def _fail(future: asyncio.Future, exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
