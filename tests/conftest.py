@@ -1,0 +1,275 @@
+"""Fixtures shared by every server test: a live server in this process, real server processes,
+users with tokens, and WebSocket clients.
+
+`CHAT_TEST_DATABASE=postgresql` runs the server tests on PostgreSQL instead of SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from chatserver.app import create_app
+from chatserver.config import Settings
+from client_proto.client import ChatClient
+from client_proto.http import ApiClient
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("CHAT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+_names = itertools.count()
+
+
+def unique_name(prefix: str = "u") -> str:
+    """A valid user name no other test uses (PROTOCOL §1 name rule)."""
+    return f"{prefix}{next(_names)}_{secrets.token_hex(3)}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------- databases
+
+
+def pg_available() -> str | None:
+    """None if PostgreSQL answers, else why not."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return None
+    except OSError as exc:
+        return f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}"
+
+
+def redis_available() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(16).startswith(b"+PONG"):
+                return None
+            return "Redis at 127.0.0.1:6379 did not answer PING"
+    except OSError as exc:
+        return f"Redis not reachable at 127.0.0.1:6379: {exc}"
+
+
+def require(reason: str | None, env: str) -> None:
+    """Skip loudly when a service is missing, or fail when the run demands it (`env`=1)."""
+    if reason is None:
+        return
+    if os.environ.get(env) == "1":
+        pytest.fail(f"{reason} (and {env}=1 demands it)")
+    pytest.skip(reason)
+
+
+async def fresh_pg_database() -> str:
+    """A new, empty PostgreSQL database for one server (or cluster) under test."""
+    import asyncpg
+
+    name = f"chat_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+async def drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def database_url(tmp_path) -> AsyncIterator[str]:
+    """SQLite by default; PostgreSQL with CHAT_TEST_DATABASE=postgresql."""
+    if os.environ.get("CHAT_TEST_DATABASE") == "postgresql":
+        require(pg_available(), "CHAT_REQUIRE_PG")
+        url = await fresh_pg_database()
+        yield url
+        await drop_pg_database(url)
+    else:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
+
+
+# ---------------------------------------------------------------------------- servers
+
+
+@dataclass
+class LiveServer:
+    """A server under test: its URLs and, in-process, its app."""
+
+    url: str
+    app: object = None
+    process: subprocess.Popen | None = None
+    settings: Settings | None = None
+    _sessions: list = field(default_factory=list)
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http", "ws", 1) + "/ws"
+
+
+@pytest.fixture
+def settings_overrides() -> dict:
+    """Override in a test module to change the server's settings (e.g. a small send buffer)."""
+    return {}
+
+
+@pytest.fixture
+async def server(database_url, settings_overrides) -> AsyncIterator[LiveServer]:
+    """A server running in this process on a free port."""
+    settings = Settings(database_url=database_url, heartbeat=25.0, **settings_overrides)
+    app = create_app(settings)
+    test_server = TestServer(app, host="127.0.0.1", port=free_port())
+    await test_server.start_server()
+    try:
+        yield LiveServer(url=str(test_server.make_url("")).rstrip("/"), app=app, settings=settings)
+    finally:
+        await test_server.close()
+
+
+@dataclass
+class Account:
+    """A signed-up user with a token and an HTTP client acting as them."""
+
+    user: dict
+    token: str
+    api: ApiClient
+    ws_url: str
+
+    @property
+    def id(self) -> str:
+        return self.user["id"]
+
+    def client(self, **kwargs) -> ChatClient:
+        return ChatClient(self.ws_url, self.token, **kwargs)
+
+
+@pytest.fixture
+async def api(server) -> AsyncIterator[ApiClient]:
+    async with ApiClient(server.url) as client:
+        yield client
+
+
+@pytest.fixture
+def make_account(server, api):
+    """`await make_account("alice")` signs up a user (unique name) and signs them in."""
+
+    async def make(prefix: str = "u", password: str = "correct horse") -> Account:
+        name = unique_name(prefix)
+        await api.register(name, password)
+        token = await api.login(name, password)
+        user_api = api.as_user(token)
+        user = await user_api.get("/api/me")
+        return Account(user=user, token=token, api=user_api, ws_url=server.ws_url)
+
+    return make
+
+
+@pytest.fixture
+def make_room(make_account):
+    """`room, owner = await make_room(members=[acc, ...], join_policy="invite")`."""
+
+    async def make(owner: Account | None = None, members=(), join_policy: str = "invite", name: str = "group"):
+        owner = owner or await make_account("owner")
+        room = await owner.api.create_room(name, join_policy=join_policy)
+        for member in members:
+            await owner.api.add_member(room["id"], member.id)
+        return room, owner
+
+    return make
+
+
+# ---------------------------------------------------------------------------- real processes
+
+
+class ServerProcess:
+    """A `python -m chatserver` process: start, wait until healthy, stop (TERM) or kill -9."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None, log_path: Path | None = None):
+        self.port = port or free_port()
+        self.env = {**os.environ, **env, "CHAT_PORT": str(self.port), "CHAT_HOST": "127.0.0.1"}
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def start(self, timeout: float = 20.0) -> "ServerProcess":
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chatserver"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.proc.returncode}; log: {self.log_path}")
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with session.get(self.url + "/healthz") as response:
+                        if response.status == 200:
+                            return self
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"server on port {self.port} did not become healthy; log: {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush or say goodbye."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    async def terminate(self, timeout: float = 35.0) -> int:
+        """SIGTERM and wait for the exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            raise AssertionError(f"server did not exit within {timeout} s of SIGTERM")
+        return self.proc.returncode
+
+
+@pytest.fixture
+async def spawn_server(tmp_path):
+    """`await spawn_server({"CHAT_DATABASE_URL": ...})` starts a real server process; all are killed after."""
+    started: list[ServerProcess] = []
+
+    async def spawn(env: dict[str, str], port: int | None = None) -> ServerProcess:
+        proc = ServerProcess(env, port=port, log_path=tmp_path / f"server-{len(started)}.log")
+        started.append(proc)
+        return await proc.start()
+
+    yield spawn
+    for proc in started:
+        proc.kill()
