@@ -10,10 +10,12 @@ from sqlalchemy import (
     Boolean,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -103,3 +105,114 @@ class Message(Base):
     recalled: Mapped[bool] = mapped_column(Boolean, default=False)
     system_type: Mapped[str | None] = mapped_column(String(40))
     system_data: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+# Alumni records (issue 4) ----------------------------------------------------
+
+
+class AlumniRecord(Base):
+    """A class's directory; bound to at most one group, and a group to at most one record."""
+
+    __tablename__ = "alumni_records"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    school: Mapped[str] = mapped_column(String(200))
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    class_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id"))
+    # Unique: a group has at most one record (NULLs, unbound records, do not collide).
+    room_id: Mapped[str | None] = mapped_column(
+        ID, ForeignKey("rooms.id", ondelete="SET NULL"), nullable=True, unique=True
+    )
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class AlumniMember(Base):
+    """A member of a record with their profile: field -> value, and field -> "members"|"public"."""
+
+    __tablename__ = "alumni_members"
+    __table_args__ = (Index("ix_alumni_members_user", "user_id"),)
+
+    record_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("alumni_records.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    joined: Mapped[int] = mapped_column(BigInteger)
+    profile: Mapped[Any] = mapped_column(JSON)
+    visibility: Mapped[Any] = mapped_column(JSON)
+
+
+class Invitation(Base):
+    __tablename__ = "invitations"
+    __table_args__ = (
+        # At most one pending invitation per (record, invitee), even under concurrent batches.
+        Index(
+            "uq_invitations_pending",
+            "record_id",
+            "invitee_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_invitations_invitee", "invitee_id", "created"),
+        Index("ix_invitations_inviter", "inviter_id", "created"),  # the hourly quota
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID, ForeignKey("alumni_records.id", ondelete="CASCADE"))
+    inviter_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    invitee_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10))  # pending | accepted | declined | expired
+    created: Mapped[int] = mapped_column(BigInteger)
+    decided: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class FeedEntry(Base):
+    """A record's activity. `post_id` has no FK: the posts table arrives in a later migration."""
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (Index("ix_feed_entries_record_ts", "record_id", "ts", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID, ForeignKey("alumni_records.id", ondelete="CASCADE"))
+    ts: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(16))  # joined | profile | post | bound
+    actor_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    data: Mapped[Any] = mapped_column(JSON)
+    post_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+# Posts (issue 5) ---------------------------------------------------------------
+
+
+class Post(Base):
+    """A blog post, stored once; `PostRecord` links it to every record it is published to."""
+
+    __tablename__ = "posts"
+    # The author's space, newest first, paged by keyset on (created, id).
+    __table_args__ = (Index("ix_posts_author_created", "author_id", "created", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    author_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created: Mapped[int] = mapped_column(BigInteger)
+    updated: Mapped[int] = mapped_column(BigInteger)
+
+
+class PostRecord(Base):
+    """A post published to a record. `post_created` copies the post's (immutable) creation time
+    so a record's posts page newest first from one index, without touching `posts`."""
+
+    __tablename__ = "post_records"
+    __table_args__ = (Index("ix_post_records_record", "record_id", "post_created", "post_id"),)
+
+    post_id: Mapped[str] = mapped_column(ID, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    record_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("alumni_records.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer)  # the order the author listed the records in
+    post_created: Mapped[int] = mapped_column(BigInteger)

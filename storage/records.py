@@ -87,3 +87,68 @@ class Stored:
 
     message: Message
     dup: bool
+
+
+# Alumni records (issue 4) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlumniRecord:
+    id: str
+    name: str
+    school: str
+    year: int | None
+    class_name: str | None
+    description: str | None
+    owner_id: str
+    room_id: str | None
+    member_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlumniMember:
+    """A record member; `profile` holds every field set, `visibility` the fields made `public`."""
+
+    user: User
+    joined: int
+    profile: dict[str, Any]
+    visibility: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    id: str
+    record_id: str
+    inviter: User
+    invitee: User
+    note: str
+    status: str  # pending | accepted | declined | expired
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    id: str
+    record_id: str
+    ts: int
+    type: str  # joined | profile | post | bound
+    actor: User
+    data: dict[str, Any]
+    post_id: str | None = None
+
+
+# Posts (issue 5) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A blog post: in its author's space and in each record of `alumni_ids` (in the author's order)."""
+
+    id: str
+    author: User
+    title: str
+    body: str
+    created: int
+    updated: int
+    alumni_ids: tuple[str, ...] = ()
+
