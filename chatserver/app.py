@@ -14,7 +14,7 @@ from storage.db import Database
 from . import keys, ws
 from .bus.base import Bus
 from .bus.memory import MemoryBus
-from .config import Settings
+from .config import ConfigError, Settings
 from .connection import Flusher
 from .http import accounts as accounts_http
 from .http import ops as ops_http
@@ -57,8 +57,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
 def make_bus(settings: Settings) -> Bus:
     if settings.redis_url:
-        from .bus.redis import RedisBus
-
+        try:
+            from .bus.redis import RedisBus
+        except ImportError as exc:  # the `redis` extra is not installed
+            raise ConfigError(f"CHAT_REDIS_URL needs the redis package: pip install 'chatserver[redis]' ({exc})")
         return RedisBus(settings.redis_url, node_id=settings.node_id)
     return MemoryBus()
 

@@ -21,6 +21,8 @@ from client_proto import frames
 from client_proto.codec import JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL, server_codec
 from client_proto.errors import CloseCode
 from storage import messages as message_store
+from storage import rooms as room_store
+from storage import tokens as token_store
 from storage.db import Database, StorageUnavailable
 from storage.records import Message
 
@@ -240,9 +242,31 @@ class Hub:
                         conn.close(CloseCode.UNAUTHORIZED, "token revoked")
 
     def on_bus_restored(self) -> None:
-        """Events may have been lost: read every served room forward from storage."""
+        """Events may have been lost: read every served room forward from storage,
+        and bring connections up to date with revocations and membership changes they missed."""
+        self.metrics.bus_reconnects.inc()
         for room_id in list(self._rooms):
             self._spawn(self._fill_from_storage(room_id))
+        self._spawn(self._revalidate_connections())
+
+    async def _revalidate_connections(self) -> None:
+        conns = self.connections()
+        async with self._db.read() as db:
+            live_tokens = await token_store.existing(db, {conn.token_hash for conn in conns})
+            markers = await room_store.read_markers_of(db, {conn.user.id for conn in conns})
+        for conn in conns:
+            if conn.closed:
+                continue
+            if conn.token_hash not in live_tokens:
+                conn.close(CloseCode.UNAUTHORIZED, "token revoked")
+                continue
+            rooms = markers.get(conn.user.id, {})
+            for room_id in list(conn.rooms):
+                if room_id not in rooms:
+                    self.detach(conn, room_id)
+            for room_id, read_seq in rooms.items():
+                if room_id not in conn.rooms and room_id not in conn.holding:
+                    self._spawn(self.attach(conn, room_id, after_seq=read_seq))
 
     # ------------------------------------------------------------------ sequencing and fan-out
 

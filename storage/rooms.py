@@ -226,3 +226,18 @@ async def states_for_user(conn: AsyncConnection, user_id: str) -> list[RoomState
         )
         for row in rows
     ]
+
+
+async def read_markers_of(conn: AsyncConnection, user_ids: set[str]) -> dict[str, dict[str, int]]:
+    """For each user, their rooms and read markers: `{user_id: {room_id: read_seq}}` (one query)."""
+    result: dict[str, dict[str, int]] = {user_id: {} for user_id in user_ids}
+    if not user_ids:
+        return result
+    rows = await conn.execute(
+        select(Membership.user_id, Membership.room_id, Membership.read_seq).where(
+            Membership.user_id.in_(list(user_ids))
+        )
+    )
+    for row in rows:
+        result[row.user_id][row.room_id] = row.read_seq
+    return result

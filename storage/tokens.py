@@ -46,3 +46,11 @@ async def revoke(conn: AsyncConnection, raw: str) -> bool:
 
 async def revoke_all(conn: AsyncConnection, user_id: str) -> None:
     await conn.execute(delete(Token).where(Token.user_id == user_id))
+
+
+async def existing(conn: AsyncConnection, token_hashes: set[str]) -> set[str]:
+    """Which of these token hashes still work (the rest were revoked)."""
+    if not token_hashes:
+        return set()
+    rows = await conn.execute(select(Token.token_hash).where(Token.token_hash.in_(list(token_hashes))))
+    return {row.token_hash for row in rows}

@@ -141,8 +141,9 @@ class RoomService:
                 text = f"{subject.user.display} was removed by {actor.display}"
             await room_store.remove_member(db, room_id, user_id)
             message = await _system(db, room_id, type_, data, text)
-        self._bus.publish_control(MembershipChanged(room_id, user_id, added=False, seq=message.seq))
+        # The message first: the leaver's connections see it, then nothing more of the room.
         self._publish(message)
+        self._bus.publish_control(MembershipChanged(room_id, user_id, added=False, seq=message.seq))
 
     async def set_role(self, actor: User, room_id: str, user_id: str, role: str) -> Member:
         """Owner only. Making someone `owner` hands the group over; the old owner becomes admin."""

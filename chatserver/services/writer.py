@@ -86,6 +86,10 @@ class MessageWriter:
         if self._closing:
             on_failed(unavailable("the server is shutting down"))
             return
+        if not self._bus.healthy:
+            # Other nodes could not hear of it; the sender retries with the same cid.
+            on_failed(unavailable("the message bus is unavailable; retry shortly"))
+            return
         self._queue.append(_Pending(message, on_stored, on_failed))
         self._wakeup.set()
 
