@@ -40,6 +40,11 @@ class RedisProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server on port {self.port} did not start")
 
+    def restart(self) -> "RedisProcess":
+        """A new, empty Redis on the same port (as after a crash: nothing kept)."""
+        self.stop()
+        return self.start()
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
