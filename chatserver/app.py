@@ -17,6 +17,7 @@ from .bus.memory import MemoryBus
 from .config import ConfigError, Settings
 from .connection import Flusher
 from .http import accounts as accounts_http
+from .http import alumni as alumni_http
 from .http import ops as ops_http
 from .http import rooms as rooms_http
 from .http.errors import error_middleware
@@ -25,6 +26,7 @@ from .hub import Hub
 from .metrics import Metrics
 from .ratelimit import LoginGuard
 from .services.accounts import AccountService
+from .services.alumni import AlumniService
 from .services.messages import MessageService
 from .services.rooms import RoomService
 from .services.writer import MessageWriter
@@ -45,7 +47,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_server_parts)
     app.on_shutdown.append(_drain)
 
-    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *ops_http.ROUTES]
+    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES, *ops_http.ROUTES]
     app[keys.ROUTES] = routes
     add_routes(app, routes)
     app.router.add_get("/ws", ws.handle)
@@ -84,6 +86,7 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.ACCOUNTS] = AccountService(db, bus)
     app[keys.MESSAGES] = MessageService(db, bus, writer, settings)
     app[keys.ROOMS] = RoomService(db, bus)
+    app[keys.ALUMNI] = AlumniService(db, bus, app[keys.MESSAGES], settings)
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
     try:
         yield

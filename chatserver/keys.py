@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .metrics import Metrics
     from .ratelimit import LoginGuard
     from .services.accounts import AccountService
+    from .services.alumni import AlumniService
     from .services.messages import MessageService
     from .services.rooms import RoomService
     from .services.writer import MessageWriter
@@ -30,5 +31,6 @@ WRITER = web.AppKey("writer", "MessageWriter")
 ACCOUNTS = web.AppKey("accounts", "AccountService")
 MESSAGES = web.AppKey("messages", "MessageService")
 ROOMS = web.AppKey("rooms", "RoomService")
+ALUMNI = web.AppKey("alumni", "AlumniService")
 LOGIN_GUARD = web.AppKey("login_guard", "LoginGuard")
 ROUTES = web.AppKey("routes", list)
