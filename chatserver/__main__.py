@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 from aiohttp import web
 
+from . import logs
 from .app import create_app
 from .config import ConfigError, parse_args
 
@@ -17,10 +17,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = parse_args(argv)
     except ConfigError as exc:
         sys.exit(f"chatserver: {exc}")
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, json=settings.log_format == "json")
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     web.run_app(

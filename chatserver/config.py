@@ -41,6 +41,7 @@ class Settings:
     login_attempts: int = 10  # per name and per address a minute
     shutdown_timeout: float = 25.0
     log_level: str = "INFO"
+    log_format: str = "json"  # or "console"
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
     @classmethod

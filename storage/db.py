@@ -41,7 +41,8 @@ class Database:
         self.url = make_url(url)
         self.dialect = self.url.get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
-        kwargs: dict = {"echo": echo}
+        # hide_parameters: SQL errors in logs never carry message texts or token hashes.
+        kwargs: dict = {"echo": echo, "hide_parameters": True}
         if connect_args:
             kwargs["connect_args"] = connect_args
         if self.is_sqlite:
