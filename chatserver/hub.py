@@ -82,6 +82,7 @@ class Hub:
         self.metrics = metrics
         self._rooms: dict[str, _Room] = {}
         self._room_setup: dict[str, asyncio.Future[_Room]] = {}
+        self._unsubscribing: dict[str, asyncio.Task] = {}
         self._users: dict[str, set[Connection]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._json = server_codec(JSON_SUBPROTOCOL)
@@ -186,6 +187,9 @@ class Hub:
         future: asyncio.Future[_Room] = self._loop.create_future()
         self._room_setup[room_id] = future
         try:
+            leaving = self._unsubscribing.get(room_id)
+            if leaving is not None:  # an idle drop of this room is still talking to the bus
+                await asyncio.shield(leaving)
             await self._bus.subscribe_room(room_id)
             async with self._db.read() as db:
                 last = await message_store.last_seq(db, room_id)
@@ -207,7 +211,9 @@ class Hub:
         del self._rooms[room_id]
         if room.gap_timer is not None:
             room.gap_timer.cancel()
-        self._spawn(self._bus.unsubscribe_room(room_id))
+        task = self._loop.create_task(self._bus.unsubscribe_room(room_id))
+        self._unsubscribing[room_id] = task
+        task.add_done_callback(lambda _: self._unsubscribing.pop(room_id, None))
 
     # ------------------------------------------------------------------ bus handler
 

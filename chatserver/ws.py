@@ -24,7 +24,7 @@ from storage.db import StorageUnavailable, now_ms
 from storage.records import Stored
 from storage.tokens import hash_token
 
-from . import keys
+from . import keys, logs
 from .connection import Connection
 from .errors import ServiceError
 from .http.errors import json_error
@@ -63,7 +63,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     ws = web.WebSocketResponse(
         protocols=SUBPROTOCOLS,
-        max_msg_size=settings.max_frame,
+        max_msg_size=settings.max_frame + 1,  # aiohttp refuses sizes >= its limit; §5 refuses > max_frame
         compress=False,
         autoping=False,
         autoclose=True,
@@ -126,6 +126,7 @@ class _Session:
             on_slow=lambda c: self.metrics.closes.labels("slow_consumer").inc(),
         )
         self.conn = conn
+        logs.bind(session=conn.session, user=user.id)
         self.hub.register(conn)
         try:
             async with self.app[keys.DB].read() as db:
@@ -149,9 +150,18 @@ class _Session:
         )
         conn.ready.set()
         resume = hello.resume or {}
-        for state in states:
-            await self.hub.attach(conn, state.id, after_seq=resume.get(state.id, state.last_seq))
+        try:
+            for state in states:
+                await self.hub.attach(conn, state.id, after_seq=resume.get(state.id, state.last_seq))
+        except StorageUnavailable:
+            conn.send(frames.Error(code=ErrorCode.UNAVAILABLE, message="storage is unavailable; reconnect shortly"))
+            conn.close(CloseCode.GOING_AWAY, "storage unavailable")
+            await conn.wait_closed()
+            return
         await self._read_loop()
+        # A close decided inside the loop (1008, 4008) is still on its way out: let it finish, or
+        # aiohttp would close with its default 1000 as soon as this handler returns.
+        await conn.wait_closed()
 
     async def _receive_hello(self) -> frames.Hello | None:
         try:
