@@ -133,6 +133,12 @@ async def decide(conn: AsyncConnection, invitation_id: str, status: str) -> Invi
     return await get(conn, invitation_id) if result.rowcount else None
 
 
+async def lock_inviter(conn: AsyncConnection, inviter_id: str) -> None:
+    """Serialize one inviter's batches (PostgreSQL row lock; SQLite has one writer anyway), so two
+    concurrent batches cannot both pass the quota."""
+    await conn.execute(select(UserRow.id).where(UserRow.id == inviter_id).with_for_update())
+
+
 async def created_since(conn: AsyncConnection, inviter_id: str, since: int) -> list[int]:
     """Creation times (ms, oldest first) of the inviter's invitations since `since`: the quota's window."""
     rows = await conn.execute(

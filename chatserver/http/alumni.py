@@ -116,7 +116,8 @@ async def set_profile(request: web.Request) -> web.Response:
 
 async def invite(request: web.Request) -> web.Response:
     user = await current_user(request)
-    body = await parse(request, NewInvitations)
+    # No body at all means `{}`: invite the whole bound group.
+    body = await parse(request, NewInvitations) if await request.read() else NewInvitations()
     result = await request.app[keys.ALUMNI].invite(
         user, request.match_info["record_id"], body.user_ids, body.note or ""
     )

@@ -149,9 +149,9 @@ class AlumniService:
             profile = {**member.profile, **changes}
             profile = {k: v for k, v in profile.items() if v is not None}
             if isinstance(visibility, str):
-                shown = {f: visibility for f in PROFILE_FIELDS}
-            else:
-                shown = {**member.visibility, **(visibility or {})}
+                visibility = {f: visibility for f in PROFILE_FIELDS}
+            shown = {**member.visibility, **(visibility or {})}
+            shown = {f: v for f, v in shown.items() if v == "public"}  # stored: only the public ones
             if (profile, shown) == (member.profile, member.visibility):
                 return visible_profile(member, to_member=True)
             member = await alumni_store.set_profile(db, record_id, user.id, profile, shown)
@@ -332,6 +332,7 @@ class AlumniService:
         """At most `invite_quota` invitations per inviter in any hour; 429 with when to retry."""
         if not count:
             return
+        await invitation_store.lock_inviter(db, inviter.id)
         now = now_ms()
         recent = await invitation_store.created_since(db, inviter.id, now - HOUR_MS)
         over = len(recent) + count - self._settings.invite_quota

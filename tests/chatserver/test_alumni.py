@@ -6,7 +6,18 @@ import json
 
 import pytest
 
-from .alumni_helpers import RECORD, bound_class, create_record, fails, next_system, system_in_history
+from client_proto import frames
+
+from .alumni_helpers import (
+    RECORD,
+    bound_class,
+    create_record,
+    fails,
+    is_system,
+    next_system,
+    system_in_history,
+    wait_for,
+)
 
 PRIVATE = {"real_name": "Robert Tables", "employer": "Acme", "contact": "bob@example.com"}
 
@@ -185,6 +196,14 @@ async def test_profile_fields_are_members_only_unless_made_public(make_account, 
     assert bob_seen["profile"] == {"city": "Oslo"}
     assert leaks(seen_by_outsider) == []
     await fails(outsider.api.get(f"/api/alumni/{record['id']}/feed"), 403, "forbidden")
+    assert leaks(await outsider.api.get(f"/api/alumni/{record['id']}")) == []
+    async with outsider.client() as watcher:
+        await bob.api.post(f"/api/alumni/{record['id']}/invitations", {"user_ids": [outsider.id]})
+        notice, invited = await wait_for(
+            watcher, lambda e: isinstance(e, frames.Notify), lambda e: is_system(e, room["id"], "alumni.invitation")
+        )
+    assert leaks(notice.invitation) == [] and leaks(invited.system.data) == []
+    assert leaks(await outsider.api.get("/api/me/invitations")) == []
     # members see everything, and the feed itself carries only public fields
     seen_by_owner = await owner.api.get(f"/api/alumni/{record['id']}/members")
     bob_full = next(m for m in seen_by_owner["items"] if m["user"]["id"] == bob.id)

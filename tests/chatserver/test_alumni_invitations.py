@@ -38,7 +38,7 @@ async def test_without_user_ids_every_group_member_not_in_the_record_is_invited(
     assert sorted(i["invitee"]["id"] for i in result["invitations"]) == sorted([bob.id, dave.id])
     assert all(i["status"] == "pending" and i["id"] for i in result["invitations"])
     assert result["skipped"] == [{"user_id": carol.id, "reason": "pending"}]
-    again = await owner.api.post(invite_path(record), {})
+    again = await owner.api.post(invite_path(record))  # no body at all: the same as {}
     assert again["invitations"] == []
     assert sorted((s["user_id"], s["reason"]) for s in again["skipped"]) == sorted(
         [(bob.id, "pending"), (carol.id, "pending"), (dave.id, "pending")]

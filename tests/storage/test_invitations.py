@@ -1,5 +1,7 @@
 """Invitations: one pending per (record, invitee), decisions once, lazy expiry, the quota window."""
 
+import asyncio
+
 import pytest
 from sqlalchemy.exc import IntegrityError
 
@@ -77,3 +79,22 @@ async def test_created_since_is_the_inviters_window(db, make_user):
     async with db.read() as conn:
         assert len(await invitations.created_since(conn, alice.id, start)) == 2
         assert await invitations.created_since(conn, alice.id, now_ms() + 1) == []
+
+
+async def test_lock_inviter_holds_another_nodes_batch_until_the_first_ends(db, make_user, open_node):
+    alice = await make_user("alice")
+    other = open_node()
+    order = []
+    async with db.transaction() as first:
+        await invitations.lock_inviter(first, alice.id)
+
+        async def second():
+            async with other.transaction() as conn:
+                await invitations.lock_inviter(conn, alice.id)
+                order.append("second")
+
+        task = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        order.append("first")
+    await task
+    assert order == ["first", "second"]
