@@ -1,0 +1,1 @@
+"""Tools and benchmarks: `chat-loadtest` (scripts.loadtest) and `scripts/bench_fanout.py`."""

@@ -1,0 +1,101 @@
+"""chat-loadtest (scripts/loadtest.py): its frame parsing without sockets, and a --quick run
+against the in-process server. No timing is asserted: figures are benchmark output."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import msgspec
+import pytest
+
+from chatserver import wsframe
+from scripts.loadtest import Plan, _ChatConn, _Stats, client_frame, parse_args, run_loadtest
+
+STEP_FIELDS = {
+    "rate", "offered_msgs_per_s", "sent", "acked", "acked_per_s", "dup_acks", "errors", "unacked", "expected",
+    "deliveries", "deliveries_per_s", "lost", "duplicates", "order_violations", "seq_gaps", "latency_ms",
+    "ack_latency_ms", "seconds", "server_cpu_seconds", "server_cpu_us_per_delivery", "server_rss",
+    "generator_cpu", "generator_saturated",
+}
+TOP_FIELDS = {
+    "tool", "version", "target", "codec", "urls", "members", "rooms", "senders", "conns_per_user", "size",
+    "duration", "setup_seconds", "connect_seconds", "server", "steps", "totals",
+}
+TOTAL_FIELDS = {
+    "sent", "acked", "deliveries", "lost", "duplicates", "order_violations", "seq_gaps", "errors", "closes",
+    "disconnects", "generator_saturated",
+}
+
+
+def unmask(frame: bytes) -> bytes:
+    length = frame[1] & 0x7F
+    start = 2 if length < 126 else 4
+    key, payload = frame[start:start + 4], frame[start + 4:]
+    return bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 300, 70_000])
+def test_client_frames_are_masked_and_unmask_to_the_payload(size):
+    payload = os.urandom(size)
+    frame = client_frame(payload, 0x1)
+    assert frame[0] == 0x81 and frame[1] & 0x80
+    if size < 65536:
+        assert unmask(frame) == payload
+
+
+class _FakeTransport:
+    def __init__(self):
+        self.written = []
+
+    def write(self, data):
+        self.written.append(data)
+
+    def close(self):
+        pass
+
+    def is_closing(self):
+        return False
+
+
+async def test_frames_split_anywhere_are_parsed_once_each_in_order():
+    stats = _Stats()
+    conn = _ChatConn(stats, b"GET / HTTP/1.1\r\n\r\n", room_id="r1", room_size=3, tag="t", token="tok")
+    conn.connection_made(_FakeTransport())
+    for _ in range(3):
+        stats.sent_ns.append(0)
+        stats.counts.append(0)
+        stats.expected.append(0)
+    events = [{"op": "message", "room": "r1", "seq": seq, "text": f"~{seq - 1}~0~" + "x" * 200, "kind": "text",
+               "from": {"id": "u", "name": "n", "display": "d", "bot": True}} for seq in (1, 2, 3)]
+    data = b"HTTP/1.1 101 Switching Protocols\r\n\r\n" + b"".join(
+        wsframe.data_frame(msgspec.json.encode(e), False) for e in events)
+    for i in range(0, len(data), 7):  # the worst case: every frame split across reads
+        conn.data_received(data[i:i + 7])
+    assert stats.counts == [1, 1, 1]
+    assert stats.delivered == 3 and stats.order_violations == 0 and stats.seq_gaps == 0
+    conn.data_received(wsframe.data_frame(msgspec.json.encode(events[1]), False))  # a repeat
+    assert stats.order_violations == 1
+
+
+def test_rates_parse_as_steps():
+    plan, _ = parse_args(["--url", "http://x:1", "--rate", "5,10", "--rate", "20"])
+    assert plan.rates == [5.0, 10.0, 20.0]
+
+
+@pytest.mark.parametrize("codec", ["json", "msgpack"])
+async def test_quick_run_loses_nothing_and_writes_the_documented_json(server, tmp_path, codec):
+    out = tmp_path / "result.json"
+    plan = Plan.quick([server.url], codec=codec, duration=1.5, server_pids=[os.getpid()])
+    await run_loadtest(plan, json_path=str(out))
+    result = json.loads(out.read_text())
+    assert TOP_FIELDS <= set(result)
+    assert TOTAL_FIELDS <= set(result["totals"])
+    assert len(result["steps"]) == 1 and STEP_FIELDS <= set(result["steps"][0])
+    step, totals = result["steps"][0], result["totals"]
+    assert step["sent"] > 0 and step["acked"] == step["sent"] and step["unacked"] == 0
+    assert step["deliveries"] == step["expected"] == step["acked"] * 10  # 20 members in 2 rooms
+    assert totals["lost"] == totals["duplicates"] == totals["order_violations"] == totals["seq_gaps"] == 0
+    assert totals["errors"] == {} and totals["closes"] == {}
+    assert set(step["latency_ms"]) == {"p50", "p90", "p99", "max", "mean"}
+    assert step["server_cpu_us_per_delivery"] is not None and result["server"]["rss_per_connection"] is not None
