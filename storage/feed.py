@@ -7,9 +7,10 @@ keyset on (ts, id), so new entries never shift a page already read.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import bindparam, delete, insert, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import now_ms
@@ -82,15 +83,42 @@ async def entries(
     before: tuple[int, str] | None = None,
     limit: int = 50,
 ) -> list[FeedEntry]:
-    """Up to `limit` entries of these records, newest first by (ts, id), older than `before`."""
+    """Up to `limit` entries of these records, newest first by (ts, id), older than `before`.
+
+    Each record gives its own newest `limit` from its range of
+    `ix_feed_entries_record_ts`, and only those are merged: a page reads about
+    records x limit index rows however long the feeds are (one `IN` over all
+    the records would sort every entry they hold; issue 5's speed rule).
+    """
+    record_ids = list(dict.fromkeys(record_ids))
     if not record_ids:
         return []
-    query = _SELECT.where(FeedRow.record_id.in_(list(record_ids)))
+    params = {f"r{i}": record_id for i, record_id in enumerate(record_ids)}
+    params["limit"] = limit
     if before is not None:
-        ts, entry_id = before
-        query = query.where(or_(FeedRow.ts < ts, and_(FeedRow.ts == ts, FeedRow.id < entry_id)))
-    rows = await conn.execute(query.order_by(FeedRow.ts.desc(), FeedRow.id.desc()).limit(limit))
+        params["ts"], params["id"] = before
+    rows = await conn.execute(_newest_query(len(record_ids), before is not None), params)
     return [_entry(row) for row in rows]
+
+
+@functools.lru_cache(maxsize=256)
+def _newest_query(records: int, keyset: bool):
+    """The statement of `entries` for this many records, built once: building a union of many
+    selects costs far more than running it. Parameters: r0, r1, ..., limit, and ts, id."""
+    table = FeedRow.__table__
+    order = (table.c.ts.desc(), table.c.id.desc())
+    per_record = []
+    for i in range(records):
+        query = select(table.c.id, table.c.ts).where(table.c.record_id == bindparam(f"r{i}"))
+        if keyset:
+            # `ts <= :ts` bounds the index range; the OR only settles ties within one millisecond.
+            ts, entry_id = bindparam("ts"), bindparam("id")
+            query = query.where(table.c.ts <= ts, or_(table.c.ts < ts, table.c.id < entry_id))
+        # Wrapped in a subquery: SQLite takes no ORDER BY/LIMIT inside a bare UNION member.
+        per_record.append(select(query.order_by(*order).limit(bindparam("limit")).subquery()))
+    newest = union_all(*per_record).subquery()
+    page = select(newest.c.id).order_by(newest.c.ts.desc(), newest.c.id.desc()).limit(bindparam("limit"))
+    return _SELECT.where(FeedRow.id.in_(page)).order_by(*order)
 
 
 async def delete_for_post(conn: AsyncConnection, post_id: str, record_id: str | None = None) -> int:

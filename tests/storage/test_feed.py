@@ -67,3 +67,23 @@ async def test_delete_for_post_everywhere_or_in_one_record(db, make_user):
         assert await feed.delete_for_post(conn, "p_1") == 1
     async with db.read() as conn:
         assert [e.type for e in await feed.entries(conn, [one.id, two.id])] == ["joined"]
+
+
+async def test_pages_across_many_records_merge_in_one_order_and_visit_each_entry_once(db, make_user):
+    """`entries` takes each record's newest and merges them (issue 5: no scan of every entry)."""
+    alice = await make_user("alice")
+    records = [await _record(db, alice, name=f"Class {n}") for n in range(3)]
+    async with db.transaction() as conn:
+        for i in range(30):  # interleaved in time, with ties across records
+            await feed.add_entry(conn, record_id=records[i % 3].id, type="joined", actor_id=alice.id,
+                                 data={"n": i}, ts=1000 + i // 2)
+    ids = [r.id for r in records]
+    async with db.read() as conn:
+        everything = await feed.entries(conn, [*ids, ids[0]], limit=100)  # a repeated id changes nothing
+        seen, before = [], None
+        while page := await feed.entries(conn, ids, before=before, limit=4):
+            seen += page
+            before = (page[-1].ts, page[-1].id)
+    assert len(everything) == 30
+    assert [(e.ts, e.id) for e in everything] == sorted(((e.ts, e.id) for e in everything), reverse=True)
+    assert [e.id for e in seen] == [e.id for e in everything]
