@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
@@ -14,6 +15,11 @@ from tests.conftest import redis_available, require
 from tests.redis_server import RedisProcess
 
 ALICE = User(id="u_alice", name="alice", display="Alice")
+RUN = uuid.uuid4().hex[:8]  # rooms and nodes unique to this run: other runs may share the Redis
+
+
+def room(name: str) -> str:
+    return f"{name}-{RUN}"
 
 
 class Recorder:
@@ -48,6 +54,9 @@ class Recorder:
                     pass
 
 
+R1, R2, R3 = room("r1"), room("r2"), room("r3")
+
+
 def posted(room: str, seq: int) -> Posted:
     return Posted(Message(room_id=room, seq=seq, id=f"m{seq}", ts=seq, sender=ALICE, kind="text", text=f"#{seq}"))
 
@@ -65,7 +74,7 @@ async def nodes(request):
     require(redis_available(), "CHAT_REQUIRE_REDIS")
     pairs = []
     for node in ("node-a", "node-b"):
-        bus = RedisBus("redis://127.0.0.1:6379/0", node_id=f"{node}-{id(request)}")
+        bus = RedisBus("redis://127.0.0.1:6379/0", node_id=f"{node}-{RUN}-{uuid.uuid4().hex[:6]}")
         handler = Recorder()
         await bus.start(handler)
         assert bus.healthy
@@ -77,35 +86,35 @@ async def nodes(request):
 
 async def test_room_events_reach_subscribed_nodes_in_order_including_the_publisher(nodes):
     (a, ha), (b, hb), = nodes[0]
-    await a.subscribe_room("r1")
-    await b.subscribe_room("r1")
+    await a.subscribe_room(R1)
+    await b.subscribe_room(R1)
     for seq in range(1, 51):
-        a.publish_room("r1", posted("r1", seq))
+        a.publish_room(R1, posted(R1, seq))
     await hb.wait_for(lambda: len(hb.room_events) >= 50)
     for handler in {id(ha): ha, id(hb): hb}.values():
-        seqs = [event.message.seq for room, event in handler.room_events if room == "r1"]
+        seqs = [event.message.seq for room, event in handler.room_events if room == R1]
         assert seqs == list(range(1, 51))
 
 
 async def test_a_node_not_serving_a_room_hears_nothing_of_it(nodes):
     (a, ha), (b, hb) = nodes[0]
     remote = nodes[1]
-    await a.subscribe_room("r2")
-    a.publish_room("r2", posted("r2", 1))
-    a.publish_room("r2", TypingStarted(room_id="r2", user=ALICE))
+    await a.subscribe_room(R2)
+    a.publish_room(R2, posted(R2, 1))
+    a.publish_room(R2, TypingStarted(room_id=R2, user=ALICE))
     await ha.wait_for(lambda: len(ha.room_events) >= 2)
     if remote:
         await asyncio.sleep(0.3)
         assert hb.room_events == []
-    await a.unsubscribe_room("r2")
-    a.publish_room("r2", posted("r2", 2))
+    await a.unsubscribe_room(R2)
+    a.publish_room(R2, posted(R2, 2))
     await asyncio.sleep(0.2)
     assert [e.message.seq for r, e in ha.room_events if isinstance(e, Posted)] == [1]
 
 
 async def test_control_events_reach_every_node(nodes):
     (a, ha), (b, hb) = nodes[0]
-    event = MembershipChanged(room_id="r3", user_id="u1", added=True, seq=7)
+    event = MembershipChanged(room_id=R3, user_id=f"u1-{RUN}", added=True, seq=7)
     a.publish_control(event)
     await ha.wait_for(lambda: event in ha.control_events)
     await hb.wait_for(lambda: event in hb.control_events)
@@ -114,13 +123,14 @@ async def test_control_events_reach_every_node(nodes):
 
 async def test_presence_counts_users_online_on_any_node(nodes):
     (a, _), (b, _) = nodes[0]
-    a.set_online("u_on_a", True)
-    b.set_online("u_on_b", True)
-    b.set_online("u_gone", True)
-    b.set_online("u_gone", False)
+    on_a, on_b, gone, never = (f"{who}-{RUN}" for who in ("on_a", "on_b", "gone", "never"))
+    a.set_online(on_a, True)
+    b.set_online(on_b, True)
+    b.set_online(gone, True)
+    b.set_online(gone, False)
     await asyncio.sleep(0.2)
-    assert await a.online({"u_on_a", "u_on_b", "u_gone", "u_never"}) == {"u_on_a", "u_on_b"}
-    assert await b.online({"u_on_a", "u_on_b"}) == {"u_on_a", "u_on_b"}
+    assert await a.online({on_a, on_b, gone, never}) == {on_a, on_b}
+    assert await b.online({on_a, on_b}) == {on_a, on_b}
 
 
 async def test_the_redis_bus_reconnects_resubscribes_and_reports_the_outage():
