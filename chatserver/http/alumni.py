@@ -218,5 +218,6 @@ ROUTES = [
           tags=TAGS),
     # `before` is left out of `query`: it is a string cursor (the `next` of the previous page).
     Route("GET", f"{RECORD_PATH}/feed", feed, "The record's activity, newest first (members); "
-          "pass `next` back as `before`", response=_items(FEED_ENTRY, paged=True), query=("limit",), tags=TAGS),
+          "pass `next` back as `before`", response=_items(FEED_ENTRY, paged=True), query=("before:string", "limit"),
+          tags=TAGS),
 ]

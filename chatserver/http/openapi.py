@@ -89,6 +89,20 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
     }
 
 
+_INTEGER_QUERIES = frozenset({"before", "after", "limit"})
+
+
+def _query_parameter(entry: str) -> dict[str, Any]:
+    """`"limit"` or `"before:string"`: a name and, when it is not the usual one, its type.
+
+    `before`, `after` and `limit` are integers unless said otherwise (a feed's
+    `before` is an opaque string cursor); every other parameter is a string.
+    """
+    name, _, type_ = entry.partition(":")
+    type_ = type_ or ("integer" if name in _INTEGER_QUERIES else "string")
+    return {"name": name, "in": "query", "required": False, "schema": {"type": type_}}
+
+
 def _operation(route) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": route.summary,
@@ -99,10 +113,7 @@ def _operation(route) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"{(\w+)}", route.path)
     ]
-    parameters += [{"name": name, "in": "query", "required": False, "schema": {"type": "integer"}}
-                   for name in route.query if name in ("before", "after", "limit")]
-    parameters += [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-                   for name in route.query if name not in ("before", "after", "limit")]
+    parameters += [_query_parameter(entry) for entry in route.query]
     if parameters:
         op["parameters"] = parameters
     if route.body is not None:

@@ -21,7 +21,7 @@ class Route:
     status: int = 200  # the success status
     response: dict[str, Any] | None = None  # JSON schema of the success body
     auth: bool = True
-    query: tuple[str, ...] = ()
+    query: tuple[str, ...] = ()  # names, or "name:type" (see openapi._query_parameter)
     tags: tuple[str, ...] = field(default=())
 
 
