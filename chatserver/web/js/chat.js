@@ -1,0 +1,519 @@
+// The signed-in user's chat state: groups, their messages (deduplicated by
+// seq), unread counts, messages on their way out, typing, invitations. Views
+// read it and listen to its events; it talks to the server through the socket
+// and the API.
+//
+// Events: "rooms" (the list or a badge changed), "room" (detail: {room,
+// reset, seqs}: messages of one room changed), "pending" (detail: {room}),
+// "typing" (detail: {room}), "status" (detail: socket state), "invitations",
+// "removed" (detail: {room, kicked}), "notice" (detail: {text, kind}).
+
+import { ChatSocket, SocketError, socketUrl } from "./socket.js";
+import { enc } from "./api.js";
+import { displayName } from "./dom.js";
+import { errorWords, seconds } from "./words.js";
+
+const PAGE = 50; // history page size
+const TYPING_EVERY = 3000; // ms between our own `typing` frames per room
+const TYPING_SHOWN = 5000; // ms someone shows as typing after their last `typing`
+const SAVE_DELAY = 200; // ms: the resume map is saved at most this often
+
+export class Chat extends EventTarget {
+  constructor({ api, me, token }) {
+    super();
+    this.api = api;
+    this.me = me;
+    this.rooms = new Map();
+    this.limits = { max_text: 4000 };
+    this.pending = new Map(); // cid → {cid, room, text, state, error, created}
+    this.typing = new Map(); // room → Map(user id → {user, timer})
+    this.typingSent = new Map(); // room → ms of our last typing frame
+    this.invitations = new Map(); // id → pending invitation
+    this.viewing = null; // the room the chat view shows, when it can see the newest message
+    this.resumeKey = `chat.resume:${me.id}`;
+    this.lastSeq = loadJson(sessionStorage, this.resumeKey) || {};
+    this.socket = new ChatSocket({ url: socketUrl(), token, resume: () => ({ ...this.lastSeq }) });
+    this.socket.addEventListener("welcome", (e) => this.onWelcome(e.detail));
+    this.socket.addEventListener("frame", (e) => this.onFrame(e.detail));
+    this.socket.addEventListener("state", (e) => this.emit("status", e.detail));
+    this.onPageHide = () => this.saveResume();
+  }
+
+  start() {
+    window.addEventListener("pagehide", this.onPageHide);
+    this.socket.start();
+    this.loadInvitations();
+  }
+
+  stop({ forget = false } = {}) {
+    window.removeEventListener("pagehide", this.onPageHide);
+    this.socket.stop();
+    clearTimeout(this.saveTimer);
+    if (forget) sessionStorage.removeItem(this.resumeKey);
+    else this.saveResume();
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  notice(text, kind = "error") {
+    this.emit("notice", { text, kind });
+  }
+
+  // ------------------------------------------------------------------ rooms
+
+  /** Groups, most recently active first. */
+  roomList() {
+    return [...this.rooms.values()].sort((a, b) => b.activity - a.activity || a.name.localeCompare(b.name));
+  }
+
+  ensureRoom(id, fields = {}) {
+    let room = this.rooms.get(id);
+    if (!room) {
+      room = {
+        id, name: fields.name || "…", topic: "", join_policy: null, last_seq: 0, read_seq: 0, unread: 0,
+        counted: 0, msgs: new Map(), more: null, loading: null, role: null, activity: 0,
+      };
+      this.rooms.set(id, room);
+    }
+    Object.assign(room, fields);
+    return room;
+  }
+
+  /** Name, topic and policy from the API, for a room first met through an event. */
+  async fetchRoom(id) {
+    try {
+      const data = await this.api.get(`/api/rooms/${enc(id)}`);
+      const room = this.rooms.get(id);
+      if (room) {
+        Object.assign(room, { name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner });
+        this.emit("rooms");
+        this.emit("room", { room: id, reset: false, seqs: [] });
+      }
+      return data;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  removeRoom(id, kicked = false) {
+    if (!this.rooms.delete(id)) return;
+    delete this.lastSeq[id];
+    this.scheduleSave();
+    for (const [cid, p] of this.pending) if (p.room === id) this.pending.delete(cid);
+    this.emit("rooms");
+    this.emit("removed", { room: id, kicked });
+  }
+
+  async createRoom(body) {
+    const data = await this.api.post("/api/rooms", body);
+    const room = this.ensureRoom(data.id, {
+      name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner,
+      last_seq: data.last_seq, read_seq: data.last_seq, counted: data.last_seq, more: false, role: "owner",
+      activity: Date.now(),
+    });
+    this.lastSeq[room.id] = data.last_seq;
+    this.scheduleSave();
+    this.emit("rooms");
+    // The server subscribes a connection to the groups it is a member of at
+    // `hello`, and on joins and adds, but not to a group it creates: a quick
+    // reconnect (resuming everything) picks the new group up.
+    this.socket.refresh();
+    return data;
+  }
+
+  async join(id) {
+    await this.socket.request({ op: "join", room: id });
+    this.ensureRoom(id, { activity: Date.now() });
+    this.fetchRoom(id);
+    this.emit("rooms");
+  }
+
+  async leave(id) {
+    await this.socket.request({ op: "leave", room: id });
+    this.removeRoom(id);
+  }
+
+  /** Drop the groups the server no longer counts us in. A removed member may never get its own
+   * `member.kicked` (PROTOCOL §2.3), so a refusal in a group is the cue to ask. */
+  async reconcileRooms() {
+    try {
+      const data = await this.api.get("/api/rooms");
+      const ids = new Set(data.items.map((r) => r.id));
+      for (const id of [...this.rooms.keys()]) {
+        if (!ids.has(id)) this.removeRoom(id, true);
+      }
+    } catch (err) {
+      // unreachable now: the next welcome reconciles too
+    }
+  }
+
+  async members(id) {
+    const data = await this.api.get(`/api/rooms/${enc(id)}/members`);
+    const mine = data.items.find((m) => m.user.id === this.me.id);
+    const room = this.rooms.get(id);
+    if (room && mine) room.role = mine.role;
+    return data.items;
+  }
+
+  async addMember(id, userId) {
+    return this.api.post(`/api/rooms/${enc(id)}/members`, { user_id: userId });
+  }
+
+  async presence(id) {
+    return this.socket.request({ op: "presence", room: id });
+  }
+
+  // ------------------------------------------------------------------ frames
+
+  onWelcome(welcome) {
+    this.me = welcome.user;
+    this.limits = welcome.limits || this.limits;
+    const present = new Set();
+    for (const r of welcome.rooms) {
+      present.add(r.id);
+      const room = this.ensureRoom(r.id, { name: r.name, read_seq: r.read_seq, unread: r.unread });
+      room.last_seq = Math.max(room.last_seq, r.last_seq);
+      room.counted = Math.max(room.counted, r.last_seq);
+      if (room.last_seq === 0) room.more = false;
+      // Rooms we did not resume are served from their current last seq on.
+      if (!(r.id in this.lastSeq)) this.lastSeq[r.id] = r.last_seq;
+    }
+    for (const id of [...this.rooms.keys()]) if (!present.has(id)) this.removeRoom(id);
+    for (const id of Object.keys(this.lastSeq)) if (!present.has(id)) delete this.lastSeq[id];
+    this.scheduleSave();
+    this.emit("rooms");
+    // Whatever was on its way out when the line dropped goes again (same cid: never twice).
+    for (const p of this.pending.values()) {
+      if (p.state === "queued" || p.state === "sending") this.transmit(p);
+    }
+    if (this.viewing) this.markRead(this.viewing);
+  }
+
+  onFrame(frame) {
+    switch (frame.op) {
+      case "message":
+        this.onMessage(frame);
+        break;
+      case "gap":
+        this.onGap(frame);
+        break;
+      case "typing":
+        this.onTyping(frame);
+        break;
+      case "read": {
+        const room = this.rooms.get(frame.room);
+        if (room && frame.seq > room.read_seq) {
+          room.read_seq = frame.seq;
+          room.unread = this.countUnread(room);
+          this.emit("rooms");
+        }
+        break;
+      }
+      case "recalled": {
+        const room = this.rooms.get(frame.room);
+        const msg = room && room.msgs.get(frame.seq);
+        if (msg) {
+          msg.recalled = true;
+          msg.text = null;
+          msg.recalled_by = frame.by;
+          this.emit("room", { room: room.id, reset: false, seqs: [frame.seq], changed: true });
+        }
+        break;
+      }
+      case "notify":
+        if (frame.type === "invitation" && frame.invitation) {
+          const inv = frame.invitation;
+          if (!inv.status || inv.status === "pending") this.invitations.set(inv.id, inv);
+          this.emit("invitations");
+          const record = inv.record && typeof inv.record === "object" ? inv.record.name : "an alumni record";
+          this.emit("notice", {
+            kind: "info",
+            text: `${displayName(inv.inviter)} invited you to ${record}.`,
+            action: { label: "See invitations", href: "#/invitations" },
+          });
+        }
+        break;
+      case "error":
+        this.notice(errorWords({ code: frame.code, message: frame.message, retryAfter: frame.retry_after }));
+        break;
+      default:
+        break; // pong and frames of newer servers
+    }
+  }
+
+  onMessage(m) {
+    let room = this.rooms.get(m.room);
+    if (!room) {
+      room = this.ensureRoom(m.room);
+      this.fetchRoom(m.room);
+    }
+    // Our own joining counts as read (PROTOCOL 2.1.6: read_seq starts at our member.joined).
+    const sys = m.kind === "system" && m.system;
+    const joined = sys && sys.type === "member.joined" && sys.data && sys.data.user && sys.data.user.id === this.me.id;
+    const mine = (m.from && m.from.id === this.me.id) || joined;
+    const added = this.addMessages(room, [m]);
+    this.lastSeq[room.id] = Math.max(this.lastSeq[room.id] || 0, m.seq);
+    this.scheduleSave();
+    room.last_seq = Math.max(room.last_seq, m.seq);
+    room.activity = Date.now();
+    if (mine) {
+      room.read_seq = Math.max(room.read_seq, m.seq);
+    } else if (m.seq > room.counted && m.seq > room.read_seq) {
+      room.unread += 1;
+    }
+    room.counted = Math.max(room.counted, m.seq);
+    if (m.from) this.stopTyping(room.id, m.from.id);
+    if (sys) this.onSystem(room, m, sys);
+    if (added.length) this.emit("room", { room: room.id, reset: false, seqs: added });
+    if (this.viewing === room.id) this.markRead(room.id);
+    this.emit("rooms");
+  }
+
+  onSystem(room, m, sys) {
+    const data = sys.data || {};
+    const subject = data.user && data.user.id;
+    if ((sys.type === "member.left" || sys.type === "member.kicked") && subject === this.me.id) {
+      this.removeRoom(room.id, sys.type === "member.kicked");
+    } else if (sys.type === "room.updated" && data.changes) {
+      for (const key of ["name", "topic", "join_policy"]) if (key in data.changes) room[key] = data.changes[key];
+      if (data.changes.role && data.changes.role.user && data.changes.role.user.id === this.me.id) room.role = null;
+    }
+  }
+
+  onGap(gap) {
+    // Messages up to `to` were skipped: keep only the unbroken run after it,
+    // and page the rest in with `history` when the reader scrolls back.
+    const room = this.rooms.get(gap.room);
+    if (!room) return;
+    for (const seq of [...room.msgs.keys()]) if (seq <= gap.to) room.msgs.delete(seq);
+    room.more = true;
+    this.emit("room", { room: room.id, reset: true, seqs: [] });
+  }
+
+  /** Store messages by seq (a seq already held is skipped); returns the seqs added. */
+  addMessages(room, messages) {
+    const added = [];
+    for (const m of messages) {
+      if (room.msgs.has(m.seq)) {
+        if (m.recalled && !room.msgs.get(m.seq).recalled) {
+          room.msgs.set(m.seq, m);
+          added.push(m.seq);
+        }
+        continue;
+      }
+      room.msgs.set(m.seq, m);
+      added.push(m.seq);
+      if (m.cid && m.from && m.from.id === this.me.id && this.pending.delete(m.cid)) {
+        this.emit("pending", { room: room.id });
+      }
+    }
+    return added;
+  }
+
+  countUnread(room) {
+    if (room.read_seq >= room.last_seq) return 0;
+    let n = 0;
+    for (const m of room.msgs.values()) if (m.seq > room.read_seq && !(m.from && m.from.id === this.me.id)) n += 1;
+    return Math.min(n || room.unread, room.last_seq - room.read_seq);
+  }
+
+  // ------------------------------------------------------------------ history
+
+  /** Load the page before the oldest message held (or the newest page); resolves to the count added. */
+  loadOlder(id) {
+    const room = this.rooms.get(id);
+    if (!room || room.more === false) return Promise.resolve(0);
+    if (room.loading) return room.loading;
+    const held = [...room.msgs.keys()];
+    const frame = { op: "history", room: id, limit: PAGE };
+    if (held.length) frame.before = Math.min(...held);
+    if (frame.before === 1) {
+      room.more = false;
+      return Promise.resolve(0);
+    }
+    room.loading = this.socket
+      .request(frame)
+      .then((reply) => {
+        const added = this.addMessages(room, reply.messages);
+        room.more = reply.more;
+        if (added.length || !reply.more) this.emit("room", { room: id, reset: false, seqs: added, older: true });
+        return added.length;
+      })
+      .finally(() => {
+        room.loading = null;
+      });
+    return room.loading;
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  send(roomId, text) {
+    const max = this.limits.max_text || 4000;
+    if ([...text].length > max) throw new SocketError("too_large", `at most ${max} characters`);
+    const p = { cid: newCid(), room: roomId, text, state: "sending", error: null, created: Date.now() };
+    this.pending.set(p.cid, p);
+    this.transmit(p);
+    this.emit("pending", { room: roomId });
+    return p;
+  }
+
+  transmit(p) {
+    clearTimeout(p.timer);
+    if (!this.socket.isOpen) {
+      p.state = "queued";
+      this.emit("pending", { room: p.room });
+      return;
+    }
+    p.state = "sending";
+    p.error = null;
+    this.socket
+      .request({ op: "send", room: p.room, text: p.text, cid: p.cid })
+      .then((ack) => {
+        const room = this.rooms.get(p.room);
+        if (room) room.read_seq = Math.max(room.read_seq, ack.seq);
+        const delivered = room && room.msgs.get(ack.seq);
+        if (delivered || !this.pending.has(p.cid)) {
+          this.pending.delete(p.cid);
+        } else {
+          p.state = "acked";
+          p.seq = ack.seq;
+        }
+        this.emit("pending", { room: p.room });
+      })
+      .catch((err) => {
+        if (!this.pending.has(p.cid)) return;
+        if (err.code === "unavailable") {
+          p.state = "queued"; // sent again on the next welcome
+        } else if (err.code === "rate_limited") {
+          // Those already waiting go first, one retry_after apart: retrying all at once
+          // would only be refused again (and repeated refusals end in a 4008 close).
+          const ahead = [...this.pending.values()].filter((q) => q.state === "waiting" && q !== p).length;
+          const wait = (err.retryAfter || 1000) * (ahead + 1);
+          p.state = "waiting";
+          p.error = `Sending too fast: retrying in ${seconds(wait)}.`;
+          p.timer = setTimeout(() => this.pending.has(p.cid) && this.transmit(p), wait);
+        } else {
+          p.state = "failed";
+          p.error = errorWords(err);
+          if (err.code === "forbidden" || err.code === "not_found") this.reconcileRooms();
+        }
+        this.emit("pending", { room: p.room });
+      });
+  }
+
+  retry(cid) {
+    const p = this.pending.get(cid);
+    if (p) this.transmit(p);
+  }
+
+  discard(cid) {
+    const p = this.pending.get(cid);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(cid);
+    this.emit("pending", { room: p.room });
+  }
+
+  pendingIn(roomId) {
+    return [...this.pending.values()].filter((p) => p.room === roomId).sort((a, b) => a.created - b.created);
+  }
+
+  // ------------------------------------------------------------------ typing, reading, recall
+
+  sendTyping(roomId) {
+    const now = Date.now();
+    if (now - (this.typingSent.get(roomId) || 0) < TYPING_EVERY) return;
+    this.typingSent.set(roomId, now);
+    this.socket.fire({ op: "typing", room: roomId });
+  }
+
+  onTyping({ room, user }) {
+    if (!user || user.id === this.me.id) return;
+    let who = this.typing.get(room);
+    if (!who) this.typing.set(room, (who = new Map()));
+    const entry = who.get(user.id);
+    if (entry) clearTimeout(entry.timer);
+    who.set(user.id, { user, timer: setTimeout(() => this.stopTyping(room, user.id), TYPING_SHOWN) });
+    this.emit("typing", { room });
+  }
+
+  stopTyping(room, userId) {
+    const who = this.typing.get(room);
+    const entry = who && who.get(userId);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    who.delete(userId);
+    this.emit("typing", { room });
+  }
+
+  typingIn(roomId) {
+    return [...(this.typing.get(roomId) || new Map()).values()].map((t) => t.user);
+  }
+
+  /** Tell the server everything up to the newest message of `roomId` is read. */
+  markRead(roomId) {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    const newest = Math.max(0, ...room.msgs.keys());
+    if (room.unread) {
+      room.unread = 0;
+      this.emit("rooms");
+    }
+    if (newest <= room.read_seq || !this.socket.isOpen) return;
+    room.read_seq = newest;
+    this.socket.request({ op: "read", room: roomId, seq: newest }).catch(() => {});
+  }
+
+  async recall(roomId, seq) {
+    await this.socket.request({ op: "recall", room: roomId, seq });
+  }
+
+  // ------------------------------------------------------------------ invitations
+
+  async loadInvitations() {
+    try {
+      const data = await this.api.get("/api/me/invitations?status=pending");
+      this.invitations = new Map(data.items.map((inv) => [inv.id, inv]));
+      this.emit("invitations");
+    } catch (err) {
+      // The alumni API may be absent on this server: no invitations then.
+    }
+  }
+
+  invitationDecided(id) {
+    if (this.invitations.delete(id)) this.emit("invitations");
+  }
+
+  // ------------------------------------------------------------------ resume map
+
+  scheduleSave() {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => this.saveResume(), SAVE_DELAY);
+  }
+
+  saveResume() {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = null;
+    try {
+      sessionStorage.setItem(this.resumeKey, JSON.stringify(this.lastSeq));
+    } catch (err) {
+      // storage full or disabled: a reload then starts from the newest page
+    }
+  }
+}
+
+function loadJson(storage, key) {
+  try {
+    return JSON.parse(storage.getItem(key) || "null");
+  } catch (err) {
+    return null;
+  }
+}
+
+function newCid() {
+  // crypto.randomUUID needs a secure context; getRandomValues works on plain http too.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
