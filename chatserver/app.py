@@ -19,6 +19,7 @@ from .connection import Flusher
 from .http import accounts as accounts_http
 from .http import alumni as alumni_http
 from .http import ops as ops_http
+from .http import posts as posts_http
 from .http import rooms as rooms_http
 from .http.errors import error_middleware
 from .http.routes import add_routes
@@ -28,6 +29,7 @@ from .ratelimit import LoginGuard
 from .services.accounts import AccountService
 from .services.alumni import AlumniService
 from .services.messages import MessageService
+from .services.posts import PostService
 from .services.rooms import RoomService
 from .services.writer import MessageWriter
 
@@ -47,7 +49,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_server_parts)
     app.on_shutdown.append(_drain)
 
-    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES, *ops_http.ROUTES]
+    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES]
     app[keys.ROUTES] = routes
     add_routes(app, routes)
     app.router.add_get("/ws", ws.handle)
@@ -87,6 +89,7 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.MESSAGES] = MessageService(db, bus, writer, settings)
     app[keys.ROOMS] = RoomService(db, bus)
     app[keys.ALUMNI] = AlumniService(db, bus, app[keys.MESSAGES], settings)
+    app[keys.POSTS] = PostService(db, app[keys.MESSAGES])
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
     try:
         yield

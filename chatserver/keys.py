@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .services.accounts import AccountService
     from .services.alumni import AlumniService
     from .services.messages import MessageService
+    from .services.posts import PostService
     from .services.rooms import RoomService
     from .services.writer import MessageWriter
 
@@ -32,5 +33,6 @@ ACCOUNTS = web.AppKey("accounts", "AccountService")
 MESSAGES = web.AppKey("messages", "MessageService")
 ROOMS = web.AppKey("rooms", "RoomService")
 ALUMNI = web.AppKey("alumni", "AlumniService")
+POSTS = web.AppKey("posts", "PostService")
 LOGIN_GUARD = web.AppKey("login_guard", "LoginGuard")
 ROUTES = web.AppKey("routes", list)

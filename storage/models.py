@@ -216,3 +216,7 @@ class PostRecord(Base):
     )
     position: Mapped[int] = mapped_column(Integer)  # the order the author listed the records in
     post_created: Mapped[int] = mapped_column(BigInteger)
+
+
+# Editing or deleting a post finds its feed entries in every record.
+Index("ix_feed_entries_post", FeedEntry.post_id)
