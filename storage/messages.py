@@ -78,9 +78,11 @@ async def append_batch(
     results: list[Stored | NotMember | None] = [None] * len(batch)
     room_ids = sorted({m.room_id for m in batch})
 
-    # Lock the rooms first (id order): everything below sees a stable state.
+    # Lock the rooms first (id order): everything below sees a stable state. NO KEY UPDATE,
+    # not UPDATE: it must not conflict with the key-share locks that foreign-key checks take
+    # (a membership inserted earlier in the caller's transaction), or concurrent joins deadlock.
     await conn.execute(
-        select(RoomRow.id).where(RoomRow.id.in_(room_ids)).order_by(RoomRow.id).with_for_update()
+        select(RoomRow.id).where(RoomRow.id.in_(room_ids)).order_by(RoomRow.id).with_for_update(key_share=True)
     )
 
     if check_membership:

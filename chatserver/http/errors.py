@@ -69,6 +69,9 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         _count(request, code)
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return json_error(exc.status, code, message, headers=headers)
+    except ConnectionResetError:
+        # The client went away mid-request: nobody to answer and nothing wrong here.
+        return json_error(400, ErrorCode.BAD_FRAME, "connection lost")
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         _count(request, ErrorCode.INTERNAL)

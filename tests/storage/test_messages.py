@@ -320,3 +320,25 @@ async def test_deleting_the_sender_keeps_their_messages(db, make_user, make_room
         await users.delete_user(conn, leaver.id)
     [message], _ = await _history(db, room.id)
     assert (message.seq, message.text, message.sender) == (1, "still here", None)
+
+
+async def test_concurrent_joins_each_announced_in_one_transaction_do_not_deadlock(db, make_user, make_room):
+    """Adding a member and storing its system message in one transaction, many at once.
+
+    The membership insert's foreign key takes a key-share lock on the room row;
+    the seq lock must not conflict with it, or two joins deadlock on PostgreSQL.
+    """
+    owner = await make_user()
+    room = await make_room(owner)
+    people = [await make_user() for _ in range(12)]
+
+    async def join(user):
+        async with db.transaction() as conn:
+            await rooms.add_member(conn, room.id, user.id)
+            (stored,) = await messages.append_batch(
+                conn, [NewMessage(room_id=room.id, sender=None, text="joined", system_type="member.joined")]
+            )
+            return stored.message.seq
+
+    seqs = await asyncio.gather(*(join(user) for user in people))
+    assert sorted(seqs) == list(range(1, len(people) + 1))
