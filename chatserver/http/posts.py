@@ -186,9 +186,9 @@ def _paged_schema(item: dict) -> dict:
     return {"type": "object", "properties": {"items": {"type": "array", "items": item}, "next": NEXT}}
 
 
+PAGED = ("before:string", "limit")  # `before`: the `next` of the previous page
 POST_PATH = "/api/posts/{post_id}"
 TAGS = ("posts",)
-# `before` is left out of `query`: it is a string cursor (the `next` of the previous page).
 ROUTES = [
     Route("POST", "/api/posts", create_post, "Write a post in the caller's space, published to `alumni_ids`",
           NewPost, 201, POST, tags=TAGS),
@@ -201,14 +201,14 @@ ROUTES = [
           "Write a post from a record (members); it shows in the author's space too", NewRecordPost, 201, POST,
           tags=TAGS),
     Route("GET", "/api/alumni/{record_id}/posts", record_posts, "A record's posts, newest first (members)",
-          response=_paged_schema(POST), query=("limit",), tags=TAGS),
+          response=_paged_schema(POST), query=PAGED, tags=TAGS),
     Route("GET", "/api/users/{user_id}/space", space,
           "A user's space: the user, their posts the caller may read (newest first), their records",
           response={"type": "object", "properties": {
               "user": _USER, "posts": {"type": "array", "items": POST},
               "alumni": {"type": "array", "items": RECORD}, "next": NEXT}},
-          query=("limit",), tags=TAGS),
+          query=PAGED, tags=TAGS),
     Route("GET", "/api/me/feed", my_feed,
           "The activity of the caller's records and their own posts, newest first",
-          response=_paged_schema(FEED_ITEM), query=("limit",), tags=TAGS),
+          response=_paged_schema(FEED_ITEM), query=PAGED, tags=TAGS),
 ]
