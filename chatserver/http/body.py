@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from client_proto.errors import ErrorCode
+from client_proto.frames import INT64_MAX
 from storage.records import User
 
 from .. import keys
@@ -42,8 +43,9 @@ def _field_message(reason: str) -> str:
     return text
 
 
-def query_int(request: web.Request, name: str, *, default: int | None = None, low: int | None = None,
-              high: int | None = None) -> int | None:
+def query_int(request: web.Request, name: str, *, default: int | None = None, low: int = -INT64_MAX - 1,
+              high: int = INT64_MAX) -> int | None:
+    """An integer query parameter within `low`..`high` (by default what a database column holds)."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
@@ -51,9 +53,8 @@ def query_int(request: web.Request, name: str, *, default: int | None = None, lo
         value = int(raw)
     except ValueError:
         raise invalid(f"{name}: must be an integer") from None
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"{low if low is not None else '-inf'} to {high if high is not None else 'inf'}"
-        raise invalid(f"{name}: must be {bounds}")
+    if not low <= value <= high:
+        raise invalid(f"{name}: must be {low} to {high}")
     return value
 
 

@@ -89,7 +89,12 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
     }
 
 
-_INTEGER_QUERIES = frozenset({"before", "after", "limit"})
+# The integer query parameters and the bounds the handlers enforce (422 outside them).
+_INTEGER_QUERIES = {
+    "before": {"minimum": 0, "maximum": frames.INT64_MAX},
+    "after": {"minimum": 0, "maximum": frames.INT64_MAX},
+    "limit": {"minimum": 1, "maximum": 100},
+}
 
 
 def _query_parameter(entry: str) -> dict[str, Any]:
@@ -100,7 +105,8 @@ def _query_parameter(entry: str) -> dict[str, Any]:
     """
     name, _, type_ = entry.partition(":")
     type_ = type_ or ("integer" if name in _INTEGER_QUERIES else "string")
-    return {"name": name, "in": "query", "required": False, "schema": {"type": type_}}
+    schema = {"type": type_, **(_INTEGER_QUERIES.get(name, {}) if type_ == "integer" else {})}
+    return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
 def _operation(route) -> dict[str, Any]:

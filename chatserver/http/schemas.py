@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from client_proto.frames import PositiveSeq
+
 Text = Annotated[str, Meta(max_length=100_000)]
 ShortText = Annotated[str, Meta(max_length=1000)]
 
@@ -45,7 +47,7 @@ class SetRole(msgspec.Struct, frozen=True):
 class PostMessage(msgspec.Struct, frozen=True):
     text: str
     cid: Annotated[str, Meta(min_length=1, max_length=64)]
-    reply_to: Annotated[int, Meta(ge=1)] | None = None
+    reply_to: PositiveSeq | None = None
     mentions: list[Annotated[str, Meta(max_length=64)]] | Literal["all"] | None = None
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from client_proto.errors import ErrorCode
+from client_proto.frames import INT64_MAX
 from storage import alumni as alumni_store
 from storage import feed as feed_store
 from storage import invitations as invitation_store
@@ -370,7 +371,8 @@ def parse_feed_cursor(raw: str | None) -> tuple[int, str] | None:
     if not raw:
         return None
     ts, _, entry_id = raw.partition(".")
-    if not ts.isdigit() or not entry_id:
+    # isascii: str.isdigit() also takes digits such as "²" that int() refuses.
+    if not (ts.isascii() and ts.isdigit()) or not entry_id or int(ts) > INT64_MAX:
         raise invalid("before: not a cursor from this feed")
     return int(ts), entry_id
 
