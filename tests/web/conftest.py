@@ -52,13 +52,19 @@ def browser_missing() -> str | None:
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
-        return "BROWSER TESTS SKIPPED: Playwright is not installed (pip install -e '.[test]')"
+        return "BROWSER TESTS CANNOT RUN: Playwright is not installed (pip install -e '.[test]')"
     if not os.access(CHROMIUM, os.X_OK):
-        return f"BROWSER TESTS SKIPPED: no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+        return f"BROWSER TESTS CANNOT RUN: no Chromium at {CHROMIUM} (apt-get install -y chromium)"
     return None
 
 
 LOOP = pytest.mark.asyncio(loop_scope="session")
+_skipped: set[str] = set()  # why the browser tests could not run, said again at the end
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for reason in _skipped:
+        terminalreporter.write_line(f"!!! {reason}: the browser tests were SKIPPED", red=True, bold=True)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -66,6 +72,7 @@ async def _chromium():
     """(browser, None) for the session, or (None, why not)."""
     missing = browser_missing()
     if missing:
+        _skipped.add(missing)
         yield None, missing
         return
     from playwright.async_api import async_playwright

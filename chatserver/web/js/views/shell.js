@@ -121,6 +121,7 @@ export class Shell {
     clearTimeout(this.bannerTimer);
     document.body.dataset.socket = state; // for styling and for the browser tests
     if (state === "open") {
+      this.everOpen = true;
       this.banner.hidden = true;
       document.body.classList.remove("offline");
       if (this.wasOffline) toast("Back online.", { kind: "info" });
@@ -143,6 +144,7 @@ export class Shell {
     const socket = this.ctx.chat.socket;
     let text;
     if (navigator.onLine === false) text = "You are offline. Waiting for the network…";
+    else if (!this.everOpen) text = "Connecting to the server…";
     else if (socket.state === "connecting") text = "Connection lost. Reconnecting…";
     else if (socket.retryAt) {
       const s = Math.max(1, Math.ceil((socket.retryAt - Date.now()) / 1000));
