@@ -154,6 +154,12 @@ class Connection:
         """Stop sending, send a close frame behind what is buffered, and cut the peer after a grace."""
         if self.closed:
             return
+        if code != CloseCode.SLOW_CONSUMER:
+            # What is already queued (e.g. the `rate_limited` or `bad_frame` errors that explain
+            # this close) goes out before the close frame.
+            self.flush()
+            if self.closed:  # the flush itself found the buffer over its cap
+                return
         self.closed = True
         self.close_code = code
         self._pending.clear()

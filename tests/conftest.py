@@ -142,7 +142,7 @@ def settings_overrides() -> dict:
 @pytest.fixture
 async def server(database_url, settings_overrides) -> AsyncIterator[LiveServer]:
     """A server running in this process on a free port."""
-    settings = Settings(database_url=database_url, heartbeat=25.0, **settings_overrides)
+    settings = Settings(**{"database_url": database_url, "heartbeat": 25.0, **settings_overrides})
     app = create_app(settings)
     test_server = TestServer(app, host="127.0.0.1", port=free_port())
     await test_server.start_server()

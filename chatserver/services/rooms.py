@@ -60,11 +60,12 @@ class RoomService:
         _check_room_fields(**changes)
         async with self._db.transaction() as db:
             await self._require_role(db, room_id, actor, ADMIN_ROLES)
-            room = await room_store.update_room(db, room_id, **changes)
+            await room_store.update_room(db, room_id, **changes)
             message = await _system(
                 db, room_id, "room.updated", {"by": user_json(actor), "changes": changes},
                 f"{actor.display} updated the group",
             )
+            room = await room_store.get(db, room_id)  # read after `room.updated`: its last_seq counts it
             owner = await user_store.get(db, room.owner_id)
         self._publish(message)
         return room, owner

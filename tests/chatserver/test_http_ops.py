@@ -1,0 +1,81 @@
+"""Operations routes (PROTOCOL §3 "Operations") and the served OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+
+from .conftest import Reply
+
+NOT_REST = {"/ws", "/", "/static"}  # the WebSocket, the page and its files: not part of the REST API
+
+
+def registered_routes(app) -> set[tuple[str, str]]:
+    """(METHOD, path) of every route the app's router serves, in OpenAPI's `{param}` form."""
+    found = set()
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter") or info.get("prefix")
+        if route.method in ("HEAD", "OPTIONS") or path is None or path in NOT_REST or path.startswith("/static"):
+            continue
+        found.add((route.method, re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path)))
+    return found
+
+
+async def test_healthz_is_200_when_storage_and_bus_answer(http):
+    reply: Reply = await http("GET", "/healthz")
+    assert reply.status == 200
+
+
+async def test_metrics_are_prometheus_text(http):
+    reply = await http("GET", "/metrics")
+    assert reply.status == 200 and reply.headers["Content-Type"].startswith("text/plain")
+    assert "# TYPE" in reply.body
+
+
+async def test_openapi_documents_every_registered_route(http, server):
+    reply = await http("GET", "/api/openapi.json")
+    assert reply.status == 200 and reply.headers["Content-Type"].startswith("application/json")
+    document = reply.body
+    assert document["openapi"].startswith("3.")
+    documented = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
+    registered = registered_routes(server.app)
+    assert registered, "the router lists routes"
+    assert registered - documented == set(), "routes the document leaves out"
+    assert documented - registered == set(), "documented routes nobody serves"
+
+
+async def test_openapi_names_success_statuses_and_error_shape(http):
+    document = (await http("GET", "/api/openapi.json")).body
+    paths = document["paths"]
+    expected = {
+        ("post", "/api/users"): "201",
+        ("post", "/api/tokens"): "201",
+        ("delete", "/api/tokens/current"): "204",
+        ("get", "/api/me"): "200",
+        ("post", "/api/rooms"): "201",
+        ("get", "/api/rooms"): "200",
+        ("get", "/api/rooms/{room_id}"): "200",
+        ("patch", "/api/rooms/{room_id}"): "200",
+        ("get", "/api/rooms/{room_id}/members"): "200",
+        ("post", "/api/rooms/{room_id}/members"): "201",
+        ("delete", "/api/rooms/{room_id}/members/{user_id}"): "204",
+        ("put", "/api/rooms/{room_id}/members/{user_id}/role"): "200",
+        ("get", "/api/rooms/{room_id}/messages"): "200",
+        ("post", "/api/rooms/{room_id}/messages"): "201",
+        ("get", "/api/rooms/{room_id}/online"): "200",
+        ("post", "/api/bots"): "201",
+        ("get", "/api/bots"): "200",
+        ("delete", "/api/bots/{bot_id}"): "204",
+        ("get", "/healthz"): "200",
+    }
+    for (method, path), status in expected.items():
+        assert path in paths and method in paths[path], (method, path)
+        responses = paths[path][method]["responses"]
+        assert status in responses, (method, path, sorted(responses))
+    error = document["components"]["schemas"]["Error"]
+    assert error["properties"]["error"]["required"] == ["code", "message"]
+    assert paths["/api/rooms/{room_id}/messages"]["post"]["responses"]["422"]["content"]
+
+
+async def test_unknown_api_path_is_404_with_the_error_shape(http):
+    (await http("GET", "/api/no-such-thing")).error(404, "not_found")
