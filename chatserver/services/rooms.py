@@ -34,9 +34,13 @@ class RoomService:
     async def create(self, owner: User, name: str, topic: str | None, join_policy: str) -> Room:
         _check_room_fields(name=name, topic=topic, join_policy=join_policy)
         async with self._db.transaction() as db:
-            return await room_store.create(
+            room = await room_store.create(
                 db, name=name.strip(), topic=topic or "", join_policy=join_policy, owner_id=owner.id
             )
+        # Creating posts nothing (last_seq stays 0), but the owner's open connections,
+        # on every node, start hearing the room at once.
+        self._bus.publish_control(MembershipChanged(room.id, owner.id, added=True, seq=1))
+        return room
 
     async def get(self, user: User, room_id: str) -> tuple[Room, User]:
         """The room and its owner; members see any room, others only `open` ones."""

@@ -211,6 +211,17 @@ async def test_join_open_room_subscribes_every_connection_of_the_user(make_accou
     assert (again["op"], again["code"]) == ("error", "conflict")
 
 
+async def test_a_new_group_reaches_its_creators_open_connections(make_account, connect):
+    alice = await make_account()
+    first = await connect(alice)
+    second = await connect(alice)
+    room = await alice.api.create_room("fresh")
+    ack = await first.call("send", room=room["id"], text="first words", cid="f1")
+    assert ack["seq"] == 1  # creating posted nothing
+    for conn in (first, second):
+        assert (await conn.expect("message", room=room["id"], seq=1))["text"] == "first words"
+
+
 async def test_join_invite_room_is_forbidden(pair, make_account, connect):
     room, _, b = pair
     carol = await make_account()
