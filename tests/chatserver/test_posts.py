@@ -3,6 +3,8 @@ in the records' groups, and kept in step everywhere by edits, re-targeting and d
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from .alumni_helpers import bound_class, create_record, fails, next_system, system_in_history
@@ -314,3 +316,26 @@ async def test_members_of_the_bound_group_read_the_post_announced_to_them(make_a
     await fails(group_only.api.get(f"/api/alumni/{record['id']}/posts"), 403)  # the record's list: members
     await fails(stranger.api.get(f"/api/posts/{post['id']}"), 403)
     assert await space_posts(stranger, owner) == []
+
+
+async def test_concurrent_retargets_to_the_same_record_announce_it_once(make_account, make_room):
+    owner, mate, record, room = await classmates(make_account, make_room)
+    post = await owner.api.post("/api/posts", {"title": "t", "body": "b"})
+    body = {"alumni_ids": [record["id"]]}
+    results = await asyncio.gather(*(owner.api.patch(f"/api/posts/{post['id']}", body) for _ in range(5)))
+    assert all(r["alumni_ids"] == [record["id"]] for r in results)
+    assert len(await system_in_history(mate, room["id"], "post.published")) == 1
+    assert len(await post_entries(mate, record)) == 1
+
+
+async def test_websocket_history_holds_each_announcement_in_seq_order(make_account, make_room):
+    owner, mate, record, room = await classmates(make_account, make_room)
+    post = await owner.api.post("/api/posts", {"title": "t", "body": "b", "alumni_ids": [record["id"]]})
+    await owner.api.patch(f"/api/posts/{post['id']}", {"body": "b2"})
+    await owner.api.delete(f"/api/posts/{post['id']}")
+    async with mate.client() as live:
+        page = await live.history(room["id"])
+    posts = [(m.system.type, m.system.data["post"]["id"]) for m in page.messages if m.system
+             and m.system.type.startswith("post.")]
+    assert posts == [("post.published", post["id"]), ("post.updated", post["id"]), ("post.deleted", post["id"])]
+    assert [m.seq for m in page.messages] == list(range(1, len(page.messages) + 1))
