@@ -36,7 +36,7 @@ from .services.writer import MessageWriter
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).with_name("web")
-MAX_BODY = 1024 * 1024  # bytes of an HTTP request body (posts are up to 100,000 characters)
+MAX_BODY = 2 * 1024 * 1024  # bytes of a request body: a 100,000-character post, \u-escaped, is ~1.2 MB
 FAILED_LOGINS_PER_ADDRESS = 100  # a minute
 
 

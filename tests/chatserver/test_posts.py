@@ -4,7 +4,9 @@ in the records' groups, and kept in step everywhere by edits, re-targeting and d
 from __future__ import annotations
 
 import asyncio
+import json
 
+import aiohttp
 import pytest
 
 from .alumni_helpers import bound_class, create_record, fails, next_system, system_in_history
@@ -243,6 +245,18 @@ async def test_oversize_text_is_refused_naming_the_limit(make_account, body, fie
     assert limit in error.message
     post = await alice.api.post("/api/posts", {"title": "t" * 200, "body": "b" * 100_000})
     await fails(alice.api.patch(f"/api/posts/{post['id']}", body), 422, "invalid", field)
+
+
+async def test_a_full_length_post_fits_even_as_escaped_json(server, make_account):
+    """100,000 emoji, \\u-escaped as Python's json does by default, are about 1.2 MB on the wire."""
+    alice = await make_account("alice")
+    raw = json.dumps({"title": "emoji", "body": "\U0001F600" * 100_000}).encode()
+    assert len(raw) > 1024 * 1024
+    async with aiohttp.ClientSession() as session:
+        async with session.post(server.url + "/api/posts", data=raw, headers={
+            "Authorization": f"Bearer {alice.token}", "Content-Type": "application/json"}) as response:
+            assert response.status == 201, await response.text()
+            assert len((await response.json())["body"]) == 100_000
 
 
 @pytest.mark.parametrize(
