@@ -12,6 +12,7 @@ from client_proto.client import ChatClient, ChatError
 from client_proto.http import ApiClient, ApiError
 from tests.conftest import require, unique_name
 from tests.postgres_server import PostgresProcess
+from tests.redis_server import RedisProcess
 
 
 async def status_of(url: str, path: str) -> int:
@@ -40,18 +41,45 @@ def private_postgres():
     pg.remove()
 
 
+@pytest.fixture
+def private_redis():
+    require(RedisProcess.available(), "CHAT_REQUIRE_REDIS")
+    redis = RedisProcess().start()
+    yield redis
+    redis.stop()
+
+
 async def test_postgres_outage_gives_503_and_unavailable_then_recovers_by_itself(private_postgres, spawn_server):
     node = await spawn_server({"CHAT_DATABASE_URL": private_postgres.url})
-    name = unique_name("pg")
+    await outage_and_recovery(node, stop=private_postgres.stop, start=private_postgres.start)
+
+
+async def test_redis_outage_on_one_node_gives_503_and_unavailable_then_recovers_by_itself(private_redis, spawn_server,
+                                                                                           tmp_path):
+    node = await spawn_server({"CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+                               "CHAT_REDIS_URL": private_redis.url})
+    # Down long enough for the bus's reconnect backoff to reach its ceiling.
+    await outage_and_recovery(node, stop=private_redis.stop, start=private_redis.start, down_for=10)
+
+
+async def outage_and_recovery(node, stop, start, down_for: float = 0) -> None:
+    """Stop a dependency under a running node, check how it says so, start it again, check it recovers.
+
+    While it is down: /healthz and /readyz 503 (/livez 200), a WebSocket send is answered
+    `unavailable` and an HTTP send 503 `unavailable`, and neither is stored. Within 5 s of its
+    return /healthz is 200 again, with no restart and no help; sends work, and history holds
+    exactly the acked messages.
+    """
+    name = unique_name("out")
     async with ApiClient(node.url) as api:
         await api.register(name, "password")
         token = await api.login(name, "password")
-        user_api = api.as_user(token)
-        room = (await user_api.create_room("outage"))["id"]
+        room = (await api.as_user(token).create_room("outage"))["id"]
     acked = []
     async with ChatClient(node.ws_url, token) as client, ApiClient(node.url, token=token) as user_api:
         acked.append(await client.send(room, "before"))
-        private_postgres.stop()
+        stop()
+        stopped_at = time.monotonic()
         await wait_for_status(node.url, "/healthz", 503, timeout=10)
         assert await status_of(node.url, "/readyz") == 503
         assert await status_of(node.url, "/livez") == 200
@@ -61,10 +89,13 @@ async def test_postgres_outage_gives_503_and_unavailable_then_recovers_by_itself
         with pytest.raises(ApiError) as refused_http:
             await user_api.post(f"/api/rooms/{room}/messages", {"text": "during", "cid": "http-during"})
         assert refused_http.value.status == 503 and refused_http.value.code == "unavailable"
+        await asyncio.sleep(max(0.0, stopped_at + down_for - time.monotonic()))
+        assert await status_of(node.url, "/healthz") == 503
 
-        private_postgres.start()
-        recovery = await wait_for_status(node.url, "/healthz", 200, timeout=10)
-        assert recovery < 5
+        start()
+        recovery = await wait_for_status(node.url, "/healthz", 200, timeout=15)
+        assert recovery < 5, f"healthy again only {recovery:.1f} s after the dependency returned"
+        assert await status_of(node.url, "/readyz") == 200
         acked.append(await client.send(room, "after"))
         history = await client.history(room)
     assert [m.text for m in history.messages] == ["before", "after"]

@@ -42,7 +42,9 @@ PRESENCE_REFRESH = 10
 SUBSCRIBE_WAIT = 2.0  # seconds subscribe_room waits for Redis to confirm
 OUTBOX_LIMIT = 100_000  # queued commands while Redis is slow or down; oldest dropped past it
 PUBLISH_BATCH = 512
-BACKOFF_START, BACKOFF_CAP = 0.1, 5.0
+# Reconnect waits are jittered up to 1.5 times the backoff: with this cap a node retries at least
+# every 3 s, so it is back within 5 s of Redis returning, however long Redis was away.
+BACKOFF_START, BACKOFF_CAP = 0.1, 2.0
 _ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 

@@ -1,0 +1,102 @@
+"""SIGTERM drains a real server process (PROTOCOL §4.8, §5).
+
+While a sender keeps sending, the process gets SIGTERM: its port stops
+accepting at once, every open connection (JSON and msgpack) is closed with
+1001, the process exits by itself within 30 s, and once a new process is
+started on the same database every message that was acked is in history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import time
+
+import aiohttp
+
+from client_proto import frames
+from client_proto.client import ChatClient, ChatError
+from client_proto.codec import client_codec
+from client_proto.http import ApiClient
+from tests.conftest import unique_name
+
+EXIT_WITHIN = 30.0  # seconds (PROTOCOL §5)
+
+
+async def closed_with(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+    """Read until the server closes; its close code."""
+    while (await ws.receive()).type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                            aiohttp.WSMsgType.ERROR):
+        pass
+    return ws.close_code
+
+
+def port_accepts(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+async def test_sigterm_refuses_new_connections_closes_open_ones_1001_and_loses_no_ack(spawn_server, tmp_path):
+    env = {"CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"}
+    node = await spawn_server(env)
+    name = unique_name("drain")
+    async with ApiClient(node.url) as api:
+        await api.register(name, "password")
+        token = await api.login(name, "password")
+        room = (await api.as_user(token).create_room("drained"))["id"]
+
+    acked: list[frames.Ack] = []
+    async with aiohttp.ClientSession() as session:
+        listeners = []
+        for protocol in ("chat.v1.json", "chat.v1.msgpack"):
+            ws = await session.ws_connect(node.ws_url, protocols=(protocol,))
+            codec = client_codec(protocol)
+            hello = codec.encode(frames.Hello(token=token))
+            await (ws.send_bytes(hello) if codec.binary else ws.send_str(hello.decode()))
+            assert (await ws.receive(timeout=10)).type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+            listeners.append(asyncio.create_task(closed_with(ws)))
+
+        sender = ChatClient(node.ws_url, token, reconnect=False)
+        await sender.connect()
+
+        async def send_until_cut() -> None:
+            n = 0
+            while True:
+                try:
+                    acked.append(await sender.send(room, f"m{n}", cid=f"c{n}"))
+                except (ChatError, TimeoutError):
+                    return
+                n += 1
+
+        sending = asyncio.create_task(send_until_cut())
+        while len(acked) < 30:
+            await asyncio.sleep(0.01)
+        node.proc.send_signal(signal.SIGTERM)
+        terminated_at = time.monotonic()
+
+        closes = await asyncio.wait_for(asyncio.gather(*listeners), 20)
+        assert closes == [1001, 1001]
+        assert not port_accepts(node.port), "the port still accepts connections after SIGTERM"
+        await asyncio.wait_for(sending, 20)
+        assert sender.close_code == 1001
+        await sender.close()
+
+    while node.proc.poll() is None:
+        assert time.monotonic() - terminated_at < EXIT_WITHIN, "still running 30 s after SIGTERM"
+        await asyncio.sleep(0.1)
+    assert node.proc.returncode == 0
+
+    restarted = await spawn_server(env)
+    async with ApiClient(restarted.url, token=token) as api:
+        history = await api.get(f"/api/rooms/{room}/messages", after=0, limit=100)
+        stored = history["messages"]
+        while history["more"]:
+            history = await api.get(f"/api/rooms/{room}/messages", after=stored[-1]["seq"], limit=100)
+            stored += history["messages"]
+    by_seq = {m["seq"]: m["text"] for m in stored}
+    assert all(by_seq.get(a.seq) == f"m{i}" for i, a in enumerate(acked)), "an acked message is missing"
+    assert sorted(by_seq) == list(range(1, len(by_seq) + 1))
+    assert len(acked) >= 30
