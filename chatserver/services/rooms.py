@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from storage import messages as message_store
 from storage import rooms as room_store
 from storage import users as user_store
@@ -99,7 +101,12 @@ class RoomService:
                 subject = await user_store.get(db, user_id)
                 if subject is None:
                     raise not_found("user")
-            if not await room_store.add_member(db, room_id, user_id):
+            try:
+                async with db.begin_nested():
+                    added = await room_store.add_member(db, room_id, user_id)
+            except IntegrityError:  # a concurrent add of the same user committed first (PostgreSQL)
+                added = False
+            if not added:
                 raise conflict("already a member of this room")
             data: dict[str, Any] = {"user": user_json(subject)}
             if actor.id != subject.id:
@@ -144,7 +151,11 @@ class RoomService:
                 type_ = "member.kicked"
                 data = {"user": user_json(subject.user), "by": user_json(actor)}
                 text = f"{subject.user.display} was removed by {actor.display}"
-            await room_store.remove_member(db, room_id, user_id)
+            if not await room_store.remove_member(db, room_id, user_id):
+                # A concurrent leave or kick removed them first: announce it once, not twice.
+                if actor.id == user_id:
+                    raise forbidden("you are not a member of this room")
+                raise not_found("member")
             message = await _system(db, room_id, type_, data, text)
         # The message first: the leaver's connections see it, then nothing more of the room.
         self._publish(message)

@@ -69,3 +69,9 @@ async def test_reader_that_stops_is_cut_with_4009_and_others_get_everything(
         return sam.id not in (await a.call("presence", room=room_id))["online"]
 
     await eventually(sam_offline)
+
+    # "Reconnect and resume": the slow one gets every message it missed, once, in order.
+    again = await connect(sam, resume={room_id: received[-1]})
+    missed = await again.messages(room_id, ack["seq"] - received[-1])
+    assert seqs(missed) == list(range(received[-1] + 1, ack["seq"] + 1))
+    assert [f for f in await again.drain() if f["op"] == "message"] == []
