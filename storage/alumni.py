@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import users
 from .db import now_ms
 from .ids import new_id
 from .models import AlumniMember as MemberRow, AlumniRecord as RecordRow, User as UserRow
-from .records import AlumniMember, AlumniRecord, User
+from .records import AlumniMember, AlumniRecord
 
 _member_count = (
     select(func.count())
@@ -150,8 +151,7 @@ _MEMBER = select(
 
 
 def _member(row) -> AlumniMember:
-    user = User(id=row.id, name=row.name, display=row.display, bot=bool(row.bot), owner_id=row.owner_id)
-    return AlumniMember(user=user, joined=row.joined, profile=row.profile or {}, visibility=row.visibility or {})
+    return AlumniMember(user=users.from_row(row), joined=row.joined, profile=row.profile or {}, visibility=row.visibility or {})
 
 
 async def members(conn: AsyncConnection, record_id: str) -> list[AlumniMember]:

@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import users
 from .db import now_ms
 from .ids import new_id
 from .models import FeedEntry as FeedRow, User as UserRow
-from .records import FeedEntry, User
+from .records import FeedEntry
 
 TYPES = ("joined", "profile", "post", "bound")
 
@@ -27,16 +28,12 @@ _SELECT = select(
     FeedRow.type,
     FeedRow.data,
     FeedRow.post_id,
-    UserRow.id.label("u_id"),
-    UserRow.name.label("u_name"),
-    UserRow.display.label("u_display"),
-    UserRow.bot.label("u_bot"),
-    UserRow.owner_id.label("u_owner_id"),
+    *users.PREFIXED_COLUMNS,
 ).join(UserRow, UserRow.id == FeedRow.actor_id)
 
 
 def _entry(row) -> FeedEntry:
-    actor = User(id=row.u_id, name=row.u_name, display=row.u_display, bot=bool(row.u_bot), owner_id=row.u_owner_id)
+    actor = users.from_prefixed_row(row)
     return FeedEntry(
         id=row.id,
         record_id=row.record_id,

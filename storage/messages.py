@@ -13,11 +13,11 @@ from collections import defaultdict
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from . import rooms
+from . import rooms, users
 from .db import now_ms
 from .ids import new_id
 from .models import Membership, Message as MessageRow, Room as RoomRow, User as UserRow
-from .records import Message, NewMessage, Stored, User
+from .records import Message, NewMessage, Stored
 
 _SELECT = select(
     MessageRow.room_id,
@@ -32,19 +32,12 @@ _SELECT = select(
     MessageRow.recalled,
     MessageRow.system_type,
     MessageRow.system_data,
-    UserRow.id.label("u_id"),
-    UserRow.name.label("u_name"),
-    UserRow.display.label("u_display"),
-    UserRow.bot.label("u_bot"),
+    *users.PREFIXED_COLUMNS,
 ).outerjoin(UserRow, UserRow.id == MessageRow.sender_id)
 
 
 def _message(row) -> Message:
-    sender = (
-        User(id=row.u_id, name=row.u_name, display=row.u_display, bot=bool(row.u_bot))
-        if row.u_id is not None
-        else None
-    )
+    sender = users.from_prefixed_row(row)
     return Message(
         room_id=row.room_id,
         seq=row.seq,

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, exists, insert, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import users
 from .db import now_ms
 from .ids import new_id
 from .models import (
@@ -33,16 +34,12 @@ _SELECT = select(
     PostRow.body,
     PostRow.created,
     PostRow.updated,
-    UserRow.id.label("u_id"),
-    UserRow.name.label("u_name"),
-    UserRow.display.label("u_display"),
-    UserRow.bot.label("u_bot"),
-    UserRow.owner_id.label("u_owner_id"),
+    *users.PREFIXED_COLUMNS,
 ).join(UserRow, UserRow.id == PostRow.author_id)
 
 
 def _post(row, alumni_ids: list[str]) -> Post:
-    author = User(id=row.u_id, name=row.u_name, display=row.u_display, bot=bool(row.u_bot), owner_id=row.u_owner_id)
+    author = users.from_prefixed_row(row)
     return Post(
         id=row.id,
         author=author,

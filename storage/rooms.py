@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import users
 from .db import now_ms
 from .ids import new_id
 from .models import Membership, Message as MessageRow, Room as RoomRow, User as UserRow
-from .records import Member, Room, RoomState, User
+from .records import Member, Room, RoomState
 
 _member_count = (
     select(func.count())
@@ -91,8 +92,7 @@ async def room_ids_for_user(conn: AsyncConnection, user_id: str) -> set[str]:
 
 
 def _member(row) -> Member:
-    user = User(id=row.id, name=row.name, display=row.display, bot=bool(row.bot), owner_id=row.owner_id)
-    return Member(user=user, role=row.role, joined=row.joined, read_seq=row.read_seq)
+    return Member(user=users.from_row(row), role=row.role, joined=row.joined, read_seq=row.read_seq)
 
 
 _MEMBER_QUERY = select(

@@ -8,6 +8,7 @@ import secrets
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import users
 from .db import now_ms
 from .models import Token, User as UserRow
 from .records import User
@@ -29,14 +30,12 @@ async def user_for(conn: AsyncConnection, raw: str) -> User | None:
     """The user a token belongs to, or None for an unknown or revoked token."""
     row = (
         await conn.execute(
-            select(UserRow.id, UserRow.name, UserRow.display, UserRow.bot, UserRow.owner_id)
+            select(*users.COLUMNS)
             .join(Token, Token.user_id == UserRow.id)
             .where(Token.token_hash == hash_token(raw))
         )
     ).first()
-    if row is None:
-        return None
-    return User(id=row.id, name=row.name, display=row.display, bot=bool(row.bot), owner_id=row.owner_id)
+    return users.from_row(row) if row is not None else None
 
 
 async def revoke(conn: AsyncConnection, raw: str) -> bool:

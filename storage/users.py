@@ -16,11 +16,21 @@ class NameTaken(Exception):
     """`create` was given a name that another user has."""
 
 
-_COLUMNS = (UserRow.id, UserRow.name, UserRow.display, UserRow.bot, UserRow.owner_id)
+COLUMNS = (UserRow.id, UserRow.name, UserRow.display, UserRow.bot, UserRow.owner_id)
+# The same, labelled `u_*`, for a query that selects a user beside another table's `id`, `name`...
+PREFIXED_COLUMNS = tuple(column.label(f"u_{column.key}") for column in COLUMNS)
 
 
-def _user(row) -> User:
+def from_row(row) -> User:
+    """The user in a row selected with `COLUMNS`."""
     return User(id=row.id, name=row.name, display=row.display, bot=bool(row.bot), owner_id=row.owner_id)
+
+
+def from_prefixed_row(row) -> User | None:
+    """The user in a row selected with `PREFIXED_COLUMNS` (None after an outer join found none)."""
+    if row.u_id is None:
+        return None
+    return User(id=row.u_id, name=row.u_name, display=row.u_display, bot=bool(row.u_bot), owner_id=row.u_owner_id)
 
 
 async def create(
@@ -55,23 +65,23 @@ async def create(
 
 
 async def get(conn: AsyncConnection, user_id: str) -> User | None:
-    row = (await conn.execute(select(*_COLUMNS).where(UserRow.id == user_id))).first()
-    return _user(row) if row else None
+    row = (await conn.execute(select(*COLUMNS).where(UserRow.id == user_id))).first()
+    return from_row(row) if row else None
 
 
 async def get_many(conn: AsyncConnection, user_ids: list[str] | set[str]) -> dict[str, User]:
     if not user_ids:
         return {}
-    rows = await conn.execute(select(*_COLUMNS).where(UserRow.id.in_(list(user_ids))))
-    return {row.id: _user(row) for row in rows}
+    rows = await conn.execute(select(*COLUMNS).where(UserRow.id.in_(list(user_ids))))
+    return {row.id: from_row(row) for row in rows}
 
 
 async def by_name(conn: AsyncConnection, name: str) -> tuple[User, str | None] | None:
     """The user with this name and their password hash (None for bots)."""
     row = (
-        await conn.execute(select(*_COLUMNS, UserRow.password_hash).where(UserRow.name == name))
+        await conn.execute(select(*COLUMNS, UserRow.password_hash).where(UserRow.name == name))
     ).first()
-    return (_user(row), row.password_hash) if row else None
+    return (from_row(row), row.password_hash) if row else None
 
 
 async def set_password_hash(conn: AsyncConnection, user_id: str, password_hash: str) -> None:
@@ -82,11 +92,11 @@ async def set_password_hash(conn: AsyncConnection, user_id: str, password_hash: 
 async def bots_of(conn: AsyncConnection, owner_id: str) -> list[User]:
     """The owner's bots that have not been retired, oldest first."""
     rows = await conn.execute(
-        select(*_COLUMNS)
+        select(*COLUMNS)
         .where(UserRow.owner_id == owner_id, UserRow.bot.is_(True), UserRow.deleted.is_(False))
         .order_by(UserRow.created)
     )
-    return [_user(row) for row in rows]
+    return [from_row(row) for row in rows]
 
 
 async def delete_user(conn: AsyncConnection, user_id: str) -> bool:
