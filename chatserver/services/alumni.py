@@ -19,11 +19,10 @@ from client_proto.frames import INT64_MAX
 from storage import alumni as alumni_store
 from storage import feed as feed_store
 from storage import invitations as invitation_store
-from storage import messages as message_store
 from storage import rooms as room_store
 from storage import users as user_store
 from storage.db import Database, now_ms
-from storage.records import AlumniRecord, Message, NewMessage, User
+from storage.records import AlumniRecord, User
 
 from ..alumni_views import (
     PROFILE_FIELDS,
@@ -40,7 +39,7 @@ from ..bus.events import Notified
 from ..config import Settings
 from ..errors import ServiceError, conflict, forbidden, invalid, not_found
 from ..views import user_json
-from .messages import MessageService
+from .messages import MessageService, store_system
 
 ADMIN_ROLES = frozenset({"owner", "admin"})
 HOUR_MS = 3_600_000
@@ -110,7 +109,7 @@ class AlumniService:
                 raise conflict("this group is already bound to another record") from None
             await feed_store.add_entry(db, record_id=record_id, type="bound", actor_id=actor.id,
                                        data={"room": room_id})
-            message = await _system(
+            message = await store_system(
                 db, room_id, "alumni.bound", {"record": record_ref(record), "by": user_json(actor)},
                 f"{actor.display} linked this group to the alumni record “{record.name}”",
             )
@@ -126,7 +125,7 @@ class AlumniService:
                 raise not_found("group bound to this record")
             if actor.id != record.owner_id:
                 await _require_room_admin(db, record.room_id, actor)
-            message = await _system(
+            message = await store_system(
                 db, record.room_id, "alumni.unbound", {"record": record_ref(record), "by": user_json(actor)},
                 f"{actor.display} unlinked this group from the alumni record “{record.name}”",
             )
@@ -161,7 +160,7 @@ class AlumniService:
                                        data={"profile": public})
             message = None
             if record.room_id is not None:
-                message = await _system(
+                message = await store_system(
                     db, record.room_id, "alumni.profile",
                     {"record": record_ref(record), "user": user_json(user), "profile": public},
                     f"{user.display} updated their profile in “{record.name}”",
@@ -204,7 +203,7 @@ class AlumniService:
                 raise conflict("someone invited the same people at the same time; try again") from None
             message = None
             if made and record.room_id is not None:
-                message = await _system(
+                message = await store_system(
                     db, record.room_id, "alumni.invitation",
                     {"record": record_ref(record), "inviter": user_json(inviter),
                      "invitees": [user_json(i.invitee) for i in made]},
@@ -246,7 +245,7 @@ class AlumniService:
                                            data={"inviter": user_json(invitation.inviter)})
                 message = None
                 if record.room_id is not None:
-                    message = await _system(
+                    message = await store_system(
                         db, record.room_id, "alumni.joined",
                         {"record": record_ref(record), "user": user_json(user),
                          "inviter": user_json(invitation.inviter)},
@@ -392,14 +391,6 @@ async def _require_room_admin(db, room_id: str, user: User) -> None:
     member = await room_store.get_member(db, room_id, user.id)
     if member is None or member.role not in ADMIN_ROLES:
         raise forbidden("only the group's owner or an admin may do that")
-
-
-async def _system(db, room_id: str, type_: str, data: Json, text: str) -> Message:
-    """Store a system message in the caller's transaction (published after the commit)."""
-    (stored,) = await message_store.append_batch(
-        db, [NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)]
-    )
-    return stored.message
 
 
 def _people(n: int) -> str:

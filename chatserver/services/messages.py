@@ -157,3 +157,15 @@ class MessageService:
 
     def typing(self, user: User, room_id: str) -> None:
         self._bus.publish_room(room_id, TypingStarted(room_id=room_id, user=user))
+
+
+async def store_system(db, room_id: str, type_: str, data: dict[str, Any], text: str) -> Message:
+    """Store a system message in the caller's transaction; the caller publishes it after the commit.
+
+    For changes announced atomically with what they announce (a join and its
+    `member.joined`): nothing is announced that was not stored.
+    """
+    (stored,) = await message_store.append_batch(
+        db, [NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)]
+    )
+    return stored.message

@@ -12,16 +12,16 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from storage import messages as message_store
 from storage import rooms as room_store
 from storage import users as user_store
 from storage.db import Database
-from storage.records import Member, Message, NewMessage, Room, User
+from storage.records import Member, Message, Room, User
 
 from ..bus.base import Bus
 from ..bus.events import MembershipChanged, Posted
 from ..errors import conflict, forbidden, invalid, not_found
 from ..views import user_json
+from .messages import store_system
 
 ADMIN_ROLES = frozenset({"owner", "admin"})
 JOIN_POLICIES = ("open", "invite")
@@ -67,7 +67,7 @@ class RoomService:
         async with self._db.transaction() as db:
             await self._require_role(db, room_id, actor, ADMIN_ROLES)
             await room_store.update_room(db, room_id, **changes)
-            message = await _system(
+            message = await store_system(
                 db, room_id, "room.updated", {"by": user_json(actor), "changes": changes},
                 f"{actor.display} updated the group",
             )
@@ -111,7 +111,7 @@ class RoomService:
             data: dict[str, Any] = {"user": user_json(subject)}
             if actor.id != subject.id:
                 data["by"] = user_json(actor)
-            message = await _system(db, room_id, "member.joined", data, f"{subject.display} joined")
+            message = await store_system(db, room_id, "member.joined", data, f"{subject.display} joined")
             await room_store.set_read(db, room_id, user_id, message.seq)
             member = await room_store.get_member(db, room_id, user_id)
         self._publish(message)
@@ -156,7 +156,7 @@ class RoomService:
                 if actor.id == user_id:
                     raise forbidden("you are not a member of this room")
                 raise not_found("member")
-            message = await _system(db, room_id, type_, data, text)
+            message = await store_system(db, room_id, type_, data, text)
         # The message first: the leaver's connections see it, then nothing more of the room.
         self._publish(message)
         self._bus.publish_control(MembershipChanged(room_id, user_id, added=False, seq=message.seq))
@@ -178,7 +178,7 @@ class RoomService:
                 await room_store.set_role(db, room_id, actor.id, "admin")
                 await room_store.update_room(db, room_id, owner_id=user_id)
             member = await room_store.set_role(db, room_id, user_id, role)
-            message = await _system(
+            message = await store_system(
                 db, room_id, "room.updated",
                 {"by": user_json(actor), "changes": {"role": {"user": user_json(subject.user), "role": role}}},
                 f"{subject.user.display} is now {role}",
@@ -198,14 +198,6 @@ class RoomService:
 
     def _publish(self, message: Message) -> None:
         self._bus.publish_room(message.room_id, Posted(message))
-
-
-async def _system(db, room_id: str, type_: str, data: dict[str, Any], text: str) -> Message:
-    """Store a system message in the caller's transaction."""
-    (stored,) = await message_store.append_batch(
-        db, [NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)]
-    )
-    return stored.message
 
 
 def _check_room_fields(*, name=None, topic=None, join_policy=None, **unknown) -> None:
