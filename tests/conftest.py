@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import secrets
@@ -24,9 +25,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from argon2 import PasswordHasher
 
 from chatserver.app import create_app
 from chatserver.config import Settings
+from chatserver.services import accounts as account_service
 from client_proto.client import ChatClient
 from client_proto.http import ApiClient
 
@@ -131,6 +134,14 @@ class LiveServer:
     @property
     def ws_url(self) -> str:
         return self.url.replace("http", "ws", 1) + "/ws"
+
+
+@pytest.fixture
+def cheap_password_hashing(monkeypatch):
+    """Argon2id at its smallest cost for in-process servers started after it: real hashing, ~1 ms
+    instead of ~150, for tests that sign up many accounts. Server processes keep the real cost."""
+    monkeypatch.setattr(account_service, "PasswordHasher",
+                        functools.partial(PasswordHasher, time_cost=1, memory_cost=8, parallelism=1))
 
 
 @pytest.fixture

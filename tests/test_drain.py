@@ -1,9 +1,15 @@
 """SIGTERM drains a real server process (PROTOCOL §4.8, §5).
 
-While a sender keeps sending, the process gets SIGTERM: its port stops
-accepting at once, every open connection (JSON and msgpack) is closed with
-1001, the process exits by itself within 30 s, and once a new process is
-started on the same database every message that was acked is in history.
+While a sender keeps sending, the process gets SIGTERM. Every open
+connection (JSON and msgpack) is closed with 1001, and while the process is
+still draining (an HTTP request whose body is still arriving keeps it
+waiting, up to `CHAT_SHUTDOWN_TIMEOUT`) its port already refuses
+connections. It exits by itself, with status 0, within 30 s, and once a new
+process is started on the same database every message that was acked is in
+history.
+
+(tests/chatserver/test_process.py checks the same 1001 / exit / no-loss
+promise with everything answering; this one looks at the drain itself.)
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ def port_accepts(port: int) -> bool:
 
 
 async def test_sigterm_refuses_new_connections_closes_open_ones_1001_and_loses_no_ack(spawn_server, tmp_path):
-    env = {"CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"}
+    env = {"CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}", "CHAT_SHUTDOWN_TIMEOUT": "5"}
     node = await spawn_server(env)
     name = unique_name("drain")
     async with ApiClient(node.url) as api:
@@ -74,15 +80,22 @@ async def test_sigterm_refuses_new_connections_closes_open_ones_1001_and_loses_n
         sending = asyncio.create_task(send_until_cut())
         while len(acked) < 30:
             await asyncio.sleep(0.01)
+        # A request still being uploaded: the drain waits for it (up to CHAT_SHUTDOWN_TIMEOUT).
+        slow_upload = socket.create_connection(("127.0.0.1", node.port))
+        slow_upload.sendall(b"POST /api/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: 100\r\n\r\n{")
+        await asyncio.sleep(0.2)
         node.proc.send_signal(signal.SIGTERM)
         terminated_at = time.monotonic()
 
         closes = await asyncio.wait_for(asyncio.gather(*listeners), 20)
         assert closes == [1001, 1001]
-        assert not port_accepts(node.port), "the port still accepts connections after SIGTERM"
+        assert node.proc.poll() is None, "exited without waiting for the request in progress"
+        assert not port_accepts(node.port), "the port still accepts connections while draining"
         await asyncio.wait_for(sending, 20)
         assert sender.close_code == 1001
         await sender.close()
+    slow_upload.close()
 
     while node.proc.poll() is None:
         assert time.monotonic() - terminated_at < EXIT_WITHIN, "still running 30 s after SIGTERM"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -35,9 +34,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import msgpack
 import pytest
-from argon2 import PasswordHasher
 
-from chatserver.services import accounts as account_service
 from client_proto import frames
 from client_proto.client import ChatClient
 from client_proto.errors import CloseCode, ErrorCode
@@ -56,11 +53,7 @@ FIELDS = ["room", "text", "cid", "ref", "seq", "before", "after", "limit", "toke
           "mentions", "op", "user", "from", "id", "ts", "kind", "x", ""]
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """Argon2id at its smallest cost: the accounts are many and their passwords do not matter here."""
-    monkeypatch.setattr(account_service, "PasswordHasher",
-                        functools.partial(PasswordHasher, time_cost=1, memory_cost=8, parallelism=1))
+pytestmark = pytest.mark.usefixtures("cheap_password_hashing")  # many accounts: Argon2id at its cheapest
 
 
 # ---------------------------------------------------------------------------- the generator
