@@ -74,7 +74,8 @@ class Connection:
         "_pending_size",
         "_queued",
         "_send_buffer",
-        "_close_task",
+        "_abort_timer",
+        "done",
         "on_slow",
         "ready",
         "__weakref__",
@@ -108,7 +109,8 @@ class Connection:
         self._pending_size = 0
         self._queued = False
         self._send_buffer = send_buffer
-        self._close_task: asyncio.Task | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self.done = asyncio.Event()
         self.on_slow = on_slow
         # Set once `welcome` is queued: nothing of a room may be sent before it.
         self.ready = asyncio.Event()
@@ -151,7 +153,12 @@ class Connection:
         return self._pending_size + self._transport.get_write_buffer_size()
 
     def close(self, code: int, reason: str = "") -> None:
-        """Stop sending, send a close frame behind what is buffered, and cut the peer after a grace."""
+        """Send a close frame behind what is queued, then nothing more; cut a silent peer after a grace.
+
+        The read loop goes on until the peer answers with its own close frame, so
+        the peer sees a clean closing handshake and the code (4001, 1001, ...),
+        not an abrupt 1006.
+        """
         if self.closed:
             return
         if code != CloseCode.SLOW_CONSUMER:
@@ -163,18 +170,29 @@ class Connection:
         self.closed = True
         self.close_code = code
         self._pending.clear()
-        self._close_task = asyncio.get_running_loop().create_task(self._close(code, reason))
+        if not self._transport.is_closing():
+            self._transport.write(wsframe.close_frame(code, reason))
+        self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_GRACE, self._abort)
 
-    async def _close(self, code: int, reason: str) -> None:
-        try:
-            async with asyncio.timeout(CLOSE_GRACE):
-                await self._ws.close(code=code, message=reason.encode())
-        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
-            pass
-        finally:
-            if not self._transport.is_closing():
-                self._transport.abort()
+    def abort(self, code: int) -> None:
+        """Cut a peer that is gone (no answer to pings): no closing handshake to wait for."""
+        if not self.closed:
+            self.closed = True
+            self.close_code = code
+            self._pending.clear()
+        self._abort()
+
+    def _abort(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.abort()
+
+    def finish(self) -> None:
+        """The session is over (its handler is returning): stop the grace timer, wake waiters."""
+        self.closed = True
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+        self.done.set()
 
     async def wait_closed(self) -> None:
-        if self._close_task is not None:
-            await asyncio.shield(self._close_task)
+        """Until the session is over (the peer answered the close, or was cut after the grace)."""
+        await self.done.wait()

@@ -364,7 +364,7 @@ class Hub:
         limit = 2 * self._heartbeat
         for conn in self.connections():
             if now - conn.last_seen > limit:
-                conn.close(CloseCode.GOING_AWAY, "no answer to pings")
+                conn.abort(CloseCode.GOING_AWAY)
             else:
                 conn.push(wsframe.PING)
         self._heartbeat_timer = self._loop.call_later(self._heartbeat, self._beat)

@@ -156,12 +156,8 @@ class _Session:
         except StorageUnavailable:
             conn.send(frames.Error(code=ErrorCode.UNAVAILABLE, message="storage is unavailable; reconnect shortly"))
             conn.close(CloseCode.GOING_AWAY, "storage unavailable")
-            await conn.wait_closed()
-            return
+        # Also after the server closed: the loop then waits for the peer's close frame.
         await self._read_loop()
-        # A close decided inside the loop (1008, 4008) is still on its way out: let it finish, or
-        # aiohttp would close with its default 1000 as soon as this handler returns.
-        await conn.wait_closed()
 
     async def _receive_hello(self) -> frames.Hello | None:
         try:
@@ -223,7 +219,7 @@ class _Session:
     def close(self) -> None:
         if self.conn is not None:
             self.hub.unregister(self.conn)
-            self.conn.closed = True
+            self.conn.finish()
 
     # ------------------------------------------------------------------ frames
 
@@ -233,13 +229,15 @@ class _Session:
         return self.codec.decode(data)
 
     async def _read_loop(self) -> None:
+        """Answer frames until the peer closes; after the server closed, only wait for the peer's close."""
         conn = self.conn
         ws = self.ws
-        while not conn.closed:
+        while True:
             msg = await ws.receive()
             conn.last_seen = time.monotonic()
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                await self._on_frame(msg.data)
+                if not conn.closed:
+                    await self._on_frame(msg.data)
             elif msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
             elif msg.type == WSMsgType.PONG:
