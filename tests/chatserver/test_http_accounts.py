@@ -3,6 +3,7 @@ the error shape `{"error":{"code","message"}}`."""
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
 from tests.conftest import unique_name
@@ -124,6 +125,20 @@ async def test_sign_out_revokes_the_token_and_closes_its_connections(http, make_
     # Only that token: the user's other sessions go on.
     assert (await spared.call("ping"))["op"] == "pong"
     assert (await http("GET", "/api/me", token=other_token)).status == 200
+
+
+async def test_a_plain_aiohttp_client_reads_4001_as_the_close_code(server, http, make_account):
+    """The closing handshake completes: a client library reports the server's code, not 1006."""
+    alice = await make_account()
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(server.ws_url) as ws:
+            await ws.send_json({"op": "hello", "token": alice.token})
+            assert (await ws.receive_json())["op"] == "welcome"
+            await http("DELETE", "/api/tokens/current", token=alice.token)
+            closing = await ws.receive(timeout=5)
+            assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 4001)
+            assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSED
+            assert ws.close_code == 4001
 
 
 # ---------------------------------------------------------------------------- bots
