@@ -65,7 +65,7 @@ def make_bus(settings: Settings) -> Bus:
             from .bus.redis import RedisBus
         except ImportError as exc:  # the `redis` extra is not installed
             raise ConfigError(f"CHAT_REDIS_URL needs the redis package: pip install 'chatserver[redis]' ({exc})")
-        return RedisBus(settings.redis_url, node_id=settings.node_id)
+        return RedisBus(settings.redis_url, node_id=settings.node_id, presence_ttl=settings.presence_ttl)
     return MemoryBus()
 
 

@@ -40,6 +40,7 @@ class Settings:
     max_user_connections: int = 20  # per user per node
     login_attempts: int = 10  # per name and per address a minute
     shutdown_timeout: float = 25.0
+    presence_ttl: float = 30.0  # seconds a crashed node's users stay "online" (Redis bus)
     log_level: str = "INFO"
     log_format: str = "json"  # or "console"
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
@@ -62,7 +63,7 @@ class Settings:
     def validate(self) -> None:
         positive = ("replay_limit", "max_frame", "max_text", "send_rate", "send_burst", "send_buffer",
                     "heartbeat", "hello_timeout", "invite_ttl", "invite_quota", "max_connections",
-                    "max_user_connections", "login_attempts")
+                    "max_user_connections", "login_attempts", "presence_ttl")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"CHAT_{name.upper()} must be positive, not {getattr(self, name)}")

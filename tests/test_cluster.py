@@ -36,10 +36,11 @@ async def cluster(spawn_server):
     env = {"CHAT_DATABASE_URL": database, "CHAT_REDIS_URL": redis.url, "CHAT_SEND_RATE": "500",
            "CHAT_SEND_BURST": "500"}
 
-    async def start(count: int):
+    async def start(count: int, **settings: str):
+        """`settings`: extra CHAT_* variables for these nodes."""
         nodes = []
         for _ in range(count):
-            nodes.append(await spawn_server(env))
+            nodes.append(await spawn_server({**env, **settings}))
         return nodes
 
     start.redis = redis
@@ -223,3 +224,26 @@ async def test_kick_and_revocation_take_effect_on_other_nodes(cluster):
             while revoked_client.close_code is None:
                 await asyncio.sleep(0.05)
         assert revoked_client.close_code == 4001
+
+
+async def test_typing_and_presence_cross_nodes_and_a_crashed_nodes_users_fade_out(cluster):
+    node_a, node_b = await cluster(2, CHAT_PRESENCE_TTL="2")
+    (owner, owner_token), (member, member_token) = await signed_up(node_a.url, 2)
+    room = await group_of(node_a.url, owner_token, [member])
+    async with (
+        ChatClient(node_a.ws_url, owner_token) as on_a,
+        ChatClient(node_b.ws_url, member_token, reconnect=False) as tab_1,
+        ChatClient(node_b.ws_url, member_token, reconnect=False) as tab_2,
+    ):
+        presence = await on_a.presence(room)
+        assert (sorted(presence.online), presence.count) == (sorted([owner["id"], member["id"]]), 2)
+        await tab_1.typing(room)
+        async with asyncio.timeout(5):
+            while not isinstance(event := await on_a.next_event(timeout=5), frames.TypingEvent):
+                pass
+        assert (event.room, event.user.id) == (room, member["id"])
+        node_b.kill()
+        async with asyncio.timeout(10):  # the TTL (2 s) plus one refresh
+            while member["id"] in (await on_a.presence(room)).online:
+                await asyncio.sleep(0.2)
+        assert (await on_a.presence(room)).online == [owner["id"]]

@@ -37,8 +37,7 @@ ROOM_PREFIX = "chat:room:"
 CONTROL = "chat:control"
 NODES = "chat:nodes"
 PRESENCE_PREFIX = "chat:presence:"
-PRESENCE_TTL = 30  # seconds a node's presence survives without a refresh
-PRESENCE_REFRESH = 10
+PRESENCE_TTL = 30  # default seconds a node's presence survives without a refresh (refreshed at a third)
 SUBSCRIBE_WAIT = 2.0  # seconds subscribe_room waits for Redis to confirm
 OUTBOX_LIMIT = 100_000  # queued commands while Redis is slow or down; oldest dropped past it
 PUBLISH_BATCH = 512
@@ -56,8 +55,9 @@ class _Envelope(msgspec.Struct, array_like=True, frozen=True):
 class RedisBus:
     """A `Bus` over Redis pub/sub. `start()` returns once connected (or after a short wait if Redis is down)."""
 
-    def __init__(self, url: str, *, node_id: str):
+    def __init__(self, url: str, *, node_id: str, presence_ttl: float = PRESENCE_TTL):
         self.healthy = False
+        self._presence_ttl = presence_ttl
         self.reconnects = 0
         self._url = url
         self._node = node_id
@@ -258,7 +258,7 @@ class RedisBus:
         ids = sorted(user_ids)
         try:
             async with asyncio.timeout(2):
-                nodes = await self._redis.zrangebyscore(NODES, time.time() - PRESENCE_TTL, "+inf")
+                nodes = await self._redis.zrangebyscore(NODES, time.time() - self._presence_ttl, "+inf")
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for node in nodes:
                         pipe.smismember(PRESENCE_PREFIX + _text(node), ids)
@@ -278,16 +278,16 @@ class RedisBus:
                         pipe.delete(key)
                         if self._online:
                             pipe.sadd(key, *self._online)
-                        pipe.expire(key, PRESENCE_TTL)
+                        pipe.expire(key, max(1, round(self._presence_ttl)))
                         now = time.time()
                         pipe.zadd(NODES, {self._node: now})
-                        pipe.zremrangebyscore(NODES, "-inf", now - PRESENCE_TTL)
+                        pipe.zremrangebyscore(NODES, "-inf", now - self._presence_ttl)
                         await pipe.execute()
             except asyncio.CancelledError:
                 raise
             except _ERRORS:
                 pass
-            await asyncio.sleep(PRESENCE_REFRESH)
+            await asyncio.sleep(self._presence_ttl / 3)
 
 
 def _text(value) -> str:
