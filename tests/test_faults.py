@@ -51,19 +51,19 @@ def private_redis():
 
 async def test_postgres_outage_gives_503_and_unavailable_then_recovers_by_itself(private_postgres, spawn_server):
     node = await spawn_server({"CHAT_DATABASE_URL": private_postgres.url})
-    await outage_and_recovery(node, stop=private_postgres.stop, start=private_postgres.start)
+    await outage_and_recovery(node, stop=private_postgres.stop, start=private_postgres.start, down_for=10)
 
 
 async def test_redis_outage_on_one_node_gives_503_and_unavailable_then_recovers_by_itself(private_redis, spawn_server,
                                                                                            tmp_path):
     node = await spawn_server({"CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
                                "CHAT_REDIS_URL": private_redis.url})
-    # Down long enough for the bus's reconnect backoff to reach its ceiling.
     await outage_and_recovery(node, stop=private_redis.stop, start=private_redis.start, down_for=10)
 
 
-async def outage_and_recovery(node, stop, start, down_for: float = 0) -> None:
-    """Stop a dependency under a running node, check how it says so, start it again, check it recovers.
+async def outage_and_recovery(node, stop, start, down_for: float) -> None:
+    """Stop a dependency under a running node for `down_for` seconds (long enough for any reconnect
+    backoff to reach its ceiling), check how it says so, start it again, check it recovers.
 
     While it is down: /healthz and /readyz 503 (/livez 200), a WebSocket send is answered
     `unavailable` and an HTTP send 503 `unavailable`, and neither is stored. Within 5 s of its
