@@ -337,7 +337,7 @@ async def chat(alice: ChatClient, room: str, stop: asyncio.Event, talk: Conversa
         talk.acks.append(ack)
         talk.texts[ack.seq] = text
         n += 1
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.08)  # ~12 a second: well under CHAT_SEND_RATE
 
 
 async def listen(bob: ChatClient, room: str, talk: Conversation) -> None:
