@@ -269,7 +269,7 @@ def best_sustained(result: dict[str, Any], p99_ms: float) -> dict[str, Any] | No
     for s in result["steps"]:
         offered = s["offered_msgs_per_s"] * result["members"] / result["rooms"]
         lat = s["latency_ms"] or {}
-        if (s["lost"] == 0 and s["duplicates"] == 0 and s["order_violations"] == 0 and lat
+        if (s["drained"] and s["lost"] == 0 and s["duplicates"] == 0 and s["order_violations"] == 0 and lat
                 and lat["p99"] < p99_ms and s["deliveries_per_s"] >= 0.95 * offered):
             best = s
     return best
@@ -277,6 +277,12 @@ def best_sustained(result: dict[str, Any], p99_ms: float) -> dict[str, Any] | No
 
 def _fmt(x: Any, spec: str = ",.0f") -> str:
     return "-" if x is None else format(x, spec)
+
+
+def _wait(step: dict[str, Any]) -> str:
+    """Run delay of the server and of the generator: time runnable but waiting for a CPU."""
+    srv = step.get("server_run_delay")
+    return f"{'-' if srv is None else f'{srv * 100:.0f}%'}/{step['generator_run_delay'] * 100:.0f}%"
 
 
 def tables(results: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -293,10 +299,11 @@ def tables(results: list[dict[str, Any]]) -> list[tuple[str, list[str], list[lis
                              _fmt(s["server_cpu_us_per_delivery"], ".2f"), _fmt(lat.get("p50"), ".1f"),
                              _fmt(lat.get("p99"), ".1f"), _fmt(s["lost"]), _fmt(s["duplicates"] +
                                                                                s["order_violations"]),
-                             f"{s['generator_cpu'] * 100:.0f}%" + (" (sat.)" if s["generator_saturated"] else "")])
+                             f"{s['generator_cpu'] * 100:.0f}%" + (" (sat.)" if s["generator_saturated"] else ""),
+                             _wait(s)])
         out.append(("fanout: 1 room x %d members, 1 sender" % fan[0]["members"],
                     ["server", "msgs/s", "deliveries/s", "CPU µs/delivery", "p50 ms", "p99 ms", "lost",
-                     "dup+order", "generator CPU"], rows))
+                     "dup+order", "generator CPU", "CPU wait srv/gen"], rows))
         ours = by.get(("fanout", "ours"))
         if ours:
             rows = []
@@ -341,9 +348,10 @@ def tables(results: list[dict[str, Any]]) -> list[tuple[str, list[str], list[lis
                              f"{s['acked']:,}/{s['sent']:,}", _fmt(s["deliveries_per_s"]),
                              _fmt(s["server_cpu_us_per_delivery"], ".2f"), _fmt(ack.get("p99"), ".1f"),
                              _fmt(lat.get("p99"), ".1f"), _fmt(s["lost"]),
-                             f"{s['generator_cpu'] * 100:.0f}%" + (" (sat.)" if s["generator_saturated"] else "")])
+                             f"{s['generator_cpu'] * 100:.0f}%" + (" (sat.)" if s["generator_saturated"] else ""),
+                             _wait(s)])
         out.append((title, ["server", "msgs/s", "acked/s", "acked/sent", "deliveries/s", "CPU µs/delivery",
-                            "ack p99 ms", "p99 ms", "lost", "generator CPU"], rows))
+                            "ack p99 ms", "p99 ms", "lost", "generator CPU", "CPU wait srv/gen"], rows))
     idle = [r for r in results if r["bench"]["scenario"] == "idle"]
     if idle:
         rows = [[r["bench"]["target"], f"{r['members']:,}",
@@ -374,7 +382,7 @@ def print_tables(tabs) -> None:
     except ImportError:
         print(markdown(tabs))
         return
-    console = Console(width=max(120, shutil.get_terminal_size().columns))
+    console = Console(width=max(170, shutil.get_terminal_size().columns))
     for title, header, rows in tabs:
         table = Table(title=title)
         for i, h in enumerate(header):
@@ -390,6 +398,7 @@ def plot(results: list[dict[str, Any]], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     import numpy as np
 
     fan = [r for r in results if r["bench"]["scenario"] == "fanout"]
@@ -402,12 +411,14 @@ def plot(results: list[dict[str, Any]], path: str) -> None:
     cpu_ax.set_xlabel("deliveries/s (thousands)")
     cpu_ax.set_ylabel("server CPU µs per delivery")
     cpu_ax.set_yscale("log")
+    cpu_ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     cpu_ax.set_title("fanout: 1 room x %s members, 1 sender" % (fan[0]["members"] if fan else "?"), fontsize=9)
     cpu_ax.grid(alpha=0.3, which="both")
     cpu_ax.legend(fontsize=8)
     p99_ax.set_xlabel("deliveries/s (thousands)")
     p99_ax.set_ylabel("p99 send → receipt (ms)")
     p99_ax.set_yscale("log")
+    p99_ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     p99_ax.axhline(100, color="grey", ls=":", lw=1)
     p99_ax.grid(alpha=0.3, which="both")
     p99_ax.legend(fontsize=8)
@@ -425,6 +436,7 @@ def plot(results: list[dict[str, Any]], path: str) -> None:
                 time_ax.scatter(t[sample], lat[a:b][sample], s=1, alpha=0.3,
                                 label=f"{step['offered_msgs_per_s']:g} msgs/s")
             time_ax.set_yscale("log")
+            time_ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
             time_ax.set_xlabel("seconds (steps back to back)")
             time_ax.set_ylabel("latency (ms)")
             time_ax.set_title("ours, fanout: every delivery's latency (sampled)", fontsize=9)
@@ -498,6 +510,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plot", help="write the comparison PNG here (needs matplotlib)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the generator to CPU 1")
     parser.add_argument("--progress", action="store_true", help="rich progress bars (default: when a terminal)")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="niceness for the generator and the servers (negative needs root; on a shared "
+                             "machine it keeps other work from starving the measured processes)")
     args = parser.parse_args(argv)
     args.progress = args.progress or sys.stderr.isatty()
     for s in ([] if args.scenario == "all" else args.scenario.split(",")):
@@ -506,6 +521,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_pin and os.cpu_count() and os.cpu_count() > 1:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {1})
+    if args.nice:
+        os.nice(args.nice)  # the servers, started from here, inherit it
     raise_nofile()
     try:
         import uvloop

@@ -27,11 +27,16 @@ with the server):
 - Per connection, a room's seq must be strictly increasing: a repeat or a
   step back is an order violation, a jump a seq gap.
 - Loss: for every acked message, the members of its room that did not get it
-  once the step drained; duplicates: deliveries beyond that count.
+  once the step drained; duplicates: deliveries beyond that count. A step
+  that does not drain within `--drain` seconds (the server fell behind) ends
+  the run: higher rates would only measure its backlog.
 - Server CPU per delivery: utime+stime of `/proc/<pid>/stat` over the step
   (sending and draining) divided by the deliveries received in it.
 - The generator's own CPU (`time.process_time`) over the sending window;
   above 90 % of a core the output says the generator was saturated.
+- Run delay (`/proc/<pid>/task/*/schedstat`): the time the server's and the
+  generator's threads were runnable but waited for a CPU, as a fraction of
+  the step. Far above zero, other work on the machine shaped the figures.
 
 Senders honour the server's per-connection limit: `--rate` is per sender and
 must stay under the server's `CHAT_SEND_RATE` (20/s by default; start the
@@ -45,10 +50,11 @@ JSON result (`--json`), every figure per step and for the whole run:
     steps: [{rate, offered_msgs_per_s, sent, acked, acked_per_s, dup_acks, errors, unacked,
              expected, deliveries, deliveries_per_s, lost, duplicates,
              order_violations, seq_gaps, latency_ms: {p50, p90, p99, max, mean},
-             ack_latency_ms: {...}, seconds, server_cpu_seconds,
-             server_cpu_us_per_delivery, server_rss, generator_cpu,
-             generator_saturated}],
-    totals: {sent, acked, deliveries, lost, duplicates, order_violations,
+             ack_latency_ms: {...}, seconds, drained, server_cpu_seconds,
+             server_cpu_us_per_delivery, server_rss, server_run_delay,
+             generator_cpu, generator_run_delay, generator_saturated}],
+    stopped (only when a step did not drain and the higher rates were skipped),
+    totals: {sent, acked, unacked, deliveries, lost, duplicates, order_violations,
              seq_gaps, closes, disconnects, generator_saturated}
 """
 
@@ -487,6 +493,22 @@ def proc_cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def run_delay_seconds(pids: list[int]) -> float:
+    """Time the processes' threads spent runnable but waiting for a CPU (/proc/…/schedstat).
+
+    On a shared machine this says how much other work got in the way of a measurement.
+    """
+    total = 0
+    for pid in pids:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                pass  # a thread that just ended, or a kernel without schedstats
+    return total / 1e9
+
+
 def proc_rss(pids: list[int]) -> int:
     """Resident set size of the processes, in bytes."""
     total = 0
@@ -712,14 +734,16 @@ class LoadTest:
             await asyncio.sleep(TICK)
         self.progress.update(task, seconds, "")
 
-    async def drain(self, sent: int) -> None:
-        """Wait until every send got its reply and every expected delivery arrived (or `plan.drain` passed)."""
+    async def drain(self, sent: int) -> bool:
+        """Wait until every send got its reply and every expected delivery arrived; False if
+        `plan.drain` seconds passed first (the server is behind: a backlog is still in flight)."""
         stats = self.stats
         deadline = time.monotonic() + self.plan.drain
         while time.monotonic() < deadline:
             if stats.replied >= sent and stats.delivered >= stats.expected_total:
-                return
+                return True
             await asyncio.sleep(0.02)
+        return False
 
     async def step(self, rate: float, seconds: float, label: str) -> dict[str, Any]:
         p, stats = self.plan, self.stats
@@ -731,21 +755,28 @@ class LoadTest:
         acked0, dup0, replied0 = stats.acked, stats.dup_acks, stats.replied
         errors0 = dict(stats.errors)
         cpu0 = proc_cpu_seconds(pids) if pids else None
+        wait0 = run_delay_seconds(pids) if pids else None
+        gen_wait0 = run_delay_seconds([os.getpid()])
         own0, t0 = time.process_time(), _ns()
         await self.send_for(rate, seconds, label)
         own1, t1 = time.process_time(), _ns()
-        await self.drain(len(stats.sent_ns))
+        gen_wait1 = run_delay_seconds([os.getpid()])
+        drained = await self.drain(len(stats.sent_ns))
         cpu1 = proc_cpu_seconds(pids) if pids else None
+        wait1 = run_delay_seconds(pids) if pids else None
+        t2 = _ns()
         last = len(stats.sent_ns)
         deliveries = stats.delivered - delivered0
         lost = duplicates = expected = 0
         for i in range(first_msg, last):
-            e, c = stats.expected[i], stats.counts[i]
-            expected += e
-            if c < e:
-                lost += e - c
-            elif c > e:
-                duplicates += c - e
+            e = stats.expected[i]
+            if e:  # acked; an unacked send (no reply yet) is counted in `unacked`, not as loss
+                c = stats.counts[i]
+                expected += e
+                if c < e:
+                    lost += e - c
+                elif c > e:
+                    duplicates += c - e
         end_ns = stats.rt[-1] if len(stats.rt) > first_lat else t1
         window = max(end_ns - t0, 1) / 1e9
         acks = len(stats.ack_rt) - first_ack
@@ -771,11 +802,14 @@ class LoadTest:
             "latency_ms": latency_summary(stats.lat[first_lat:]),
             "ack_latency_ms": latency_summary(stats.ack_lat[first_ack:]),
             "seconds": round(seconds, 3),
+            "drained": drained,
             "server_cpu_seconds": server_cpu,
             "server_cpu_us_per_delivery": (round(server_cpu / deliveries * 1e6, 3)
                                            if server_cpu is not None and deliveries else None),
             "server_rss": proc_rss(pids) if pids else None,
+            "server_run_delay": None if wait0 is None else round((wait1 - wait0) / max((t2 - t0) / 1e9, 1e-9), 3),
             "generator_cpu": round(gen_cpu, 3),
+            "generator_run_delay": round((gen_wait1 - gen_wait0) / max((t1 - t0) / 1e9, 1e-9), 3),
             "generator_saturated": gen_cpu > SATURATED,
             "_marks": (first_lat, len(stats.lat)),
         }
@@ -825,7 +859,12 @@ class LoadTest:
                 if p.warmup > 0 and p.senders and p.rates:
                     await self.step(p.rates[0], p.warmup, "warm-up")
                 for rate in p.rates or [0.0]:
-                    self.result["steps"].append(await self.step(rate, p.duration, f"{rate:g} msgs/s/sender"))
+                    step = await self.step(rate, p.duration, f"{rate:g} msgs/s/sender")
+                    self.result["steps"].append(step)
+                    if not step["drained"] and rate != p.rates[-1]:
+                        # A backlog is still in flight: a higher rate would only measure it.
+                        self.result["stopped"] = f"the {rate:g} msgs/s step did not drain in {p.drain:g} s"
+                        break
             finally:
                 self.stats.stopping = True
                 for conn in self.conns:
@@ -835,11 +874,12 @@ class LoadTest:
     def _finish(self) -> dict[str, Any]:
         stats, result = self.stats, self.result
         steps = result["steps"]
-        lost = sum(max(0, e - c) for e, c in zip(stats.expected, stats.counts))
-        duplicates = sum(max(0, c - e) for e, c in zip(stats.expected, stats.counts))
+        lost = sum(e - c for e, c in zip(stats.expected, stats.counts) if c < e)
+        duplicates = sum(c - e for e, c in zip(stats.expected, stats.counts) if e and c > e)
         result["totals"] = {
             "sent": len(stats.sent_ns),
             "acked": stats.acked,
+            "unacked": len(stats.sent_ns) - stats.replied,
             "deliveries": stats.delivered,
             "lost": lost,
             "duplicates": duplicates,
@@ -913,7 +953,7 @@ def write_plot(path: str, stats: _Stats, marks: list[tuple[int, int]], result: d
 def summary_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The summary table: a header and one row per step."""
     header = ["msgs/s", "sent", "acked", "deliv/s", "lost", "dup", "order", "p50 ms", "p90 ms", "p99 ms",
-              "max ms", "srv µs/deliv", "srv RSS MiB", "gen CPU"]
+              "max ms", "srv µs/deliv", "srv RSS MiB", "srv wait", "gen CPU", "gen wait"]
     rows = []
     for s in result["steps"]:
         lat = s["latency_ms"] or {}
@@ -923,7 +963,9 @@ def summary_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             *(f"{lat[k]:.1f}" if k in lat else "-" for k in ("p50", "p90", "p99", "max")),
             "-" if s["server_cpu_us_per_delivery"] is None else f"{s['server_cpu_us_per_delivery']:.2f}",
             "-" if s["server_rss"] is None else f"{s['server_rss'] / 2**20:,.0f}",
+            "-" if s["server_run_delay"] is None else f"{s['server_run_delay'] * 100:.0f}%",
             f"{s['generator_cpu'] * 100:.0f}%" + (" SATURATED" if s["generator_saturated"] else ""),
+            f"{s['generator_run_delay'] * 100:.0f}%",
         ])
     return header, rows
 
@@ -941,9 +983,15 @@ def print_summary(result: dict[str, Any], file=sys.stdout) -> None:
     notes.append(f"totals: {totals['deliveries']:,} deliveries, lost {totals['lost']}, duplicates "
                  f"{totals['duplicates']}, order violations {totals['order_violations']}, seq gaps "
                  f"{totals['seq_gaps']}, errors {totals['errors'] or 0}, closes {totals['closes'] or 0}")
+    if totals["unacked"]:
+        notes.append(f"{totals['unacked']:,} sends got no reply before the run ended")
+    if result.get("stopped"):
+        notes.append(f"stopped early: {result['stopped']}")
     if totals["generator_saturated"]:
         notes.append("WARNING: the load generator used more than 90% of a core in a step: figures of that "
                      "step are bounded by the generator, not the server")
+    notes.append("srv wait / gen wait: time runnable but waiting for a CPU, per second of the step "
+                 "(other work on the machine)")
     try:
         from rich.console import Console
         from rich.table import Table

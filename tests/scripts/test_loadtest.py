@@ -15,15 +15,15 @@ from scripts.loadtest import Plan, _ChatConn, _Stats, client_frame, parse_args, 
 STEP_FIELDS = {
     "rate", "offered_msgs_per_s", "sent", "acked", "acked_per_s", "dup_acks", "errors", "unacked", "expected",
     "deliveries", "deliveries_per_s", "lost", "duplicates", "order_violations", "seq_gaps", "latency_ms",
-    "ack_latency_ms", "seconds", "server_cpu_seconds", "server_cpu_us_per_delivery", "server_rss",
-    "generator_cpu", "generator_saturated",
+    "ack_latency_ms", "seconds", "drained", "server_cpu_seconds", "server_cpu_us_per_delivery", "server_rss",
+    "server_run_delay", "generator_cpu", "generator_run_delay", "generator_saturated",
 }
 TOP_FIELDS = {
     "tool", "version", "target", "codec", "urls", "members", "rooms", "senders", "conns_per_user", "size",
     "duration", "setup_seconds", "connect_seconds", "server", "steps", "totals",
 }
 TOTAL_FIELDS = {
-    "sent", "acked", "deliveries", "lost", "duplicates", "order_violations", "seq_gaps", "errors", "closes",
+    "sent", "acked", "unacked", "deliveries", "lost", "duplicates", "order_violations", "seq_gaps", "errors", "closes",
     "disconnects", "generator_saturated",
 }
 
@@ -93,7 +93,7 @@ async def test_quick_run_loses_nothing_and_writes_the_documented_json(server, tm
     assert TOTAL_FIELDS <= set(result["totals"])
     assert len(result["steps"]) == 1 and STEP_FIELDS <= set(result["steps"][0])
     step, totals = result["steps"][0], result["totals"]
-    assert step["sent"] > 0 and step["acked"] == step["sent"] and step["unacked"] == 0
+    assert step["sent"] > 0 and step["acked"] == step["sent"] and step["unacked"] == 0 and step["drained"]
     assert step["deliveries"] == step["expected"] == step["acked"] * 10  # 20 members in 2 rooms
     assert totals["lost"] == totals["duplicates"] == totals["order_violations"] == totals["seq_gaps"] == 0
     assert totals["errors"] == {} and totals["closes"] == {}
