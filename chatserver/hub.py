@@ -339,6 +339,7 @@ class Hub:
                     conn.push(data)
             delivered += len(conns)
         self.metrics.deliveries.inc(delivered)
+        self.metrics.fanout_latency.observe(max(0.0, time.time() - message.ts / 1000))
         if message.system_type in _LEAVING:
             leaver = (message.system_data or {}).get("user", {}).get("id")
             for conn in self.user_connections(leaver):

@@ -14,7 +14,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
         self.connections = Gauge("chat_connections", "Open WebSocket connections", registry=r)
-        self.messages_in = Counter("chat_messages_in", "Messages stored (chat and system)", registry=r)
+        self.messages_in = Counter(
+            "chat_messages_in", "Messages stored by the group commit (sends over WebSocket and HTTP)", registry=r
+        )
         self.deliveries = Counter("chat_deliveries", "Message frames queued to connections", registry=r)
         self.commit_batch = Histogram(
             "chat_commit_batch_size", "Messages per group commit", registry=r,
@@ -23,6 +25,10 @@ class Metrics:
         self.storage_seconds = Histogram(
             "chat_storage_commit_seconds", "Time of one group commit", registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.fanout_latency = Histogram(
+            "chat_fanout_latency_seconds", "From a message's storing to its fan-out on this node", registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.closes = Counter("chat_closes", "Connections closed by the server", ["reason"], registry=r)
         self.errors = Counter("chat_errors", "Error frames and responses sent", ["code"], registry=r)

@@ -32,6 +32,18 @@ async def test_metrics_are_prometheus_text(http):
     assert "# TYPE" in reply.body
 
 
+async def test_metrics_count_messages_deliveries_and_fanout_latency(http, pair):
+    room, alice, bob = pair
+    await alice.call("send", room=room, text="counted", cid="m1")
+    await bob.expect("message", text="counted")
+    body = (await http("GET", "/metrics")).body
+    samples = dict(line.rsplit(" ", 1) for line in body.splitlines() if line and not line.startswith("#"))
+    assert float(samples["chat_messages_in_total"]) >= 1
+    assert float(samples["chat_deliveries_total"]) >= 2  # the message, to alice and to bob
+    assert float(samples["chat_fanout_latency_seconds_count"]) >= 1
+    assert float(samples["chat_connections"]) == 2
+
+
 async def test_openapi_documents_every_registered_route(http, server):
     reply = await http("GET", "/api/openapi.json")
     assert reply.status == 200 and reply.headers["Content-Type"].startswith("application/json")
