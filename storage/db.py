@@ -84,25 +84,14 @@ class Database:
         Raises `StorageUnavailable` when the database cannot be reached.
         """
         lock = self._write_lock or contextlib.nullcontext()
-        async with lock:
-            try:
-                async with self.engine.begin() as conn:
-                    yield conn
-            except (OperationalError, DBAPIError, OSError) as exc:
-                if _is_unavailable(exc):
-                    raise StorageUnavailable(str(exc)) from exc
-                raise
+        async with lock, _outages_as_unavailable(), self.engine.begin() as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only snapshot; never blocks on writers."""
-        try:
-            async with self.engine.connect() as conn:
-                yield conn
-        except (OperationalError, DBAPIError, OSError) as exc:
-            if _is_unavailable(exc):
-                raise StorageUnavailable(str(exc)) from exc
-            raise
+        async with _outages_as_unavailable(), self.engine.connect() as conn:
+            yield conn
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query within 2 s."""
@@ -134,6 +123,17 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _outages_as_unavailable() -> AsyncIterator[None]:
+    """Connection-level failures become `StorageUnavailable`; bad SQL stays what it is."""
+    try:
+        yield
+    except (OperationalError, DBAPIError, OSError) as exc:
+        if _is_unavailable(exc):
+            raise StorageUnavailable(str(exc)) from exc
+        raise
 
 
 def _is_unavailable(exc: BaseException) -> bool:
