@@ -148,10 +148,6 @@ class Connection:
             if self.on_slow is not None:
                 self.on_slow(self)
 
-    def buffered(self) -> int:
-        """Bytes queued or waiting in the transport: the slow-consumer measure."""
-        return self._pending_size + self._transport.get_write_buffer_size()
-
     def close(self, code: int, reason: str = "") -> None:
         """Send a close frame behind what is queued, then nothing more; cut a silent peer after a grace.
 

@@ -370,10 +370,6 @@ class Hub:
                 conn.push(wsframe.PING)
         self._heartbeat_timer = self._loop.call_later(self._heartbeat, self._beat)
 
-    def spawn(self, coro) -> None:
-        """Run a task owned by the hub (cancelled when the hub closes)."""
-        self._spawn(coro)
-
     def _spawn(self, coro) -> None:
         task = self._loop.create_task(coro)
         self._tasks.add(task)

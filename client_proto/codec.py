@@ -11,6 +11,7 @@ Pure functions, no I/O. The server decodes `ClientFrame`s and encodes
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Final
 
@@ -96,11 +97,16 @@ class Codec:
             return None
 
 
+@functools.cache
 def server_codec(subprotocol: str | None) -> Codec:
-    """The codec a server uses for a connection that chose `subprotocol` (JSON if none)."""
+    """The codec a server uses for a connection that chose `subprotocol` (JSON if none).
+
+    Codecs hold no state, so one instance per sub-protocol serves every connection.
+    """
     return Codec(subprotocol or JSON_SUBPROTOCOL, ClientFrame)
 
 
+@functools.cache
 def client_codec(subprotocol: str | None) -> Codec:
     """The codec a client uses after the server chose `subprotocol` (JSON if none)."""
     return Codec(subprotocol or JSON_SUBPROTOCOL, ServerFrame)
