@@ -8,14 +8,13 @@ on the room row. Rooms are locked in id order so two batches never deadlock.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import rooms, users
 from .db import now_ms
 from .ids import new_id
+from .keyset import key_table
 from .models import Membership, Message as MessageRow, Room as RoomRow, User as UserRow
 from .records import Message, NewMessage, Stored
 
@@ -34,6 +33,29 @@ _SELECT = select(
     MessageRow.system_data,
     *users.PREFIXED_COLUMNS,
 ).outerjoin(UserRow, UserRow.id == MessageRow.sender_id)
+
+
+# The statements of `append_batch`, built once: SQLAlchemy then finds them in its compiled
+# cache without walking them again, and each runs as one executemany.
+_LOCK_ROOMS = (
+    select(RoomRow.id, RoomRow.last_seq)
+    .where(RoomRow.id.in_(bindparam("ids", expanding=True)))
+    .order_by(RoomRow.id)
+    .with_for_update(key_share=True)
+)
+_ROOMS = RoomRow.__table__
+_SET_LAST_SEQ = update(_ROOMS).where(_ROOMS.c.id == bindparam("room")).values(last_seq=bindparam("last"))
+_INSERT = insert(MessageRow.__table__)
+_MEMBERSHIPS = Membership.__table__
+_ADVANCE_READ_MARKER = (
+    update(_MEMBERSHIPS)
+    .where(
+        _MEMBERSHIPS.c.room_id == bindparam("r"),
+        _MEMBERSHIPS.c.user_id == bindparam("u"),
+        _MEMBERSHIPS.c.read_seq < bindparam("s"),
+    )
+    .values(read_seq=bindparam("s"))
+)
 
 
 def _message(row) -> Message:
@@ -69,14 +91,13 @@ async def append_batch(
     `dup=True`. A text message whose sender is not a member gives `NotMember`.
     """
     results: list[Stored | NotMember | None] = [None] * len(batch)
-    room_ids = sorted({m.room_id for m in batch})
 
-    # Lock the rooms first (id order): everything below sees a stable state. NO KEY UPDATE,
-    # not UPDATE: it must not conflict with the key-share locks that foreign-key checks take
-    # (a membership inserted earlier in the caller's transaction), or concurrent joins deadlock.
-    await conn.execute(
-        select(RoomRow.id).where(RoomRow.id.in_(room_ids)).order_by(RoomRow.id).with_for_update(key_share=True)
-    )
+    # Lock the rooms first (id order) and read their last seqs: everything below sees a stable
+    # state. NO KEY UPDATE, not UPDATE: it must not conflict with the key-share locks that
+    # foreign-key checks take (a membership inserted earlier in the caller's transaction), or
+    # concurrent joins deadlock.
+    locked = await conn.execute(_LOCK_ROOMS, {"ids": sorted({m.room_id for m in batch})})
+    last_seqs: dict[str, int] = {room_id: last_seq for room_id, last_seq in locked}
 
     if check_membership:
         pairs = {(m.room_id, m.sender.id) for m in batch if m.sender is not None}
@@ -87,58 +108,53 @@ async def append_batch(
 
     existing = await _existing_by_cid(conn, [m for i, m in enumerate(batch) if results[i] is None])
 
-    to_store: dict[str, list[int]] = defaultdict(list)
+    # Every statement below is one executemany whatever the number of rooms: its cost per
+    # batch, not per room, is what bounds ingest (one statement is a round trip to the
+    # database, or a hop to SQLite's thread).
     first_in_batch: dict[tuple, int] = {}
+    rows: list[dict] = []
+    read_markers: dict[tuple[str, str], int] = {}
+    ts = now_ms()
     for i, m in enumerate(batch):
         if results[i] is not None:
             continue
         key = (m.room_id, m.sender.id, m.cid) if m.sender is not None and m.cid else None
         if key is not None and key in existing:
             results[i] = Stored(existing[key], dup=True)
-        elif key is not None and key in first_in_batch:
+            continue
+        if key is not None and key in first_in_batch:
             results[i] = first_in_batch[key]  # resolved to a dup below
-        else:
-            if key is not None:
-                first_in_batch[key] = i
-            to_store[m.room_id].append(i)
-
-    rows = []
-    ts = now_ms()
-    for room_id in sorted(to_store):
-        indexes = to_store[room_id]
-        last = (
-            await conn.execute(
-                update(RoomRow)
-                .where(RoomRow.id == room_id)
-                .values(last_seq=RoomRow.last_seq + len(indexes))
-                .returning(RoomRow.last_seq)
-            )
-        ).scalar_one()
-        for offset, i in enumerate(indexes):
-            m = batch[i]
-            message = Message(
-                room_id=room_id,
-                seq=last - len(indexes) + 1 + offset,
-                id=new_id("m"),
-                ts=ts,
-                sender=m.sender,
-                kind=m.kind,
-                text=m.text,
-                cid=m.cid,
-                reply_to=m.reply_to,
-                mentions=m.mentions,
-                system_type=m.system_type,
-                system_data=m.system_data,
-            )
-            results[i] = Stored(message, dup=False)
-            rows.append(_row(message))
+            continue
+        if key is not None:
+            first_in_batch[key] = i
+        seq = last_seqs[m.room_id] = last_seqs[m.room_id] + 1
+        message = Message(
+            room_id=m.room_id,
+            seq=seq,
+            id=new_id("m"),
+            ts=ts,
+            sender=m.sender,
+            kind=m.kind,
+            text=m.text,
+            cid=m.cid,
+            reply_to=m.reply_to,
+            mentions=m.mentions,
+            system_type=m.system_type,
+            system_data=m.system_data,
+        )
+        results[i] = Stored(message, dup=False)
+        rows.append(_row(message))
+        if m.sender is not None:
+            read_markers[(m.room_id, m.sender.id)] = seq
     if rows:
-        await conn.execute(insert(MessageRow), rows)
-        senders = [
-            {"r": r["room_id"], "u": r["sender_id"], "s": r["seq"]} for r in rows if r["sender_id"] is not None
-        ]
-        if senders:
-            await _advance_read_markers(conn, senders)
+        advanced = {row["room_id"] for row in rows}
+        await conn.execute(_SET_LAST_SEQ, [{"room": r, "last": last_seqs[r]} for r in sorted(advanced)])
+        await conn.execute(_INSERT, rows)
+        if read_markers:
+            # Sending a message moves the sender's read marker to it (PROTOCOL §2.1.6).
+            await conn.execute(
+                _ADVANCE_READ_MARKER, [{"r": r, "u": u, "s": s} for (r, u), s in read_markers.items()]
+            )
 
     for i, result in enumerate(results):
         if isinstance(result, int):  # a repeat within the batch
@@ -170,11 +186,10 @@ async def _existing_by_cid(conn: AsyncConnection, batch: list[NewMessage]) -> di
     if not keyed:
         return {}
     wanted = {(m.room_id, m.sender.id, m.cid) for m in keyed}
+    keys = key_table(conn.dialect.name, ("r", "u", "c"), wanted)
     rows = await conn.execute(
-        _SELECT.where(
-            MessageRow.room_id.in_({k[0] for k in wanted}),
-            MessageRow.sender_id.in_({k[1] for k in wanted}),
-            MessageRow.cid.in_({k[2] for k in wanted}),
+        _SELECT.join(
+            keys, and_(MessageRow.room_id == keys.c.r, MessageRow.sender_id == keys.c.u, MessageRow.cid == keys.c.c)
         )
     )
     found = {}
@@ -183,21 +198,6 @@ async def _existing_by_cid(conn: AsyncConnection, batch: list[NewMessage]) -> di
         if key in wanted:
             found[key] = _message(row)
     return found
-
-
-async def _advance_read_markers(conn: AsyncConnection, senders: list[dict]) -> None:
-    """Sending a message moves the sender's read marker to it (PROTOCOL §2.1.6)."""
-    await conn.execute(
-        update(Membership)
-        .where(
-            Membership.room_id == bindparam("r"),
-            Membership.user_id == bindparam("u"),
-            Membership.read_seq < bindparam("s"),
-        )
-        .values(read_seq=bindparam("s"))
-        .execution_options(synchronize_session=False),
-        senders,
-    )
 
 
 async def get(conn: AsyncConnection, room_id: str, seq: int) -> Message | None:

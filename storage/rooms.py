@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from . import users
 from .db import now_ms
 from .ids import new_id
+from .keyset import key_table
 from .models import Membership, Message as MessageRow, Room as RoomRow, User as UserRow
 from .records import Member, Room, RoomState
 
@@ -132,11 +133,10 @@ async def members_among(conn: AsyncConnection, pairs: set[tuple[str, str]]) -> s
     """Which of the given (room_id, user_id) pairs are memberships."""
     if not pairs:
         return set()
-    room_ids = {room for room, _ in pairs}
-    user_ids = {user for _, user in pairs}
+    keys = key_table(conn.dialect.name, ("r", "u"), pairs)
     rows = await conn.execute(
-        select(Membership.room_id, Membership.user_id).where(
-            Membership.room_id.in_(room_ids), Membership.user_id.in_(user_ids)
+        select(Membership.room_id, Membership.user_id).join(
+            keys, and_(Membership.room_id == keys.c.r, Membership.user_id == keys.c.u)
         )
     )
     return {(row.room_id, row.user_id) for row in rows} & pairs

@@ -1,0 +1,42 @@
+"""A batch of key tuples as a table to join with: one index probe per key, one SQL text.
+
+Matching rows against many composite keys has two obvious spellings, and both
+are slow where it matters. Row-value `IN` makes SQLite scan the whole index
+(its plan tests every entry against the list), and PostgreSQL expands it into
+an OR of every key, a new statement (planned and prepared again) for every
+batch size. Separate `IN` lists per column probe every combination of them.
+Joining with the keys as a table gives one probe per key on both databases,
+with SQL text that does not change with the number of keys: SQLite reads them
+from one JSON parameter (`json_each`), PostgreSQL from one array per column
+(`unnest`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import String, column, text
+from sqlalchemy.sql import Subquery
+from sqlalchemy.sql.selectable import TextualSelect
+
+
+def key_table(dialect: str, names: Sequence[str], keys: Collection[Sequence[str]]) -> Subquery:
+    """The `keys` (tuples of strings, in the order of `names`) as a subquery `keys`."""
+    if dialect == "postgresql":
+        params = {name: [key[i] for key in keys] for i, name in enumerate(names)}
+    else:
+        params = {"keys": json.dumps([list(key) for key in keys])}
+    return _template(dialect, tuple(names)).bindparams(**params).subquery("keys")
+
+
+@functools.cache
+def _template(dialect: str, names: tuple[str, ...]) -> TextualSelect:
+    if dialect == "postgresql":
+        arrays = ", ".join(f"CAST(:{name} AS VARCHAR[])" for name in names)
+        sql = f"SELECT * FROM unnest({arrays}) AS k({', '.join(names)})"
+    else:
+        picks = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(names))
+        sql = f"SELECT {picks} FROM json_each(:keys)"
+    return text(sql).columns(*(column(name, String) for name in names))
