@@ -84,6 +84,7 @@ class Hub:
         self._room_setup: dict[str, asyncio.Future[_Room]] = {}
         self._unsubscribing: dict[str, asyncio.Task] = {}
         self._users: dict[str, set[Connection]] = {}
+        self._connection_count = 0
         self._tasks: set[asyncio.Task] = set()
         self._json = server_codec(JSON_SUBPROTOCOL)
         self._msgpack = server_codec(MSGPACK_SUBPROTOCOL)
@@ -95,7 +96,7 @@ class Hub:
 
     @property
     def connection_count(self) -> int:
-        return sum(len(conns) for conns in self._users.values())
+        return self._connection_count
 
     def user_connection_count(self, user_id: str) -> int:
         return len(self._users.get(user_id, ()))
@@ -109,6 +110,7 @@ class Hub:
         if not conns:
             self._bus.set_online(conn.user.id, True)
         conns.add(conn)
+        self._connection_count += 1
         self.metrics.connections.inc()
 
     def unregister(self, conn: Connection) -> None:
@@ -117,6 +119,7 @@ class Hub:
         conns = self._users.get(conn.user.id)
         if conns is not None and conn in conns:
             conns.discard(conn)
+            self._connection_count -= 1
             self.metrics.connections.dec()
             if not conns:
                 del self._users[conn.user.id]

@@ -9,6 +9,9 @@ Joining with the keys as a table gives one probe per key on both databases,
 with SQL text that does not change with the number of keys: SQLite reads them
 from one JSON parameter (`json_each`), PostgreSQL from one array per column
 (`unnest`).
+
+Build a statement with `key_table()` once per dialect (it holds parameters,
+not values) and execute it with `key_params()`.
 """
 
 from __future__ import annotations
@@ -19,24 +22,25 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy import String, column, text
 from sqlalchemy.sql import Subquery
-from sqlalchemy.sql.selectable import TextualSelect
-
-
-def key_table(dialect: str, names: Sequence[str], keys: Collection[Sequence[str]]) -> Subquery:
-    """The `keys` (tuples of strings, in the order of `names`) as a subquery `keys`."""
-    if dialect == "postgresql":
-        params = {name: [key[i] for key in keys] for i, name in enumerate(names)}
-    else:
-        params = {"keys": json.dumps([list(key) for key in keys])}
-    return _template(dialect, tuple(names)).bindparams(**params).subquery("keys")
 
 
 @functools.cache
-def _template(dialect: str, names: tuple[str, ...]) -> TextualSelect:
+def key_table(dialect: str, names: tuple[str, ...]) -> Subquery:
+    """A subquery `keys` with string columns `names`, filled by `key_params()`."""
     if dialect == "postgresql":
         arrays = ", ".join(f"CAST(:{name} AS VARCHAR[])" for name in names)
         sql = f"SELECT * FROM unnest({arrays}) AS k({', '.join(names)})"
     else:
         picks = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(names))
-        sql = f"SELECT {picks} FROM json_each(:keys)"
-    return text(sql).columns(*(column(name, String) for name in names))
+        sql = f"SELECT {picks} FROM json_each(:{_JSON_PARAM})"
+    return text(sql).columns(*(column(name, String) for name in names)).subquery("keys")
+
+
+def key_params(dialect: str, names: Sequence[str], keys: Collection[Sequence[str]]) -> dict:
+    """The parameters that fill `key_table(dialect, names)` with `keys` (in the order of `names`)."""
+    if dialect == "postgresql":
+        return {name: [key[i] for key in keys] for i, name in enumerate(names)}
+    return {_JSON_PARAM: json.dumps(list(keys))}
+
+
+_JSON_PARAM = "keys_json"

@@ -8,13 +8,15 @@ on the room row. Rooms are locked in id order so two batches never deadlock.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, insert, select, update
+import functools
+
+from sqlalchemy import Select, and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import rooms, users
 from .db import now_ms
 from .ids import new_id
-from .keyset import key_table
+from .keyset import key_params, key_table
 from .models import Membership, Message as MessageRow, Room as RoomRow, User as UserRow
 from .records import Message, NewMessage, Stored
 
@@ -56,6 +58,18 @@ _ADVANCE_READ_MARKER = (
     )
     .values(read_seq=bindparam("s"))
 )
+
+
+_CID_KEY = ("rid", "uid", "cid")
+
+
+@functools.cache
+def _by_cid(dialect: str) -> Select:
+    """Messages by (room, sender, cid), for the keys given to `key_params(dialect, _CID_KEY, ...)`."""
+    keys = key_table(dialect, _CID_KEY)
+    return _SELECT.join(
+        keys, and_(MessageRow.room_id == keys.c.rid, MessageRow.sender_id == keys.c.uid, MessageRow.cid == keys.c.cid)
+    )
 
 
 def _message(row) -> Message:
@@ -186,12 +200,8 @@ async def _existing_by_cid(conn: AsyncConnection, batch: list[NewMessage]) -> di
     if not keyed:
         return {}
     wanted = {(m.room_id, m.sender.id, m.cid) for m in keyed}
-    keys = key_table(conn.dialect.name, ("r", "u", "c"), wanted)
-    rows = await conn.execute(
-        _SELECT.join(
-            keys, and_(MessageRow.room_id == keys.c.r, MessageRow.sender_id == keys.c.u, MessageRow.cid == keys.c.c)
-        )
-    )
+    dialect = conn.dialect.name
+    rows = await conn.execute(_by_cid(dialect), key_params(dialect, _CID_KEY, wanted))
     found = {}
     for row in rows:
         key = (row.room_id, row.u_id, row.cid)

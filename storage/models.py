@@ -101,10 +101,11 @@ class Message(Base):
     text: Mapped[str | None] = mapped_column(Text)
     cid: Mapped[str | None] = mapped_column(String(64))
     reply_to: Mapped[int | None] = mapped_column(BigInteger)
-    mentions: Mapped[Any] = mapped_column(JSON, nullable=True)
+    # none_as_null: an absent value is SQL NULL, not the JSON text 'null' (and costs no encoding).
+    mentions: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     recalled: Mapped[bool] = mapped_column(Boolean, default=False)
     system_type: Mapped[str | None] = mapped_column(String(40))
-    system_data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    system_data: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 # Alumni records (issue 4) ----------------------------------------------------

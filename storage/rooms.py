@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+import functools
+
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import users
 from .db import now_ms
 from .ids import new_id
-from .keyset import key_table
+from .keyset import key_params, key_table
 from .models import Membership, Message as MessageRow, Room as RoomRow, User as UserRow
 from .records import Member, Room, RoomState
 
@@ -129,16 +131,23 @@ async def member_ids(conn: AsyncConnection, room_id: str) -> list[str]:
     return [row.user_id for row in rows]
 
 
+_PAIR_KEY = ("rid", "uid")
+
+
+@functools.cache
+def _memberships_of_pairs(dialect: str) -> Select:
+    keys = key_table(dialect, _PAIR_KEY)
+    return select(Membership.room_id, Membership.user_id).join(
+        keys, and_(Membership.room_id == keys.c.rid, Membership.user_id == keys.c.uid)
+    )
+
+
 async def members_among(conn: AsyncConnection, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of the given (room_id, user_id) pairs are memberships."""
     if not pairs:
         return set()
-    keys = key_table(conn.dialect.name, ("r", "u"), pairs)
-    rows = await conn.execute(
-        select(Membership.room_id, Membership.user_id).join(
-            keys, and_(Membership.room_id == keys.c.r, Membership.user_id == keys.c.u)
-        )
-    )
+    dialect = conn.dialect.name
+    rows = await conn.execute(_memberships_of_pairs(dialect), key_params(dialect, _PAIR_KEY, pairs))
     return {(row.room_id, row.user_id) for row in rows} & pairs
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import aiohttp
+
 import pytest
 
 from .conftest import MSGPACK, Closed, with_settings
@@ -101,3 +103,35 @@ async def test_rate_limit_is_per_connection(pair, connect):
     assert [r.get("code", r["op"]) for r in replies] == ["ack", "ack", "rate_limited"]
     other_tab = await connect(wire.account)
     assert (await other_tab.call("send", room=room_id, text="other tab", cid="tab"))["op"] == "ack"
+
+
+@with_settings(max_connections=2)
+async def test_past_the_node_connection_limit_the_handshake_gets_503_until_one_closes(make_account, connect):
+    alice, bob = await make_account("alice"), await make_account("bob")
+    first = await connect(alice)
+    await connect(bob)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await connect(alice, hello=False)
+    assert refused.value.status == 503
+    await first.ws.close()
+    for _ in range(100):  # the server counts the closed connection out once its session ends
+        try:
+            again = await connect(alice)
+            break
+        except aiohttp.WSServerHandshakeError:
+            await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the limit did not free a place after a connection closed")
+    assert again.welcome["user"]["id"] == alice.id
+
+
+@with_settings(max_user_connections=2)
+async def test_past_the_per_user_limit_hello_is_refused_and_others_still_connect(make_account, connect):
+    alice, bob = await make_account("alice"), await make_account("bob")
+    await connect(alice)
+    await connect(alice)
+    third = await connect(alice, hello=False)
+    reply = await third.request({"op": "hello", "token": alice.token, "ref": "h"})
+    assert (reply["op"], reply["code"], reply.get("ref")) == ("error", "rate_limited", "h")
+    assert await third.closed() == 1008
+    assert (await connect(bob)).welcome["op"] == "welcome"

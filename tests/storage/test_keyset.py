@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import and_, column, select, table, text
 
-from storage.keyset import key_table
+from storage.keyset import key_params, key_table
 
 PAIRS = table("pairs", column("a"), column("b"))
 
@@ -22,9 +22,10 @@ async def pairs(db):
 
 async def _matching(db, keys):
     async with db.read() as conn:
-        found = key_table(conn.dialect.name, ("ka", "kb"), keys)
+        found = key_table(conn.dialect.name, ("ka", "kb"))
         rows = await conn.execute(
-            select(PAIRS.c.a, PAIRS.c.b).join(found, and_(PAIRS.c.a == found.c.ka, PAIRS.c.b == found.c.kb))
+            select(PAIRS.c.a, PAIRS.c.b).join(found, and_(PAIRS.c.a == found.c.ka, PAIRS.c.b == found.c.kb)),
+            key_params(conn.dialect.name, ("ka", "kb"), keys),
         )
         return sorted(tuple(row) for row in rows)
 
@@ -53,10 +54,11 @@ async def test_sqlite_probes_the_index_for_each_key_instead_of_scanning(db, pair
     if not db.is_sqlite:
         pytest.skip("a SQLite query plan")
     async with db.read() as conn:
-        found = key_table("sqlite", ("ka", "kb"), {("x", "1")})
+        found = key_table("sqlite", ("ka", "kb"))
         query = select(PAIRS.c.a).join(found, and_(PAIRS.c.a == found.c.ka, PAIRS.c.b == found.c.kb))
         compiled = query.compile(dialect=conn.dialect)
-        plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", tuple(compiled.params.values()))
+        (json_keys,) = key_params("sqlite", ("ka", "kb"), {("x", "1")}).values()
+        plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", (json_keys,))
         details = [row[-1] for row in plan]
     assert any(d.startswith("SEARCH pairs") for d in details), details
     assert not any(d.startswith("SCAN pairs") for d in details), details

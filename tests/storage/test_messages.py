@@ -194,6 +194,18 @@ async def test_optional_fields_round_trip(db, room, alice, bob, send_message):
         assert (await messages.get(conn, room.id, everyone.message.seq)).mentions == "all"
 
 
+async def test_absent_optional_json_fields_are_sql_null(db, room, alice, send_message):
+    plain = await send_message(room.id, alice, "no mentions")
+    async with db.read() as conn:
+        stored = await messages.get(conn, room.id, plain.message.seq)
+        nulls = await conn.execute(
+            text("SELECT mentions IS NULL, system_data IS NULL FROM messages WHERE room_id = :r AND seq = :s"),
+            {"r": room.id, "s": plain.message.seq},
+        )
+        assert tuple(nulls.one()) == (True, True)
+    assert (stored.mentions, stored.system_data) == (None, None)
+
+
 async def test_sending_moves_the_senders_read_marker(db, room, alice, bob, send_message):
     await send_message(room.id, bob, "1")
     await send_message(room.id, bob, "2")
