@@ -83,6 +83,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
 class _Session:
     """One WebSocket connection from handshake to close."""
 
+    __slots__ = (
+        "transport", "app", "settings", "hub", "metrics", "accounts", "messages", "rooms", "ws", "codec", "conn",
+        "send_bucket", "flood_bucket", "bad_bucket", "typing_bucket",
+    )
+
     def __init__(self, request: web.Request, ws: web.WebSocketResponse, codec: Codec, transport):
         app = request.app
         self.transport = transport
