@@ -109,17 +109,28 @@ class _Session:
     # ------------------------------------------------------------------ lifetime
 
     async def run(self) -> None:
+        if await self._start():
+            # Also after the server closed: the loop then waits for the peer's close frame.
+            await self._read_loop()
+
+    async def _start(self) -> bool:
+        """Hello, authentication, `welcome` and the rooms; False when the connection is refused.
+
+        A method of its own so that what it uses (the hello, a storage connection,
+        the room states) is freed when it returns: the read loop lives as long as
+        the connection, and with it every local of its frame.
+        """
         hello = await self._receive_hello()
         if hello is None:
-            return
+            return False
         user = await self._authenticate(hello)
         if user is None:
-            return
+            return False
         if self.hub.user_connection_count(user.id) >= self.settings.max_user_connections:
             await self._refuse(
                 ErrorCode.RATE_LIMITED, "too many connections for this user", CloseCode.POLICY, hello.ref
             )
-            return
+            return False
         conn = Connection(
             ws=self.ws,
             transport=self.transport,
@@ -139,7 +150,7 @@ class _Session:
         except StorageUnavailable:
             await self._refuse(ErrorCode.UNAVAILABLE, "storage is unavailable; retry shortly",
                                CloseCode.GOING_AWAY, hello.ref)
-            return
+            return False
         conn.send(
             frames.Welcome(
                 user=user_frame(user),
@@ -161,8 +172,7 @@ class _Session:
         except StorageUnavailable:
             conn.send(frames.Error(code=ErrorCode.UNAVAILABLE, message="storage is unavailable; reconnect shortly"))
             conn.close(CloseCode.GOING_AWAY, "storage unavailable")
-        # Also after the server closed: the loop then waits for the peer's close frame.
-        await self._read_loop()
+        return True
 
     async def _receive_hello(self) -> frames.Hello | None:
         try:

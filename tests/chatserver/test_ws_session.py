@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .conftest import JSON, MSGPACK, Closed, post_messages, seqs, with_settings
 
@@ -239,3 +241,21 @@ async def test_connection_answering_pings_stays_open(connect, make_account):
         await wire.recv(timeout=1.2)
     assert (await wire.call("ping"))["op"] == "pong"
 
+
+
+# ---------------------------------------------------------------------------- memory
+
+
+def _live(cls) -> int:
+    gc.collect()
+    return sum(isinstance(obj, cls) for obj in gc.get_objects())
+
+
+async def test_open_connections_do_not_keep_what_their_start_used(make_account, make_room, connect):
+    """A session's long-lived frame must not hold the storage connection it read the rooms with."""
+    alice = await make_account("alice")
+    await make_room(owner=alice)
+    before = _live(AsyncConnection)
+    wires = [await connect(alice) for _ in range(10)]
+    assert all(w.welcome["rooms"] for w in wires)
+    assert _live(AsyncConnection) - before < 5
