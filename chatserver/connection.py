@@ -126,7 +126,7 @@ class Connection:
         codec: Codec,
         flusher: Flusher,
         send_buffer: int,
-        on_slow: Callable[["Connection"], None] | None = None,
+        on_slow: Callable[[], object] | None = None,
     ):
         self.user = user
         self.token_hash = token_hash
@@ -181,7 +181,7 @@ class Connection:
         if transport.get_write_buffer_size() > self._send_buffer:
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume")
             if self.on_slow is not None:
-                self.on_slow(self)
+                self.on_slow()
 
     def close(self, code: int, reason: str = "") -> None:
         """Send a close frame behind what is queued, then nothing more; cut a silent peer after a grace.

@@ -139,7 +139,7 @@ class _Session:
             codec=self.codec,
             flusher=self.app[keys.FLUSHER],
             send_buffer=self.settings.send_buffer,
-            on_slow=lambda c: self.metrics.closes.labels("slow_consumer").inc(),
+            on_slow=self.metrics.closes.labels("slow_consumer").inc,
         )
         self.conn = conn
         logs.bind(session=conn.session, user=user.id)
