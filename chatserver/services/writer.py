@@ -27,7 +27,7 @@ from storage.records import NewMessage, Stored
 
 from ..bus.base import Bus
 from ..bus.events import Posted
-from ..errors import forbidden, unavailable
+from ..errors import forbidden, invalid, unavailable
 from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,11 @@ class MessageWriter:
         if not self._bus.healthy:
             # Other nodes could not hear of it; the sender retries with the same cid.
             on_failed(unavailable("the message bus is unavailable; retry shortly"))
+            return
+        if "\x00" in (message.text or "") or "\x00" in (message.cid or ""):
+            # PostgreSQL refuses NUL in text, and SQLite's JSON functions cut strings at it: one
+            # such message would fail the whole batch it shares with others.
+            on_failed(invalid("text and cid must not contain NUL characters"))
             return
         self._queue.append(_Pending(message, on_stored, on_failed))
         self._wakeup.set()

@@ -86,3 +86,19 @@ async def test_occasional_bad_frames_do_not_close(pair):
         await offender.send("{oops")
         assert (await offender.recv())["code"] == "bad_frame"
         assert (await offender.call("ping"))["op"] == "pong"
+
+
+@pytest.mark.parametrize("field", ["text", "cid"])
+async def test_nul_in_text_or_cid_is_invalid_and_the_batch_it_would_share_is_stored(pair, field):
+    """PostgreSQL refuses NUL in text and SQLite's JSON functions cut strings at it: such a message
+    must be refused alone, not fail the commit it would share with others."""
+    room_id, offender, bystander = pair
+    bad = {"op": "send", "room": room_id, "text": "hi", "cid": "c1", "ref": "bad"}
+    bad[field] = "a\x00b"
+    await offender.send(bad)
+    await bystander.send({"op": "send", "room": room_id, "text": "same turn", "cid": "b1", "ref": "good"})
+    error = await offender.expect("error")
+    assert (error["code"], error["ref"]) == ("invalid", "bad")
+    ack = await bystander.expect("ack")
+    assert ack["ref"] == "good"
+    await assert_both_carry_on(room_id, offender, bystander)
