@@ -33,8 +33,9 @@ from ..metrics import Metrics
 log = logging.getLogger(__name__)
 
 # Under overload a commit takes everything queued up to this: a commit's round trips cost the
-# same however many rows it carries, so bigger batches are what keeps up (500 held PostgreSQL
-# to ~9,000 messages a second where 2,000 gives ~10,400; see the README's Performance section).
+# same however many rows it carries, so bigger batches are what keeps up (at 15,000 messages a
+# second offered, 500 held PostgreSQL to ~8,900 a second and SQLite to ~8,400; 2,000 gives
+# ~10,000 and ~11,500: see the README's Performance section).
 MAX_BATCH = 2000
 COMMIT_INTERVAL = 0.010  # seconds: under load, commits start at most this often (see `_run`)
 
