@@ -72,6 +72,17 @@ async def get(conn: AsyncConnection, room_id: str) -> Room | None:
     return _room(row) if row else None
 
 
+async def lock(conn: AsyncConnection, room_id: str) -> bool:
+    """Lock the room's row for this transaction (False: no such room).
+
+    The same lock, taken first, as `messages.append_batch` takes before it touches
+    memberships: a change of membership that locked the member's row first and the
+    room's second could deadlock with a commit of that member's messages.
+    """
+    locked = await conn.execute(select(RoomRow.id).where(RoomRow.id == room_id).with_for_update(key_share=True))
+    return locked.first() is not None
+
+
 async def update_room(conn: AsyncConnection, room_id: str, **fields) -> Room | None:
     """Change `name`, `topic` or `join_policy`; returns the room as it is now."""
     if fields:

@@ -131,7 +131,7 @@ class RoomService:
     async def remove_member(self, actor: User, room_id: str, user_id: str) -> None:
         """Leave (yourself) or kick (owner/admin; an admin cannot kick the owner or another admin)."""
         async with self._db.transaction() as db:
-            if await room_store.get(db, room_id) is None:
+            if not await room_store.lock(db, room_id):
                 raise not_found("room")
             actor_member = await self._require_role(db, room_id, actor, ROLES)
             subject = await room_store.get_member(db, room_id, user_id)
@@ -166,7 +166,7 @@ class RoomService:
         if role not in ROLES:
             raise invalid(f"role: must be one of {', '.join(ROLES)}")
         async with self._db.transaction() as db:
-            if await room_store.get(db, room_id) is None:
+            if not await room_store.lock(db, room_id):
                 raise not_found("room")
             await self._require_role(db, room_id, actor, {"owner"})
             subject = await room_store.get_member(db, room_id, user_id)

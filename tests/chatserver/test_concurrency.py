@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from tests.conftest import drop_pg_database, fresh_pg_database, pg_available, require
 
@@ -58,3 +61,33 @@ async def test_concurrent_leaves_and_kicks_of_one_member_announce_it_once(make_a
     assert len(system_types(history)) == 2 and system_types(history)[0] == "member.joined"
     assert system_types(history)[1] in ("member.left", "member.kicked")
     assert seqs(history["messages"]) == [1, 2]
+
+
+async def test_a_kick_takes_the_room_lock_before_the_members_row(database_url, make_account, make_room, http):
+    """Lock order: room, then membership, as a commit of messages takes them (it locks the room and
+    then moves its senders' read markers). A kick that locked the member's row first could deadlock
+    with a commit of that member's messages."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("row locks: SQLite locks the whole database")
+    alice, bob = await make_account(), await make_account()
+    room, _ = await make_room(owner=alice, members=[bob])
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as holder, engine.connect() as prober:
+            await holder.begin()
+            await holder.execute(text("SELECT id FROM rooms WHERE id = :r FOR NO KEY UPDATE"), {"r": room["id"]})
+            kick = asyncio.create_task(http("DELETE", f"/api/rooms/{room['id']}/members/{bob.id}", token=alice.token))
+            await asyncio.sleep(0.5)  # the kick is now waiting for a lock
+            assert not kick.done()
+            # It waits for the room, holding nothing of bob's membership yet.
+            await prober.begin()
+            free = await prober.execute(
+                text("SELECT 1 FROM memberships WHERE room_id = :r AND user_id = :u FOR UPDATE NOWAIT"),
+                {"r": room["id"], "u": bob.id},
+            )
+            assert free.first() is not None
+            await prober.rollback()
+            await holder.rollback()
+            assert (await asyncio.wait_for(kick, 10)).status == 204
+    finally:
+        await engine.dispose()
