@@ -78,6 +78,10 @@ async def test_scroll_back_and_reload_keep_history_once(web, person, make_room):
     more = await post_messages(bob, room["id"], [f"while away {i}" for i in range(1, 4)])
     await page.go_back()
     await wait_for_text(page, "#messages .msg-text", "while away 3")
+    # The resumed messages can arrive before the page of history that fills the view (a loaded
+    # machine): wait for that page too, then count.
+    await wait_for_text(page, "#messages .msg-text", "message 120")
+    await page.wait_for_selector(".history-loading", state="detached")
     after = await rendered_seqs(page)
     assert_unbroken(after, more[-1])
     texts = await message_texts(page)
