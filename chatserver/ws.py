@@ -127,8 +127,11 @@ class _Session:
         if user is None:
             return False
         if self.hub.user_connection_count(user.id) >= self.settings.max_user_connections:
+            # `rate_limited` carries `retry_after` and is followed by 4008 (PROTOCOL §2.4); a place
+            # frees when one of the user's connections closes, a silent one within two heartbeats.
             await self._refuse(
-                ErrorCode.RATE_LIMITED, "too many connections for this user", CloseCode.POLICY, hello.ref
+                ErrorCode.RATE_LIMITED, "too many connections for this user", CloseCode.FLOODING, hello.ref,
+                retry_after=int(self.settings.heartbeat * 1000),
             )
             return False
         conn = Connection(
@@ -215,11 +218,13 @@ class _Session:
             return None
         return user
 
-    async def _refuse(self, code: ErrorCode, message: str, close_code: int, ref=None) -> None:
+    async def _refuse(
+        self, code: ErrorCode, message: str, close_code: int, ref=None, retry_after: int | None = None
+    ) -> None:
         """Answer with an error, then close (before the connection is registered)."""
         self.metrics.errors.labels(code).inc()
         try:
-            await self._send_direct(frames.Error(code=code, message=message, ref=ref))
+            await self._send_direct(frames.Error(code=code, message=message, ref=ref, retry_after=retry_after))
             await self.ws.close(code=close_code, message=message.encode()[:120])
         except (ConnectionError, RuntimeError):
             pass

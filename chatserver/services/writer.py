@@ -100,11 +100,12 @@ class MessageWriter:
             # Other nodes could not hear of it; the sender retries with the same cid.
             on_failed(unavailable("the message bus is unavailable; retry shortly"))
             return
-        if "\x00" in (message.text or "") or "\x00" in (message.cid or ""):
-            # PostgreSQL refuses NUL in text, and SQLite's JSON functions cut strings at it: one
-            # such message would fail the whole batch it shares with others.
-            on_failed(invalid("text and cid must not contain NUL characters"))
-            return
+        for field, value in (("text", message.text), ("cid", message.cid)):
+            if value and "\x00" in value:
+                # PostgreSQL refuses NUL in text, and SQLite's JSON functions cut strings at it: one
+                # such message would fail the whole batch it shares with others.
+                on_failed(invalid(f"{field}: must not contain NUL characters"))
+                return
         self._queue.append(_Pending(message, on_stored, on_failed))
         self._wakeup.set()
 

@@ -133,5 +133,6 @@ async def test_past_the_per_user_limit_hello_is_refused_and_others_still_connect
     third = await connect(alice, hello=False)
     reply = await third.request({"op": "hello", "token": alice.token, "ref": "h"})
     assert (reply["op"], reply["code"], reply.get("ref")) == ("error", "rate_limited", "h")
-    assert await third.closed() == 1008
+    assert reply["retry_after"] > 0  # PROTOCOL §2.4: rate_limited carries retry_after (ms)
+    assert await third.closed() == 4008  # the close that follows rate_limited
     assert (await connect(bob)).welcome["op"] == "welcome"

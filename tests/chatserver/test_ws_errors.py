@@ -99,6 +99,7 @@ async def test_nul_in_text_or_cid_is_invalid_and_the_batch_it_would_share_is_sto
     await bystander.send({"op": "send", "room": room_id, "text": "same turn", "cid": "b1", "ref": "good"})
     error = await offender.expect("error")
     assert (error["code"], error["ref"]) == ("invalid", "bad")
+    assert error["message"].startswith(f"{field}:")  # §3: the message names the field
     ack = await bystander.expect("ack")
     assert ack["ref"] == "good"
     await assert_both_carry_on(room_id, offender, bystander)
