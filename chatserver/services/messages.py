@@ -165,7 +165,16 @@ async def store_system(db, room_id: str, type_: str, data: dict[str, Any], text:
     For changes announced atomically with what they announce (a join and its
     `member.joined`): nothing is announced that was not stored.
     """
-    (stored,) = await message_store.append_batch(
-        db, [NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)]
-    )
-    return stored.message
+    (message,) = await store_systems(db, [(room_id, type_, data, text)])
+    return message
+
+
+async def store_systems(db, pending: list[tuple[str, str, dict[str, Any], str]]) -> list[Message]:
+    """`store_system` for many (room_id, type, data, text) at once: one batch, rooms locked in id order."""
+    if not pending:
+        return []
+    batch = [
+        NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)
+        for room_id, type_, data, text in pending
+    ]
+    return [stored.message for stored in await message_store.append_batch(db, batch)]

@@ -20,15 +20,14 @@ from typing import Any
 
 from storage import alumni as alumni_store
 from storage import feed as feed_store
-from storage import messages as message_store
 from storage import posts as post_store
 from storage import users as user_store
 from storage.db import Database
-from storage.records import AlumniRecord, FeedEntry, Message, NewMessage, Post, User
+from storage.records import AlumniRecord, FeedEntry, Message, Post, User
 
 from ..errors import forbidden, invalid, not_found
 from ..views import user_json
-from .messages import MessageService
+from .messages import MessageService, store_systems
 
 MAX_TITLE = 200
 MAX_BODY = 100_000
@@ -64,7 +63,7 @@ class PostService:
         async with self._db.transaction() as db:
             records = await _records_of_author(db, author, record_ids)
             post = await post_store.create(db, author=author, title=title, body=body, record_ids=record_ids)
-            announced = await _store_announcements(db, await _publish(db, post, records, ts=post.created))
+            announced = await store_systems(db, await _publish(db, post, records, ts=post.created))
         self._announce(announced)
         return post
 
@@ -97,14 +96,14 @@ class PostService:
         async with self._db.transaction() as db:
             before = await _own_post(db, author, post_id)
             wanted = list(before.alumni_ids) if alumni_ids is None else _unique_ids(alumni_ids)
-            added = await _records_of_author(db, author, [r for r in wanted if r not in before.alumni_ids])
-            removed = await _records(db, [r for r in before.alumni_ids if r not in wanted])
-            kept = await _records(db, [r for r in wanted if r in before.alumni_ids])
             text_changed = (title is not None and title != before.title) or (
                 body is not None and body != before.body
             )
             if not text_changed and wanted == list(before.alumni_ids):
                 return before
+            added = await _records_of_author(db, author, [r for r in wanted if r not in before.alumni_ids])
+            removed = await _records(db, [r for r in before.alumni_ids if r not in wanted])
+            kept = await _records(db, [r for r in wanted if r in before.alumni_ids])
             await post_store.edit(db, before.id, title=title, body=body)
             await post_store.set_records(db, before, wanted)
             post = await post_store.get(db, before.id)
@@ -115,7 +114,7 @@ class PostService:
                 await post_store.set_feed_data(db, post.id, {"post": summary(post)})
                 pending += _system_in(kept, "post.updated", {"post": summary(post)}, _text(post, "updated"))
             pending += await _publish(db, post, added)
-            announced = await _store_announcements(db, pending)
+            announced = await store_systems(db, pending)
         self._announce(announced)
         return post
 
@@ -129,7 +128,7 @@ class PostService:
             records = await _records(db, list(post.alumni_ids))
             await feed_store.delete_for_post(db, post.id)
             await post_store.delete_post(db, post.id)
-            announced = await _store_announcements(db, _withdraw(post, records))
+            announced = await store_systems(db, _withdraw(post, records))
         self._announce(announced)
 
     async def in_record(
@@ -271,14 +270,3 @@ async def _publish(db, post: Post, records: list[AlumniRecord], ts: int | None =
 def _withdraw(post: Post, records: list[AlumniRecord]) -> list[Pending]:
     data = {"post": {"id": post.id, "title": post.title, "author": user_json(post.author)}}
     return _system_in(records, "post.deleted", data, _text(post, "deleted"))
-
-
-async def _store_announcements(db, pending: list[Pending]) -> list[Message]:
-    """Store the system messages in the caller's transaction (one batch: rooms locked in id order)."""
-    if not pending:
-        return []
-    batch = [
-        NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)
-        for room_id, type_, data, text in pending
-    ]
-    return [stored.message for stored in await message_store.append_batch(db, batch)]

@@ -66,12 +66,11 @@ class RoomService:
         _check_room_fields(**changes)
         async with self._db.transaction() as db:
             await self._require_role(db, room_id, actor, ADMIN_ROLES)
-            await room_store.update_room(db, room_id, **changes)
             message = await store_system(
                 db, room_id, "room.updated", {"by": user_json(actor), "changes": changes},
                 f"{actor.display} updated the group",
             )
-            room = await room_store.get(db, room_id)  # read after `room.updated`: its last_seq counts it
+            room = await room_store.update_room(db, room_id, **changes)  # its last_seq counts `room.updated`
             owner = await user_store.get(db, room.owner_id)
         self._publish(message)
         return room, owner
