@@ -198,9 +198,7 @@ class Connection:
             self.flush()
             if self.closed:  # the flush itself found the buffer over its cap
                 return
-        self.closed = True
-        self.close_code = code
-        self._pending.clear()
+        self._stop(code)
         if not self._transport.is_closing():
             self._transport.write(wsframe.close_frame(code, reason))
         self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_GRACE, self._abort)
@@ -208,10 +206,14 @@ class Connection:
     def abort(self, code: int) -> None:
         """Cut a peer that is gone (no answer to pings): no closing handshake to wait for."""
         if not self.closed:
-            self.closed = True
-            self.close_code = code
-            self._pending.clear()
+            self._stop(code)
         self._abort()
+
+    def _stop(self, code: int) -> None:
+        """Nothing more goes out: what is queued is dropped."""
+        self.closed = True
+        self.close_code = code
+        self._pending.clear()
 
     def _abort(self) -> None:
         if not self._transport.is_closing():

@@ -121,16 +121,13 @@ async def edit(conn: AsyncConnection, post_id: str, *, title: str | None = None,
     return now
 
 
-async def set_records(conn: AsyncConnection, post: Post, record_ids: list[str]) -> tuple[list[str], list[str]]:
-    """Publish `post` to exactly `record_ids`, in that order; returns (added, removed) record ids."""
+async def set_records(conn: AsyncConnection, post: Post, record_ids: list[str]) -> None:
+    """Publish `post` to exactly `record_ids`, in that order."""
     wanted = list(dict.fromkeys(record_ids))
-    added = [r for r in wanted if r not in post.alumni_ids]
-    removed = [r for r in post.alumni_ids if r not in wanted]
-    if added or removed or wanted != list(post.alumni_ids):
+    if wanted != list(post.alumni_ids):
         # Few rows: rewriting them all keeps `position` in the author's order.
         await conn.execute(delete(LinkRow).where(LinkRow.post_id == post.id))
         await _link(conn, post.id, post.created, wanted)
-    return added, removed
 
 
 async def delete_post(conn: AsyncConnection, post_id: str) -> bool:

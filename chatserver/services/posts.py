@@ -220,9 +220,11 @@ async def _records(db, record_ids: list[str]) -> list[AlumniRecord]:
 async def _records_of_author(db, author: User, record_ids: list[str]) -> list[AlumniRecord]:
     """The records to publish to: each must exist (404) and have the author as a member (403)."""
     records = await _records(db, record_ids)
-    for record in records:
-        if not await alumni_store.is_member(db, record.id, author.id):
-            raise forbidden(f"you are not a member of the alumni record {record.id}")
+    if records:
+        mine = set(await alumni_store.record_ids_for_user(db, author.id))
+        for record in records:
+            if record.id not in mine:
+                raise forbidden(f"you are not a member of the alumni record {record.id}")
     return records
 
 
