@@ -93,6 +93,11 @@ async def test_sigterm_refuses_new_connections_closes_open_ones_1001_and_loses_n
         assert node.proc.poll() is None, "exited without waiting for the request in progress"
         assert not port_accepts(node.port), "the port still accepts connections while draining"
         await asyncio.wait_for(sending, 20)
+        # A send can fail on the closing socket before the client's reader has
+        # seen the close frame: wait for the reader to end the session.
+        async with asyncio.timeout(20):
+            async for _ in sender.events():
+                pass
         assert sender.close_code == 1001
         await sender.close()
     slow_upload.close()
