@@ -78,8 +78,10 @@ async def test_sigterm_refuses_new_connections_closes_open_ones_1001_and_loses_n
                 n += 1
 
         sending = asyncio.create_task(send_until_cut())
-        while len(acked) < 30:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(30):
+            while len(acked) < 30:
+                assert not sending.done(), "the sender stopped before 30 acks"
+                await asyncio.sleep(0.01)
         # A request still being uploaded: the drain waits for it (up to CHAT_SHUTDOWN_TIMEOUT).
         slow_upload = socket.create_connection(("127.0.0.1", node.port))
         slow_upload.sendall(b"POST /api/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

@@ -53,7 +53,8 @@ async def test_configured_max_text(pair):
     assert [m["text"] for m in await bystander.messages(room_id, 1)] == ["x" * 10]
 
 
-@with_settings(send_rate=2.0, send_burst=3)
+# Slow refills: a loaded machine must not refill a token between the pipelined sends.
+@with_settings(send_rate=1.0, send_burst=3)
 async def test_sending_past_the_burst_is_rate_limited_with_retry_after(pair):
     room_id, wire, bystander = pair
     for i in range(3):
@@ -67,7 +68,7 @@ async def test_sending_past_the_burst_is_rate_limited_with_retry_after(pair):
     assert [replies[i]["op"] for i in range(3)] == ["ack"] * 3
     limited = replies["fast"]
     assert (limited["op"], limited["code"]) == ("error", "rate_limited")
-    assert isinstance(limited["retry_after"], int) and 0 < limited["retry_after"] <= 500
+    assert isinstance(limited["retry_after"], int) and 0 < limited["retry_after"] <= 1000
     # Nothing was stored for the refused send; after waiting, sending works again.
     await asyncio.sleep(limited["retry_after"] / 1000 + 0.05)
     ack = await wire.call("send", room=room_id, text="patient", cid="fast")
@@ -96,7 +97,7 @@ async def test_sustained_flooding_closes_4008_and_others_carry_on(pair):
     assert (await bystander.expect("message", seq=ack["seq"]))["text"] == "unharmed"
 
 
-@with_settings(send_rate=1.0, send_burst=2)
+@with_settings(send_rate=0.1, send_burst=2)
 async def test_rate_limit_is_per_connection(pair, connect):
     room_id, wire, _ = pair
     replies = await wire.pipeline([{"op": "send", "room": room_id, "text": "x", "cid": f"c{i}"} for i in range(3)])

@@ -96,6 +96,9 @@ async def test_two_users_chat_see_typing_and_unread(web, person):
     await send_from_page(bob_page, "Yes! Working at the observatory now.\nCome visit 🙂")
     await wait_for_text(alice_page, "#messages .msg-text", "Yes! Working at the observatory now.\nCome visit 🙂")
     await wait_for_text(bob_page, "#messages .msg-text", "How have you been these years? Still in Lyon?")
+    # Each page shows its own message once the server's copy of it comes back.
+    await wait_for_text(alice_page, "#messages .msg.mine .msg-text", "How have you been these years? Still in Lyon?")
+    await wait_for_text(bob_page, "#messages .msg.mine .msg-text", "Yes! Working at the observatory now.\nCome visit 🙂")
     assert await rendered_seqs(alice_page) == await rendered_seqs(bob_page) == [1, 2, 3, 4, 5]
     await alice_page.wait_for_selector("#pending li", state="detached")
     await screenshot(alice_page, "chat")
