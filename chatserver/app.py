@@ -42,7 +42,8 @@ FAILED_LOGINS_PER_ADDRESS = 100  # a minute
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
-    app = web.Application(middlewares=[error_middleware, security_headers], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app.on_response_prepare.append(security_headers)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.LOGIN_GUARD] = LoginGuard(settings.login_attempts, FAILED_LOGINS_PER_ADDRESS)
@@ -117,16 +118,16 @@ CSP = (
 )
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler) -> web.StreamResponse:
-    response = await handler(request)
-    if not response.prepared:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if request.path == "/" or request.path.startswith("/static/"):
-            response.headers.setdefault("Content-Security-Policy", CSP)
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("Referrer-Policy", "no-referrer")
-    return response
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers on every response, errors included (a signal, not a middleware: a middleware's
+    frame would stay on every WebSocket connection's stack for its whole life)."""
+    if response.status == 101:  # a WebSocket upgrade has no body to sniff; its headers live as long as it
+        return
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.path == "/" or request.path.startswith("/static/"):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
 
 
 async def _index(request: web.Request) -> web.FileResponse:

@@ -72,7 +72,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
     codec = server_codec(ws.ws_protocol)
     session = _Session(request, ws, codec, transport)
     try:
-        await session.run()
+        # Straight from this frame, not through a method: every coroutine frame on the
+        # stack stays for the connection's whole life (memory per idle connection).
+        if await session.start():
+            # Also after the server closed: the loop then waits for the peer's close frame.
+            await session.read_loop()
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
@@ -108,12 +112,7 @@ class _Session:
 
     # ------------------------------------------------------------------ lifetime
 
-    async def run(self) -> None:
-        if await self._start():
-            # Also after the server closed: the loop then waits for the peer's close frame.
-            await self._read_loop()
-
-    async def _start(self) -> bool:
+    async def start(self) -> bool:
         """Hello, authentication, `welcome` and the rooms; False when the connection is refused.
 
         A method of its own so that what it uses (the hello, a storage connection,
@@ -248,7 +247,7 @@ class _Session:
             raise FrameError(ErrorCode.BAD_FRAME, "this connection speaks msgpack: send binary frames")
         return self.codec.decode(data)
 
-    async def _read_loop(self) -> None:
+    async def read_loop(self) -> None:
         """Answer frames until the peer closes; after the server closed, only wait for the peer's close."""
         conn = self.conn
         ws = self.ws

@@ -91,3 +91,14 @@ async def test_openapi_names_success_statuses_and_error_shape(http):
 
 async def test_unknown_api_path_is_404_with_the_error_shape(http):
     (await http("GET", "/api/no-such-thing")).error(404, "not_found")
+
+
+async def test_error_responses_carry_the_security_headers_too(http):
+    reply = await http("GET", "/api/no-such-thing")
+    reply.error(404, "not_found")
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" not in reply.headers  # the page's policy is for the page
+    page = await http("GET", "/static/no-such-file.js")
+    assert page.status == 404
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["X-Frame-Options"] == "DENY"
