@@ -77,8 +77,14 @@ async def test_a_kick_takes_the_room_lock_before_the_members_row(database_url, m
             await holder.begin()
             await holder.execute(text("SELECT id FROM rooms WHERE id = :r FOR NO KEY UPDATE"), {"r": room["id"]})
             kick = asyncio.create_task(http("DELETE", f"/api/rooms/{room['id']}/members/{bob.id}", token=alice.token))
-            await asyncio.sleep(0.5)  # the kick is now waiting for a lock
-            assert not kick.done()
+            async with asyncio.timeout(10):  # until the kick is waiting for a lock
+                while not (await prober.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                ))).scalar():
+                    assert not kick.done(), "the kick did not wait for the room"
+                    await asyncio.sleep(0.02)
+            await prober.rollback()
             # It waits for the room, holding nothing of bob's membership yet.
             await prober.begin()
             free = await prober.execute(
