@@ -11,6 +11,8 @@ to CPU 1. Targets:
   PostgreSQL database on 127.0.0.1:5432, ingest only), with
   CHAT_SEND_RATE/BURST raised so the benchmark's senders are not rate limited;
 - `bare`: `bench_servers/bare_broadcast.py` (picows), the limit;
+- `aiohttp`: `bench_servers/aiohttp_broadcast.py`, the same broadcast on
+  aiohttp, which our server is built on: what is aiohttp's and what is ours;
 - `socketio`: `bench_servers/socketio_server.py` (python-socketio on aiohttp);
 - `node`: `bench_servers/node_socketio/server.js` (socket.io on Node; run
   `npm install` there first, or it is skipped with a note).
@@ -75,12 +77,13 @@ QUICK: dict[str, dict[str, Any]] = {
     "ingest": dict(members=20, rooms=20, senders=20, rates=[20.0, 50.0], duration=2.0, warmup=0.5, drain=5.0),
 }
 TARGETS = {
-    "fanout": ["ours", "bare", "socketio", "node"],
-    "rooms": ["ours", "bare", "socketio", "node"],
-    "idle": ["ours", "bare", "socketio", "node"],
+    "fanout": ["ours", "bare", "aiohttp", "socketio", "node"],
+    "rooms": ["ours", "bare", "aiohttp", "socketio", "node"],
+    "idle": ["ours", "bare", "aiohttp", "socketio", "node"],
     "ingest": ["ours", "ours-pg"],
 }
-LOADTEST_TARGET = {"ours": "chat", "ours-pg": "chat", "bare": "bare", "socketio": "socketio", "node": "socketio"}
+LOADTEST_TARGET = {"ours": "chat", "ours-pg": "chat", "bare": "bare", "aiohttp": "bare", "socketio": "socketio",
+                   "node": "socketio"}
 
 
 def free_port() -> int:
@@ -229,6 +232,9 @@ async def make_server(target: str, workdir: Path) -> Server:
     if target == "bare":
         return Server(target, [py, str(SERVERS / "bare_broadcast.py"), "--port", str(port)], port, health=None,
                       log=log)
+    if target == "aiohttp":
+        return Server(target, [py, str(SERVERS / "aiohttp_broadcast.py"), "--port", str(port)], port, health=None,
+                      log=log)
     if target == "socketio":
         return Server(target, [py, str(SERVERS / "socketio_server.py"), "--port", str(port)], port, log=log)
     if target == "node":
@@ -307,7 +313,7 @@ def tables(results: list[dict[str, Any]]) -> list[tuple[str, list[str], list[lis
         ours = by.get(("fanout", "ours"))
         if ours:
             rows = []
-            for other in ("bare", "socketio", "node"):
+            for other in ("bare", "aiohttp", "socketio", "node"):
                 o = by.get(("fanout", other))
                 if not o:
                     continue
@@ -503,7 +509,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", default="all",
                         help="fanout, rooms, idle, ingest, a comma-separated list, or all (default)")
-    parser.add_argument("--targets", help="comma-separated subset of ours, ours-pg, bare, socketio, node")
+    parser.add_argument("--targets", help="comma-separated subset of ours, ours-pg, bare, aiohttp, socketio, node")
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds per step")
     parser.add_argument("--json", default=str(ROOT / "bench-results" / "bench-fanout.json"))
     parser.add_argument("--markdown", help="also write the tables as Markdown here")

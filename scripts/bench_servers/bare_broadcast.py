@@ -13,48 +13,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
-import time
 
-import msgspec
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
-
-
-class In(msgspec.Struct):
-    op: str
-    room: str = ""
-    text: str = ""
-    cid: str | None = None
-    ref: int | str | None = None
-
-
-decode = msgspec.json.Decoder(In).decode
-encode = msgspec.json.Encoder().encode
-SENDER = {"id": "u_" + secrets.token_hex(8), "name": "bench", "display": "bench", "bot": True}
-
-
-class Room:
-    __slots__ = ("members", "seq")
-
-    def __init__(self) -> None:
-        self.members: set[Member] = set()
-        self.seq = 0
-
-
-ROOMS: dict[str, Room] = {}
+from room_frames import decode, join, leave, post  # this script's directory is on sys.path
 
 
 class Member(WSListener):
     def __init__(self) -> None:
         self.transport: WSTransport | None = None
-        self.room: Room | None = None
+        self.room: str | None = None
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if self.room is not None:
-            self.room.members.discard(self)
+            leave(self.room, self)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.CLOSE:
@@ -65,20 +39,13 @@ class Member(WSListener):
             return
         m = decode(frame.get_payload_as_bytes())
         if m.op == "join":
-            self.room = ROOMS.setdefault(m.room, Room())
-            self.room.members.add(self)
-            transport.send(WSMsgType.TEXT, encode({"op": "ok", "ref": m.ref}))
+            self.room = m.room
+            transport.send(WSMsgType.TEXT, join(m, self))
         elif m.op == "send":
-            room = ROOMS.setdefault(m.room, Room())
-            room.seq += 1
-            ts = time.time_ns() // 1_000_000
-            mid = "m_" + secrets.token_hex(8)
-            transport.send(WSMsgType.TEXT, encode(
-                {"op": "ack", "room": m.room, "seq": room.seq, "id": mid, "ts": ts, "dup": False, "ref": m.ref}))
-            data = encode({"op": "message", "room": m.room, "seq": room.seq, "id": mid, "ts": ts, "from": SENDER,
-                           "kind": "text", "text": m.text, "cid": m.cid})
+            ack, message, room = post(m)
+            transport.send(WSMsgType.TEXT, ack)
             for member in room.members:
-                member.transport.send(WSMsgType.TEXT, data)
+                member.transport.send(WSMsgType.TEXT, message)
 
 
 def listener_factory(request: WSUpgradeRequest) -> Member:

@@ -3,14 +3,21 @@ against the in-process server. No timing is asserted: figures are benchmark outp
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from chatserver import wsframe
 from scripts.loadtest import Plan, _ChatConn, _Stats, client_frame, parse_args, run_loadtest
+from tests.conftest import free_port
+
+SERVERS = Path(__file__).resolve().parents[2] / "scripts" / "bench_servers"
 
 STEP_FIELDS = {
     "rate", "offered_msgs_per_s", "sent", "acked", "acked_per_s", "dup_acks", "errors", "unacked", "expected",
@@ -99,3 +106,33 @@ async def test_quick_run_loses_nothing_and_writes_the_documented_json(server, tm
     assert totals["errors"] == {} and totals["closes"] == {}
     assert set(step["latency_ms"]) == {"p50", "p90", "p99", "max", "mean"}
     assert step["server_cpu_us_per_delivery"] is not None and result["server"]["rss_per_connection"] is not None
+
+
+@pytest.mark.parametrize("script", ["aiohttp_broadcast.py", "bare_broadcast.py"])
+async def test_the_reference_broadcasts_deliver_every_message_once_in_order(script, tmp_path):
+    """The benchmark's reference servers speak the protocol the load generator expects."""
+    if script == "bare_broadcast.py":
+        pytest.importorskip("picows", reason="picows comes with the bench extra")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(SERVERS / script), "--port", str(port)])
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.close()
+                    break
+                except OSError:
+                    assert server.poll() is None, f"{script} exited with {server.returncode}"
+                    await asyncio.sleep(0.1)
+        out = tmp_path / "result.json"
+        plan = Plan.quick([f"http://127.0.0.1:{port}"], target="bare", duration=1.0, server_pids=[server.pid])
+        await run_loadtest(plan, json_path=str(out))
+        result = json.loads(out.read_text())
+        step, totals = result["steps"][0], result["totals"]
+        assert step["sent"] > 0 and step["acked"] == step["sent"]
+        assert step["deliveries"] == step["expected"] == step["acked"] * 10  # 20 members in 2 rooms
+        assert totals["lost"] == totals["duplicates"] == totals["order_violations"] == totals["seq_gaps"] == 0
+    finally:
+        server.terminate()
+        server.wait(10)
