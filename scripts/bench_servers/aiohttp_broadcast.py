@@ -33,7 +33,10 @@ async def member(request: web.Request) -> web.WebSocketResponse:
                 ack, message, room = post(m)
                 await ws.send_frame(ack, WSMsgType.TEXT)
                 for other in list(room.members):
-                    await other.send_frame(message, WSMsgType.TEXT)
+                    try:
+                        await other.send_frame(message, WSMsgType.TEXT)
+                    except (ConnectionError, RuntimeError):  # a member closing: not the sender's problem
+                        continue
     finally:
         for name in rooms:
             leave(name, ws)

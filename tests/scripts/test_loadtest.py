@@ -4,12 +4,14 @@ against the in-process server. No timing is asserted: figures are benchmark outp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import msgspec
 import pytest
 
@@ -108,9 +110,12 @@ async def test_quick_run_loses_nothing_and_writes_the_documented_json(server, tm
     assert step["server_cpu_us_per_delivery"] is not None and result["server"]["rss_per_connection"] is not None
 
 
-@pytest.mark.parametrize("script", ["aiohttp_broadcast.py", "bare_broadcast.py"])
-async def test_the_reference_broadcasts_deliver_every_message_once_in_order(script, tmp_path):
-    """The benchmark's reference servers speak the protocol the load generator expects."""
+REFERENCE_SERVERS = ["aiohttp_broadcast.py", "bare_broadcast.py"]
+
+
+@contextlib.asynccontextmanager
+async def reference_server(script: str):
+    """One of the benchmark's reference servers, listening; yields its process and port."""
     if script == "bare_broadcast.py":
         pytest.importorskip("picows", reason="picows comes with the bench extra")
     port = free_port()
@@ -125,6 +130,16 @@ async def test_the_reference_broadcasts_deliver_every_message_once_in_order(scri
                 except OSError:
                     assert server.poll() is None, f"{script} exited with {server.returncode}"
                     await asyncio.sleep(0.1)
+        yield server, port
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.mark.parametrize("script", REFERENCE_SERVERS)
+async def test_the_reference_broadcasts_deliver_every_message_once_in_order(script, tmp_path):
+    """The benchmark's reference servers speak the protocol the load generator expects."""
+    async with reference_server(script) as (server, port):
         out = tmp_path / "result.json"
         plan = Plan.quick([f"http://127.0.0.1:{port}"], target="bare", duration=1.0, server_pids=[server.pid])
         await run_loadtest(plan, json_path=str(out))
@@ -133,6 +148,20 @@ async def test_the_reference_broadcasts_deliver_every_message_once_in_order(scri
         assert step["sent"] > 0 and step["acked"] == step["sent"]
         assert step["deliveries"] == step["expected"] == step["acked"] * 10  # 20 members in 2 rooms
         assert totals["lost"] == totals["duplicates"] == totals["order_violations"] == totals["seq_gaps"] == 0
-    finally:
-        server.terminate()
-        server.wait(10)
+
+
+@pytest.mark.parametrize("script", REFERENCE_SERVERS)
+async def test_a_member_dropping_costs_the_others_nothing(script):
+    async with reference_server(script) as (_, port), aiohttp.ClientSession() as session:
+        gone, sender, listener = [await session.ws_connect(f"http://127.0.0.1:{port}/ws") for _ in range(3)]
+        for ws in (gone, sender, listener):
+            await ws.send_str(json.dumps({"op": "join", "room": "r", "ref": 0}))
+            assert json.loads((await ws.receive(timeout=10)).data)["op"] == "ok"
+        gone._response.connection.transport.abort()  # no close frame: the server finds out by writing
+        for i in range(200):
+            await sender.send_str(json.dumps({"op": "send", "room": "r", "text": "x", "cid": str(i), "ref": i}))
+        seqs = []
+        while len(seqs) < 200:
+            seqs.append(json.loads((await listener.receive(timeout=10)).data)["seq"])
+        assert seqs == list(range(1, 201))
+        assert not sender.closed
