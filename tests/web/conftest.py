@@ -191,12 +191,27 @@ async def message_texts(page) -> list[str]:
     return await page.eval_on_selector_all("#messages > li .msg-text", "els => els.map(e => e.textContent)")
 
 
-async def wait_for_text(page, selector: str, text: str) -> None:
-    """Wait until an element matching `selector` has exactly `text` as its text."""
-    await page.wait_for_function(
-        "([sel, text]) => [...document.querySelectorAll(sel)].some(e => e.textContent === text)",
-        arg=[selector, text],
-    )
+async def wait_for_text(page, selector: str, text: str, timeout_ms: float | None = None) -> None:
+    """Wait until an element matching `selector` has exactly `text` as its text.
+
+    On a timeout the error says what the page showed instead: the socket's state and the
+    last texts that matched `selector`.
+    """
+    from playwright.async_api import TimeoutError as PlaywrightTimeoutError  # only here: it may be missing
+
+    try:
+        await page.wait_for_function(
+            "([sel, text]) => [...document.querySelectorAll(sel)].some(e => e.textContent === text)",
+            arg=[selector, text],
+            timeout=timeout_ms,
+        )
+    except PlaywrightTimeoutError as exc:
+        shown = await page.evaluate(
+            "(sel) => ({socket: document.body.dataset.socket || null, url: location.href,"
+            " texts: [...document.querySelectorAll(sel)].slice(-5).map(e => e.textContent)})",
+            selector,
+        )
+        raise AssertionError(f"{text!r} never appeared in {selector!r}; the page showed {shown}") from exc
 
 
 async def send_from_page(page, text: str) -> None:

@@ -77,7 +77,9 @@ async def test_scroll_back_and_reload_keep_history_once(web, person, make_room):
     await page.goto("about:blank")
     more = await post_messages(bob, room["id"], [f"while away {i}" for i in range(1, 4)])
     await page.go_back()
-    await wait_for_text(page, "#messages .msg-text", "while away 3")
+    # A whole page load, its modules, a new socket and the catch-up: more than the usual
+    # wait on a slow host.
+    await wait_for_text(page, "#messages .msg-text", "while away 3", timeout_ms=30_000)
     # The resumed messages can arrive before the page of history that fills the view (a loaded
     # machine): wait for that page too, then count.
     await wait_for_text(page, "#messages .msg-text", "message 120")
