@@ -63,9 +63,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
 def make_bus(settings: Settings) -> Bus:
     if settings.redis_url:
         try:
+            from .bus.cluster import ClusterBus
             from .bus.redis import RedisBus
         except ImportError as exc:  # the `redis` extra is not installed
             raise ConfigError(f"CHAT_REDIS_URL needs the redis package: pip install 'chatserver[redis]' ({exc})")
+        if settings.redis_cluster or settings.redis_url.startswith("redis+cluster://"):
+            return ClusterBus(settings.redis_url, node_id=settings.node_id, presence_ttl=settings.presence_ttl)
         return RedisBus(settings.redis_url, node_id=settings.node_id, presence_ttl=settings.presence_ttl)
     return MemoryBus()
 

@@ -24,6 +24,7 @@ class Settings:
     port: int = 8080
     database_url: str = "sqlite+aiosqlite:///chat.db"
     redis_url: str | None = None
+    redis_cluster: bool = False  # CHAT_REDIS_URL names a Redis Cluster (also said by a redis+cluster:// URL)
     allowed_origins: tuple[str, ...] = ()
     replay_limit: int = 500
     max_frame: int = 65536
@@ -71,12 +72,19 @@ class Settings:
             raise ConfigError(f"port must be 1-65535, not {self.port}")
 
 
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _parse(name: str, type_: str, raw: str):
     try:
         if type_ == "int":
             return int(raw)
         if type_ == "float":
             return float(raw)
+        if type_ == "bool":
+            if raw.strip().lower() not in _BOOLEANS:
+                raise ValueError(raw)
+            return _BOOLEANS[raw.strip().lower()]
         if type_.startswith("tuple"):
             return tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
         return raw

@@ -106,6 +106,17 @@ async def drop_pg_database(url: str) -> None:
         await conn.close()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A private Redis Cluster (3 masters + 3 replicas) for the whole run; tests that break it `heal()` it."""
+    from tests.redis_cluster import RedisCluster
+
+    require(RedisCluster.available(), "CHAT_REQUIRE_REDIS")
+    cluster = RedisCluster().start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
 async def database_url(tmp_path) -> AsyncIterator[str]:
     """SQLite by default; PostgreSQL with CHAT_TEST_DATABASE=postgresql."""

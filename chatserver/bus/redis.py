@@ -9,8 +9,8 @@
 - Pub/sub is fire-and-forget: one publisher task pipelines everything in
   order; what is lost while Redis is down is recovered from storage, because
   after every reconnect the node resubscribes and calls `on_bus_restored`.
-- Presence: each node keeps a set of its online users under a key that
-  expires unless refreshed, so the users of a crashed node fade out.
+- Presence: `presence.RedisPresence` (each node's online set under a key that
+  expires unless refreshed, so the users of a crashed node fade out).
 """
 
 from __future__ import annotations
@@ -19,24 +19,22 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections import deque
 
 import msgspec
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from .base import BusHandler
 from .events import BusEvent, ControlEvent, RoomEvent
+from .presence import RedisPresence
 
 log = logging.getLogger(__name__)
 
 ROOM_PREFIX = "chat:room:"
 CONTROL = "chat:control"
-NODES = "chat:nodes"
-PRESENCE_PREFIX = "chat:presence:"
 PRESENCE_TTL = 30  # default seconds a node's presence survives without a refresh (refreshed at a third)
 SUBSCRIBE_WAIT = 2.0  # seconds subscribe_room waits for Redis to confirm
 OUTBOX_LIMIT = 100_000  # queued commands while Redis is slow or down; oldest dropped past it
@@ -57,7 +55,6 @@ class RedisBus:
 
     def __init__(self, url: str, *, node_id: str, presence_ttl: float = PRESENCE_TTL):
         self.healthy = False
-        self._presence_ttl = presence_ttl
         self.reconnects = 0
         self._url = url
         self._node = node_id
@@ -69,7 +66,7 @@ class RedisBus:
         self._confirmations: dict[str, asyncio.Future] = {}
         self._outbox: deque[tuple] = deque(maxlen=OUTBOX_LIMIT)
         self._outbox_ready = asyncio.Event()
-        self._online: set[str] = set()
+        self._presence = RedisPresence(node_id, presence_ttl, self._queue)
         self._tasks: list[asyncio.Task] = []
         self._connected_once = asyncio.Event()
         self._closing = False
@@ -93,7 +90,7 @@ class RedisBus:
         self._tasks = [
             loop.create_task(self._listen_forever(), name="redis-bus-listen"),
             loop.create_task(self._publish_forever(), name="redis-bus-publish"),
-            loop.create_task(self._refresh_presence_forever(), name="redis-bus-presence"),
+            loop.create_task(self._presence.refresh_forever(self._redis), name="redis-bus-presence"),
         ]
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._connected_once.wait(), timeout=5)
@@ -105,9 +102,7 @@ class RedisBus:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._redis is not None:
             with contextlib.suppress(*_ERRORS):
-                async with asyncio.timeout(2):
-                    await self._redis.delete(PRESENCE_PREFIX + self._node)
-                    await self._redis.zrem(NODES, self._node)
+                await self._presence.forget(self._redis)
             for client in (self._redis, self._subscriber):
                 with contextlib.suppress(*_ERRORS):
                     await client.aclose()
@@ -243,51 +238,10 @@ class RedisBus:
     # ------------------------------------------------------------------ presence
 
     def set_online(self, user_id: str, online: bool) -> None:
-        key = PRESENCE_PREFIX + self._node
-        if online:
-            self._online.add(user_id)
-            self._queue("SADD", key, user_id)
-        else:
-            self._online.discard(user_id)
-            self._queue("SREM", key, user_id)
+        self._presence.set_online(user_id, online)
 
     async def online(self, user_ids: set[str]) -> set[str]:
-        found = user_ids & self._online
-        if not user_ids or not self.healthy:
-            return found
-        ids = sorted(user_ids)
-        try:
-            async with asyncio.timeout(2):
-                nodes = await self._redis.zrangebyscore(NODES, time.time() - self._presence_ttl, "+inf")
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for node in nodes:
-                        pipe.smismember(PRESENCE_PREFIX + _text(node), ids)
-                    answers = await pipe.execute()
-        except _ERRORS:
-            return found
-        for flags in answers:
-            found.update(user_id for user_id, flag in zip(ids, flags) if flag)
-        return found
-
-    async def _refresh_presence_forever(self) -> None:
-        key = PRESENCE_PREFIX + self._node
-        while not self._closing:
-            try:
-                async with asyncio.timeout(5):
-                    async with self._redis.pipeline(transaction=True) as pipe:
-                        pipe.delete(key)
-                        if self._online:
-                            pipe.sadd(key, *self._online)
-                        pipe.expire(key, max(1, round(self._presence_ttl)))
-                        now = time.time()
-                        pipe.zadd(NODES, {self._node: now})
-                        pipe.zremrangebyscore(NODES, "-inf", now - self._presence_ttl)
-                        await pipe.execute()
-            except asyncio.CancelledError:
-                raise
-            except _ERRORS:
-                pass
-            await asyncio.sleep(self._presence_ttl / 3)
+        return await self._presence.online(self._redis, user_ids, self.healthy)
 
 
 def _text(value) -> str:

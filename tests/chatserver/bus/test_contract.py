@@ -1,4 +1,5 @@
-"""One contract, every engine: the in-memory bus and the Redis bus (two real nodes on a real Redis)."""
+"""One contract, every engine: the in-memory bus, the Redis bus (two real nodes on a real Redis) and the
+Redis Cluster bus (two nodes on a private 3-master cluster)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 
 import pytest
 
+from chatserver.bus.cluster import ClusterBus
 from chatserver.bus.events import MembershipChanged, Posted, TypingStarted
 from chatserver.bus.memory import MemoryBus
 from chatserver.bus.redis import RedisBus
@@ -61,7 +63,7 @@ def posted(room: str, seq: int) -> Posted:
     return Posted(Message(room_id=room, seq=seq, id=f"m{seq}", ts=seq, sender=ALICE, kind="text", text=f"#{seq}"))
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def nodes(request):
     """Two nodes' buses and handlers. In memory both are one process's bus (one node)."""
     if request.param == "memory":
@@ -71,10 +73,14 @@ async def nodes(request):
         yield [(bus, handler), (bus, handler)], False
         await bus.close()
         return
-    require(redis_available(), "CHAT_REQUIRE_REDIS")
+    if request.param == "cluster":
+        engine, url = ClusterBus, request.getfixturevalue("redis_cluster").url
+    else:
+        require(redis_available(), "CHAT_REQUIRE_REDIS")
+        engine, url = RedisBus, "redis://127.0.0.1:6379/0"
     pairs = []
     for node in ("node-a", "node-b"):
-        bus = RedisBus("redis://127.0.0.1:6379/0", node_id=f"{node}-{RUN}-{uuid.uuid4().hex[:6]}")
+        bus = engine(url, node_id=f"{node}-{RUN}-{uuid.uuid4().hex[:6]}")
         handler = Recorder()
         await bus.start(handler)
         assert bus.healthy
