@@ -128,6 +128,20 @@ class RedisCluster:
         """Ports of the masters that serve slots."""
         return sorted(n["port"] for n in self.nodes() if n["role"] == "master" and n["slots"] and not n["failed"])
 
+    def master_of(self, key: str) -> int:
+        """Port of the live master serving `key`'s (or shard channel's) hash slot."""
+        from redis.crc import key_slot
+
+        slot = key_slot(key.encode())
+        for node in self.nodes():
+            if node["role"] != "master" or node["failed"]:
+                continue
+            for span in node["slots"]:
+                low, _, high = span.partition("-")
+                if span[0] != "[" and int(low) <= slot <= int(high or low):
+                    return node["port"]
+        raise LookupError(f"no live master serves slot {slot}")
+
     def replica_of(self, master_port: int) -> list[int]:
         nodes = self.nodes()
         master_id = next(n["id"] for n in nodes if n["port"] == master_port)
