@@ -96,10 +96,10 @@ def control_channel(event: ControlEvent) -> str:
 class _Shard:
     """One subscriber connection to one master, holding the wanted channels whose slots it serves."""
 
-    def __init__(self, name: str, host: str, port: int):
+    def __init__(self, name: str, host: str, port: int, client_name: str):
         self.name = name
         self.client = Redis(host=host, port=port, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2,
-                            socket_keepalive=True)
+                            socket_keepalive=True, client_name=client_name)
         self.pubsub = self.client.pubsub()
         self.channels: set[str] = set()  # confirmed by the master
         self.pending: dict[str, asyncio.Future] = {}  # asked for by a reconciliation, not yet confirmed
@@ -260,7 +260,7 @@ class ClusterBus:
                 await self._drop(shard, "its reader stopped")
                 shard = None
             if shard is None:
-                shard = self._shards[name] = _Shard(name, node.host, node.port)
+                shard = self._shards[name] = _Shard(name, node.host, node.port, f"chat-bus-{self._node}")
             try:
                 await self._subscribe(shard, set(channels))
             except (*_ERRORS, RuntimeError) as exc:

@@ -1,0 +1,68 @@
+"""How the Redis Cluster bus lays its traffic out: one subscriber connection per master whatever the
+number of rooms, and control events spread over every master."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from redis.crc import key_slot
+
+from chatserver.bus.cluster import CONTROL_CHANNELS, ClusterBus, cluster_nodes
+from tests.chatserver.bus.test_contract import Recorder
+
+
+def _subscriber_connections(redis_cluster, client_name: str) -> dict[int, list[int]]:
+    """Per master port: the shard-subscription counts of the connections named `client_name`."""
+    import redis
+
+    found = {}
+    for port in redis_cluster.masters():
+        with redis.Redis(port=port) as r:
+            found[port] = [int(c["ssub"]) for c in r.client_list() if c.get("name") == client_name]
+    return found
+
+
+async def test_one_subscriber_connection_per_master_holds_all_its_rooms(redis_cluster):
+    redis_cluster.heal()
+    node = f"layout-{uuid.uuid4().hex[:6]}"
+    bus = ClusterBus(redis_cluster.url, node_id=node)
+    await bus.start(Recorder())
+    try:
+        rooms = [f"room-{n}-{node}" for n in range(60)]
+        for room in rooms:
+            await bus.subscribe_room(room)
+        connections = _subscriber_connections(redis_cluster, f"chat-bus-{node}")
+        assert all(len(counts) == 1 for counts in connections.values()), connections
+        assert sum(counts[0] for counts in connections.values()) == len(rooms) + len(CONTROL_CHANNELS)
+        for port, (count,) in connections.items():  # each master holds the rooms whose slots it serves
+            mine = sum(redis_cluster.master_of(f"chat:room:{room}") == port for room in rooms)
+            assert count == mine + sum(redis_cluster.master_of(c) == port for c in CONTROL_CHANNELS)
+    finally:
+        await bus.close()
+
+
+def test_control_buckets_land_on_every_master(redis_cluster):
+    owners = {redis_cluster.master_of(channel) for channel in CONTROL_CHANNELS}
+    assert owners == set(redis_cluster.masters())
+    assert len({key_slot(c.encode()) for c in CONTROL_CHANNELS}) == len(CONTROL_CHANNELS)
+
+
+def test_cluster_urls_name_their_startup_nodes():
+    assert cluster_nodes("redis+cluster://10.0.0.1:7000,10.0.0.2:7001") == [("10.0.0.1", 7000), ("10.0.0.2", 7001)]
+    assert cluster_nodes("redis://:secret@host") == [("host", 6379)]
+
+
+def test_the_cluster_engine_is_chosen_by_url_scheme_or_setting():
+    from chatserver.app import make_bus
+    from chatserver.bus.redis import RedisBus
+    from chatserver.config import ConfigError, Settings
+
+    def bus_for(**env):
+        return make_bus(Settings.from_env({f"CHAT_{k.upper()}": v for k, v in env.items()}))
+
+    assert isinstance(bus_for(redis_url="redis+cluster://127.0.0.1:7000,127.0.0.1:7001"), ClusterBus)
+    assert isinstance(bus_for(redis_url="redis://127.0.0.1:7000", redis_cluster="1"), ClusterBus)
+    assert isinstance(bus_for(redis_url="redis://127.0.0.1:6379/0", redis_cluster="0"), RedisBus)
+    with pytest.raises(ConfigError, match="CHAT_REDIS_CLUSTER"):
+        bus_for(redis_url="redis://127.0.0.1:7000", redis_cluster="maybe")
