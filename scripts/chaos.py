@@ -1,0 +1,321 @@
+"""Chaos: three chat nodes on a private PostgreSQL and a private Redis Cluster (3 masters + 3 replicas),
+clients spread over the nodes sending, resuming and reconnecting while faults come in turn:
+`kill -9` of a chat node, `SIGSTOP`/`SIGCONT` of a chat node for longer than two heartbeats, a Redis
+master killed (its replica takes over), PostgreSQL stopped for 10 s. Afterwards every client catches
+up, storage is read straight from PostgreSQL, and `scripts/history_check.py` (independent, pure)
+gives a verdict per property with counts.
+
+    .venv/bin/python scripts/chaos.py                  # 10 minutes
+    .venv/bin/python scripts/chaos.py --seconds 40     # one round of every fault (the test suite's run)
+
+Everything it kills is its own (private ports, a PostgreSQL in a temporary directory); the shared
+Redis and PostgreSQL are not touched. Exit status 1 when a property fails. Histories and server logs
+stay in the printed directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from client_proto import frames  # noqa: E402
+from client_proto.client import ChatClient, ChatError  # noqa: E402
+from client_proto.http import ApiClient  # noqa: E402
+from scripts.history_check import Verdict, check  # noqa: E402
+from tests.conftest import ServerProcess, free_port  # noqa: E402
+from tests.postgres_server import PostgresProcess  # noqa: E402
+from tests.redis_cluster import RedisCluster  # noqa: E402
+
+HEARTBEAT = 1.0  # seconds: a node frozen for 3 s is silent for more than two heartbeats
+FREEZE = 3 * HEARTBEAT
+PG_DOWN = 10.0
+SEND_PATIENCE = 8.0  # seconds a client retries one send on one connection before moving to another node
+
+
+class Actor:
+    """One user: sends to its rooms over one node at a time, moves between nodes, logs everything."""
+
+    def __init__(self, name: str, user_id: str, token: str, urls: list[str], rooms: list[str], rng: random.Random):
+        self.name, self.user_id, self.token, self.urls, self.rooms, self.rng = name, user_id, token, urls, rooms, rng
+        self.log: list[dict] = []
+        self.resume = {room: 0 for room in rooms}  # read every room from its first message
+        self.unpaged: list[tuple[str, int, int]] = []
+        self.pending: tuple[str, str] | None = None  # a send not yet acked: retried with its cid
+        self.sent = 0
+        self.connections = 0
+
+    async def _session(self, node: int, until: float, stop: asyncio.Event, send: bool) -> None:
+        client = ChatClient(self.urls[node], self.token, resume=self.resume, reconnect=False, request_timeout=4)
+        await client.connect()
+        self.connections += 1
+        self.log.append({"e": "connect", "n": self.connections, "node": node})
+        reader = asyncio.create_task(self._read(client))
+        try:
+            await self._page_gaps(client)
+            while send and not stop.is_set() and time.monotonic() < until and client.connected.is_set():
+                if self.pending is None:
+                    self.sent += 1
+                    self.pending = (self.rng.choice(self.rooms), f"{self.name}-{self.sent}")
+                if not await self._send(client, *self.pending):
+                    break
+                self.pending = None
+                await self._page_gaps(client)
+                await asyncio.sleep(self.rng.uniform(0.05, 0.4))
+        finally:
+            await client.close()
+            await reader  # every event the client queued is logged before the next resume
+            self.resume.update(client.last_seq)
+
+    async def _send(self, client: ChatClient, room: str, cid: str) -> bool:
+        """True once acked; False when this connection is no good (lost, or the node stays silent)."""
+        deadline = time.monotonic() + SEND_PATIENCE
+        while time.monotonic() < deadline:
+            self.log.append({"e": "sent", "room": room, "cid": cid})
+            try:
+                ack = await client.send(room, f"{cid} text", cid=cid)
+            except TimeoutError:
+                continue
+            except ChatError as exc:
+                if not client.connected.is_set():
+                    return False
+                await asyncio.sleep(0.2 if exc.code == "unavailable" else 0.5)
+                continue
+            self.log.append({"e": "acked", "room": room, "cid": cid, "seq": ack.seq, "id": ack.id})
+            return True
+        return False
+
+    async def _read(self, client: ChatClient) -> None:
+        async for event in client.events():
+            if isinstance(event, frames.Message):
+                self.log.append({"e": "message", "room": event.room, "seq": event.seq, "id": event.id})
+            elif isinstance(event, frames.Gap):
+                self.log.append({"e": "gap", "room": event.room, "from": event.from_, "to": event.to})
+                self.unpaged.append((event.room, event.from_, event.to))
+
+    async def _page_gaps(self, client: ChatClient) -> None:
+        """Read announced gaps with `history` (docs/protocol.md §2.1): kept for the next connection on failure."""
+        while self.unpaged:
+            room, low, high = self.unpaged[0]
+            after, got = low - 1, []
+            while after < high:
+                page = await client.history(room, after=after, limit=100)
+                got += [m for m in page.messages if low <= m.seq <= high]
+                if not page.messages:
+                    break
+                after = page.messages[-1].seq
+            self.log.append({"e": "paged", "room": room, "messages": [{"seq": m.seq, "id": m.id} for m in got]})
+            self.unpaged.pop(0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sessions of a few seconds on random nodes, with pauses offline long enough to miss messages."""
+        node = self.rng.randrange(len(self.urls))
+        while not stop.is_set():
+            try:
+                await self._session(node, time.monotonic() + self.rng.uniform(2, 8), stop, send=True)
+            except (ChatError, TimeoutError, OSError, Exception) as exc:  # a node down or frozen: try another
+                self.log.append({"e": "failed", "why": repr(exc)[:200]})
+                await asyncio.sleep(0.3)
+            if self.rng.random() < 0.3:
+                await asyncio.sleep(self.rng.uniform(0.5, 4))  # offline: comes back with a resume (maybe a gap)
+            node = self.rng.randrange(len(self.urls))
+
+    async def finish(self, last_seq: dict[str, int], deadline: float) -> None:
+        """Everything healthy again: send what is still unacked, then read up to the stored end."""
+        node = 0
+        while time.monotonic() < deadline:
+            try:
+                if self.pending is not None:
+                    await self._session(node, deadline, asyncio.Event(), send=True)
+                    continue
+                await self._catch_up(node, last_seq, deadline)
+                return
+            except Exception as exc:
+                self.log.append({"e": "failed", "why": repr(exc)[:200]})
+                node = (node + 1) % len(self.urls)
+                await asyncio.sleep(0.3)
+
+    async def _catch_up(self, node: int, last_seq: dict[str, int], deadline: float) -> None:
+        client = ChatClient(self.urls[node], self.token, resume=self.resume, reconnect=False)
+        await client.connect()
+        self.connections += 1
+        self.log.append({"e": "connect", "n": self.connections, "node": node})
+        reader = asyncio.create_task(self._read(client))
+        try:
+            while time.monotonic() < deadline:
+                await self._page_gaps(client)
+                if all(client.last_seq.get(room, 0) >= top for room, top in last_seq.items()) and not self.unpaged:
+                    return
+                await asyncio.sleep(0.1)
+        finally:
+            await client.close()
+            await reader
+            self.resume.update(client.last_seq)
+
+
+class Chaos:
+    def __init__(self, seconds: float, clients: int, seed: int, logs: Path):
+        self.seconds, self.clients, self.rng, self.logs = seconds, clients, random.Random(seed), logs
+        self.pg = PostgresProcess()
+        self.redis = RedisCluster()
+        self.nodes: list[ServerProcess] = []
+        self.faults: Counter[str] = Counter()
+
+    async def setup(self) -> None:
+        await asyncio.to_thread(lambda: self.pg.init().start())
+        await asyncio.to_thread(self.redis.start)
+        env = {"CHAT_DATABASE_URL": self.pg.url, "CHAT_REDIS_URL": self.redis.url, "CHAT_HEARTBEAT": str(HEARTBEAT),
+               "CHAT_REPLAY_LIMIT": "20", "CHAT_SEND_RATE": "1000", "CHAT_SEND_BURST": "1000",
+               "CHAT_LOG_LEVEL": "WARNING"}
+        self.nodes = [ServerProcess(env, port=free_port(), log_path=self.logs / f"node{i}.log") for i in range(3)]
+        await self.nodes[0].start()  # the first one migrates the schema
+        await asyncio.gather(*(node.start() for node in self.nodes[1:]))
+
+    async def teardown(self) -> None:
+        for node in self.nodes:
+            if node.proc is not None and node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGCONT)
+            node.kill()
+        await asyncio.to_thread(self.redis.stop)
+        await asyncio.to_thread(self.pg.remove)
+
+    # ------------------------------------------------------------------ faults
+
+    async def kill_node(self) -> None:
+        node = self.rng.choice(self.nodes)
+        node.kill()
+        await asyncio.sleep(1.0)
+        await node.start()
+
+    async def freeze_node(self) -> None:
+        node = self.rng.choice(self.nodes)
+        node.proc.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(FREEZE)
+        node.proc.send_signal(signal.SIGCONT)
+
+    async def kill_redis_master(self) -> None:
+        master = self.rng.choice(self.redis.masters())
+        self.redis.kill(master)
+        await asyncio.to_thread(self.redis.wait_ok)  # a replica took over
+        await asyncio.to_thread(self.redis.restart, master)  # back, as a replica
+        await asyncio.to_thread(self.redis.wait_ok)
+
+    async def stop_postgres(self) -> None:
+        await asyncio.to_thread(self.pg.stop)
+        await asyncio.sleep(PG_DOWN)
+        await asyncio.to_thread(self.pg.start)
+
+    async def inject(self, stop: asyncio.Event) -> None:
+        """Every fault in turn, round after round; at least one whole round however short the run."""
+        faults = [self.kill_node, self.freeze_node, self.kill_redis_master, self.stop_postgres]
+        for round_ in itertools.count():
+            for fault in faults:
+                await asyncio.sleep(self.rng.uniform(1.5, 3.0))
+                if stop.is_set() and round_ > 0:
+                    return
+                print(f"  {time.strftime('%H:%M:%S')} fault: {fault.__name__}", flush=True)
+                await fault()
+                self.faults[fault.__name__] += 1
+
+    # ------------------------------------------------------------------ the run
+
+    async def run(self) -> tuple[list[Verdict], dict]:
+        await self.setup()
+        urls = [node.ws_url for node in self.nodes]
+        async with ApiClient(self.nodes[0].url) as api:
+            accounts = []
+            for i in range(self.clients):
+                name = f"chaos{i}_{self.rng.randrange(10**6)}"
+                user = await api.register(name, "chaos password")
+                accounts.append((name, user["id"], await api.login(name, "chaos password")))
+            owner = api.as_user(accounts[0][2])
+            rooms = []
+            for n in range(2):
+                room = await owner.create_room(f"chaos {n}")
+                for _, user_id, _ in accounts[1:]:
+                    await owner.add_member(room["id"], user_id)
+                rooms.append(room["id"])
+        actors = [Actor(name, user_id, token, urls, rooms, random.Random(self.rng.random()))
+                  for name, user_id, token in accounts]
+        stop = asyncio.Event()
+        started = time.monotonic()
+        tasks = [asyncio.create_task(actor.run(stop)) for actor in actors]
+        injector = asyncio.create_task(self.inject(stop))
+        await asyncio.sleep(self.seconds)
+        stop.set()
+        await injector  # the fault in progress ends (and its victim comes back) first
+        await asyncio.gather(*tasks)
+        await asyncio.to_thread(self.redis.heal)
+        stored_top = {room: max((m["seq"] for m in msgs), default=0) for room, msgs in (await self.stored(rooms)).items()}
+        deadline = time.monotonic() + 60
+        await asyncio.gather(*(actor.finish(stored_top, deadline) for actor in actors))
+        stored = await self.stored(rooms)
+        histories = {actor.name: actor.log for actor in actors}
+        (self.logs / "histories.json").write_text(json.dumps({"histories": histories, "stored": stored}))
+        verdicts = check(histories, stored, {actor.name: actor.user_id for actor in actors})
+        events = Counter(e["e"] for log in histories.values() for e in log)
+        stats = {"seconds": round(time.monotonic() - started), "faults": dict(self.faults),
+                 "stored": sum(len(m) for m in stored.values()), "acked": events["acked"],
+                 "send attempts": events["sent"], "received": events["message"], "connections": events["connect"],
+                 "failed connections": events["failed"], "gaps paged": events["paged"]}
+        return verdicts, stats
+
+    async def stored(self, rooms: list[str]) -> dict[str, list[dict]]:
+        """The rooms' messages straight from PostgreSQL, not through the server."""
+        import asyncpg
+
+        conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.pg.port}/postgres")
+        try:
+            rows = await conn.fetch("SELECT room_id, seq, id, sender_id, cid FROM messages WHERE room_id = ANY($1) "
+                                    "ORDER BY room_id, seq", rooms)
+        finally:
+            await conn.close()
+        stored: dict[str, list[dict]] = {room: [] for room in rooms}
+        for row in rows:
+            stored[row["room_id"]].append({"seq": row["seq"], "id": row["id"], "from": row["sender_id"],
+                                           "cid": row["cid"]})
+        return stored
+
+
+async def chaos(seconds: float, clients: int = 6, seed: int | None = None) -> tuple[list[Verdict], dict, Path]:
+    seed = random.randrange(10**6) if seed is None else seed
+    logs = Path(tempfile.mkdtemp(prefix="chat-chaos-"))
+    run = Chaos(seconds, clients, seed, logs)
+    for need in (PostgresProcess.available(), RedisCluster.available()):
+        if need:
+            raise SystemExit(f"chaos needs {need}")
+    try:
+        verdicts, stats = await run.run()
+    finally:
+        await run.teardown()
+    stats["seed"] = seed
+    return verdicts, stats, logs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=600.0, help="how long the faults go on (default 600)")
+    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--seed", type=int, help="replay a run's random choices")
+    args = parser.parse_args(argv)
+    verdicts, stats, logs = asyncio.run(chaos(args.seconds, args.clients, args.seed))
+    print("  ".join(f"{k}: {v}" for k, v in stats.items()))
+    for verdict in verdicts:
+        print(verdict.line())
+    print(f"histories and server logs: {logs}")
+    sys.exit(0 if all(v.ok for v in verdicts) else 1)
+
+
+if __name__ == "__main__":
+    main()
