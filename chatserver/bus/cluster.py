@@ -51,10 +51,10 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.crc import key_slot
-from redis.exceptions import RedisError
 
 from .base import BusHandler
 from .events import ControlEvent, MembershipChanged, Notified, ReadMoved, Revoked, RoomEvent
+from .presence import ERRORS as _ERRORS
 from .presence import RedisPresence
 from .redis import (BACKOFF_CAP, BACKOFF_START, OUTBOX_LIMIT, PUBLISH_BATCH, ROOM_PREFIX, SUBSCRIBE_WAIT, _Envelope,
                     _text)
@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 CONTROL_PREFIX = "chat:control:"
 CONTROL_BUCKETS = 16
 CONTROL_CHANNELS = tuple(f"{CONTROL_PREFIX}{n}" for n in range(CONTROL_BUCKETS))
-_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
 def cluster_nodes(url: str) -> list[tuple[str, int]]:
@@ -208,7 +207,7 @@ class ClusterBus:
         """The connected shard serving `channel`'s slot by the current slot map, if any."""
         try:
             node = self._cluster.get_node_from_key(channel)
-        except (RedisError, KeyError, IndexError):
+        except (*_ERRORS, KeyError, IndexError):
             return None
         shard = self._shards.get(node.name) if node is not None else None
         return shard if shard is not None and shard.task is not None and not shard.task.done() else None
@@ -223,8 +222,8 @@ class ClusterBus:
                 complete = await self._reconcile()
             except asyncio.CancelledError:
                 raise
-            except (*_ERRORS, RuntimeError) as exc:
-                log.warning("cluster bus could not resubscribe: %s", exc)
+            except Exception as exc:  # whatever it was, the loop goes on: a later pass may succeed
+                log.warning("cluster bus could not resubscribe: %r", exc)
                 complete = False
             if complete:
                 backoff = BACKOFF_START
@@ -379,9 +378,9 @@ class ClusterBus:
                     failed = sum(isinstance(result, Exception) for result in results)
                     if failed:
                         log.warning("cluster bus dropped %d of %d commands", failed, len(batch))
-                except _ERRORS as exc:
+                except Exception as exc:  # the publisher must outlive any failure
                     # Dropped: storage has the messages, and peers catch up when their shard is back.
-                    log.warning("cluster bus dropped up to %d commands: %s", len(batch), exc)
+                    log.warning("cluster bus dropped up to %d commands: %r", len(batch), exc)
                     await asyncio.sleep(0.2)
 
     # ------------------------------------------------------------------ presence

@@ -21,11 +21,12 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 NODES = "chat:nodes"
 PRESENCE_PREFIX = "chat:presence:"
-_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+# What Redis (or a Redis Cluster, whose topology errors are not RedisErrors) may raise while unreachable.
+ERRORS = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
 
 
 class RedisPresence:
@@ -60,7 +61,7 @@ class RedisPresence:
                     for node in nodes:
                         pipe.smismember(PRESENCE_PREFIX + _text(node), ids)
                     answers = await pipe.execute()
-        except _ERRORS:
+        except ERRORS:
             return found
         for flags in answers:
             found.update(user_id for user_id, flag in zip(ids, flags) if flag)
@@ -84,7 +85,7 @@ class RedisPresence:
                         await pipe.execute()
             except asyncio.CancelledError:
                 raise
-            except _ERRORS:
+            except ERRORS:
                 pass
             await asyncio.sleep(self._ttl / 3)
 

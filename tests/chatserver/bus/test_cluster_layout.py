@@ -9,7 +9,8 @@ import pytest
 from redis.crc import key_slot
 
 from chatserver.bus.cluster import CONTROL_CHANNELS, ClusterBus, cluster_nodes
-from tests.chatserver.bus.test_contract import Recorder
+from tests.chatserver.bus.test_contract import Recorder, posted
+from tests.conftest import free_port
 
 
 def _subscriber_connections(redis_cluster, client_name: str) -> dict[int, list[int]]:
@@ -66,3 +67,19 @@ def test_the_cluster_engine_is_chosen_by_url_scheme_or_setting():
     assert isinstance(bus_for(redis_url="redis://127.0.0.1:6379/0", redis_cluster="0"), RedisBus)
     with pytest.raises(ConfigError, match="CHAT_REDIS_CLUSTER"):
         bus_for(redis_url="redis://127.0.0.1:7000", redis_cluster="maybe")
+
+
+async def test_an_unreachable_cluster_leaves_the_bus_unhealthy_but_harmless():
+    bus = ClusterBus(f"redis+cluster://127.0.0.1:{free_port()}", node_id="lonely")
+    handler = Recorder()
+    await bus.start(handler)  # returns after its short wait, not never
+    try:
+        assert not bus.healthy
+        bus.publish_room("r", posted("r", 1))  # fire-and-forget: no error, the local node still hears it
+        await bus.subscribe_room("r")
+        bus.publish_room("r", posted("r", 1))
+        assert len(handler.room_events) == 1
+        assert await bus.online({"u"}) == set()
+    finally:
+        await bus.close()
+
