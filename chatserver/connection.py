@@ -113,6 +113,8 @@ class Connection:
         "done",
         "on_slow",
         "ready",
+        "resumed",
+        "stale",
         "__weakref__",
     )
 
@@ -149,6 +151,10 @@ class Connection:
         self.on_slow = on_slow
         # Set once `welcome` is queued: nothing of a room may be sent before it.
         self.ready = Flag()
+        # False until hello's resume attached every room: a catch-up after a bus outage must not
+        # attach them first from the read marker; it marks the connection `stale` and hello redoes it.
+        self.resumed = False
+        self.stale = False
 
     @property
     def binary(self) -> bool:

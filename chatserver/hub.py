@@ -256,10 +256,20 @@ class Hub:
         self.metrics.bus_reconnects.inc()
         for room_id in list(self._rooms):
             self._spawn(self._fill_from_storage(room_id))
-        self._spawn(self._revalidate_connections())
+        self._spawn(self.revalidate(self.connections()))
 
-    async def _revalidate_connections(self) -> None:
-        conns = self.connections()
+    async def revalidate(self, conns: list[Connection]) -> None:
+        """Close connections whose token was revoked; attach and detach rooms by stored membership.
+
+        A connection still in its hello is only marked `stale`: its resume attaches its rooms from
+        the client's own last seqs, and hello revalidates it once that is done."""
+        conns = [conn for conn in conns if not conn.closed]
+        for conn in conns:
+            if not conn.resumed:
+                conn.stale = True
+        conns = [conn for conn in conns if conn.resumed]
+        if not conns:
+            return
         async with self._db.read() as db:
             live_tokens = await token_store.existing(db, {conn.token_hash for conn in conns})
             markers = await room_store.read_markers_of(db, {conn.user.id for conn in conns})

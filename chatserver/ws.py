@@ -171,6 +171,9 @@ class _Session:
         try:
             for state in states:
                 await self.hub.attach(conn, state.id, after_seq=resume.get(state.id, state.last_seq))
+            conn.resumed = True
+            if conn.stale:  # the bus came back meanwhile: what it lost is checked against storage now
+                await self.hub.revalidate([conn])
         except StorageUnavailable:
             conn.send(frames.Error(code=ErrorCode.UNAVAILABLE, message="storage is unavailable; reconnect shortly"))
             conn.close(CloseCode.GOING_AWAY, "storage unavailable")

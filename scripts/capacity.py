@@ -44,8 +44,8 @@ INPUTS: dict[str, tuple[float, str]] = {
     "node_mem_gib": (8, "assumption: memory a node may use"),
     "node_cpu_target": (0.6, "assumption: a node's core kept below 60 % busy (headroom for bursts and failover)"),
     # a Redis shard (one master core; replicas only replicate nothing for pub/sub)
-    "redis_publish_us": (6.0, "capacity.py --measure-redis: CPU per SPUBLISH on a shard"),
-    "redis_per_subscriber_us": (1.5, "capacity.py --measure-redis: extra CPU per subscribed node it goes to"),
+    "redis_publish_us": (6.4, "capacity.py --measure-redis (one SPUBLISH per write): CPU per message on a shard"),
+    "redis_per_subscriber_us": (2.3, "capacity.py --measure-redis: extra CPU per subscribed node it goes to"),
     "redis_cpu_target": (0.5, "assumption: a Redis master kept below 50 % of its core"),
     # PostgreSQL
     "pg_us_per_msg": (120.0, "bench_cluster (private PostgreSQL): CPU of all backends per stored message"),
@@ -118,8 +118,16 @@ def model(v: dict[str, float]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def measure_redis(messages: int = 20_000) -> dict[str, float]:
-    """CPU of a private redis-server per SPUBLISH with 1 and 8 subscribed connections (a line through both)."""
+def measure_redis(messages: int = 40_000, batch: int = 1) -> dict[str, float]:
+    """CPU of a private redis-server per SPUBLISH with 1 and 8 subscribed connections (a line through both).
+
+    `batch` commands go in one write: a node's publisher sends what queued since its last write, which
+    at a few hundred messages a second per node is one or two, so 1 is the honest default (every
+    message then costs Redis its own read and, per subscriber, its own write). Subscribers are raw
+    sockets drained by threads, so the reading side never slows Redis down."""
+    import socket
+    import threading
+
     import redis
 
     from tests.redis_server import RedisProcess
@@ -129,29 +137,37 @@ def measure_redis(messages: int = 20_000) -> dict[str, float]:
         costs = {}
         payload = b"x" * 200
         for subscribers in (1, 8):
-            clients = [redis.Redis(port=server.port) for _ in range(subscribers)]
-            pubsubs = [c.pubsub() for c in clients]
-            for ps in pubsubs:
-                ps.ssubscribe("chat:room:measure")
+            sockets = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(subscribers)]
+            for sock in sockets:
+                sock.sendall(b"SSUBSCRIBE chat:room:measure\r\n")
+                sock.recv(4096)
+            drains = [threading.Thread(target=_drain, args=(sock,), daemon=True) for sock in sockets]
+            for thread in drains:
+                thread.start()
             publisher = redis.Redis(port=server.port)
             before = _cpu(server.proc.pid)
-            for start in range(0, messages, 500):
+            for _ in range(0, messages, batch):
                 with publisher.pipeline(transaction=False) as pipe:
-                    for _ in range(500):
+                    for _ in range(batch):
                         pipe.execute_command("SPUBLISH", "chat:room:measure", payload)
                     pipe.execute()
-                for ps in pubsubs:  # read what arrived, so the server's output buffers drain
-                    while ps.get_message(timeout=0):
-                        pass
             costs[subscribers] = (_cpu(server.proc.pid) - before) * 1e6 / messages
-            for ps, c in zip(pubsubs, clients):
-                ps.close()
-                c.close()
             publisher.close()
+            for sock in sockets:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
         per_subscriber = (costs[8] - costs[1]) / 7
         return {"redis_publish_us": max(costs[1] - per_subscriber, 0.1), "redis_per_subscriber_us": per_subscriber}
     finally:
         server.stop()
+
+
+def _drain(sock) -> None:
+    try:
+        while sock.recv(1 << 20):
+            pass
+    except OSError:
+        pass
 
 
 def _cpu(pid: int) -> float:
@@ -181,6 +197,7 @@ def from_bench(path: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--measure-redis", action="store_true", help="measure a Redis shard's costs first")
+    parser.add_argument("--redis-batch", type=int, default=1, help="SPUBLISHes per write when measuring (default 1)")
     parser.add_argument("--bench", help="a bench_cluster.py JSON result to take measured costs from")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override an input")
     args = parser.parse_args(argv)
@@ -188,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     sources = {name: source for name, (_, source) in INPUTS.items()}
     measured = {}
     if args.measure_redis:
-        measured.update(measure_redis())
+        measured.update(measure_redis(batch=args.redis_batch))
     if args.bench:
         measured.update(from_bench(args.bench))
     for name, value in measured.items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
 from .conftest import MSGPACK, post_messages, seqs, with_settings
 
 
@@ -96,3 +98,44 @@ async def test_bad_input_from_one_user_never_reaches_or_stops_another(make_accou
     assert [f for f in frames if f["op"] == "error"] == []
     ack = await a.call("send", room=room_id, text="fine", cid="fine")
     assert (await m.expect("message", seq=ack["seq"]))["text"] == "fine"
+
+
+
+async def test_a_bus_restore_during_a_hello_keeps_the_clients_resume(
+        server, database_url, make_account, make_room, connect):
+    """After a bus outage the hub re-attaches rooms a connection lacks, from the read marker. A connection
+    still in its hello lacks them too, but only until its own resume attaches them: the catch-up must
+    not replay from the read marker instead (duplicates; the chaos run found this).
+
+    The hello is held between registering the connection and reading its rooms by a lock on `rooms`
+    (PostgreSQL only), and the bus restore happens right then."""
+    import asyncpg
+
+    from chatserver import keys
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("holds a PostgreSQL table lock (CHAT_TEST_DATABASE=postgresql)")
+    alice, bob = await make_account(), await make_account()
+    room, _ = await make_room(owner=alice, members=[bob])
+    a = await connect(alice)
+    for n in range(6):
+        last = (await a.call("send", room=room["id"], text=f"m{n}", cid=f"c{n}"))["seq"]
+    hub = server.app[keys.HUB]
+    locker = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        lock = locker.transaction()
+        await lock.start()
+        await locker.execute("LOCK TABLE rooms IN ACCESS EXCLUSIVE MODE")
+        hello = asyncio.create_task(connect(bob, resume={room["id"]: last - 1}))  # bob saw all but the last
+        async with asyncio.timeout(10):
+            while not (held := hub.user_connections(bob.id)):
+                await asyncio.sleep(0.01)
+        hub.on_bus_restored()
+        async with asyncio.timeout(10):  # the restore's revalidation reached bob's connection
+            while not held[0].stale:
+                await asyncio.sleep(0.01)
+        await lock.rollback()
+        b = await hello
+    finally:
+        await locker.close()
+    assert [m["seq"] for m in await b.messages(room["id"], 1)] == [last]
