@@ -13,8 +13,7 @@ Redis is private to the run (a `redis-server` on a free port, or the private
 cluster), so its CPU is measured too. Servers are pinned to CPU 0 (all nodes
 share it, so CPU per delivery compares), the load generator to CPU 1. Prints
 deliveries/s, latency p50/p99, server CPU per delivery and Redis CPU per
-message (both over the whole run, setup included, per message sent) side by side, then the cluster's
-extra CPU per cross-node delivery.
+message side by side, then the cluster's extra CPU per cross-node delivery.
 Figures only.
 """
 
@@ -70,6 +69,25 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+class MeasuredLoadTest(LoadTest):
+    """The load test, with Redis's and PostgreSQL's CPU per message sent measured around each step."""
+
+    def __init__(self, plan: Plan, redis_pids: list[int], pg_pid: int | None):
+        super().__init__(plan, progress=False)
+        self.redis_pids, self.pg_pid = redis_pids, pg_pid
+
+    async def step(self, rate: float, seconds: float, label: str) -> dict:
+        redis0 = cpu_seconds(self.redis_pids)
+        pg0 = tree_cpu_seconds(self.pg_pid) if self.pg_pid else None
+        result = await super().step(rate, seconds, label)
+        sent = result.get("sent") or 0
+        if sent and self.redis_pids:
+            result["redis_cpu_us_per_msg"] = round((cpu_seconds(self.redis_pids) - redis0) * 1e6 / sent, 2)
+        if sent and pg0 is not None:
+            result["pg_cpu_us_per_msg"] = round((tree_cpu_seconds(self.pg_pid) - pg0) * 1e6 / sent, 2)
+        return result
+
+
 async def start_nodes(count: int, redis_url: str | None, name: str, logs: Path, database: str) -> list[Server]:
     env = {**BENCH_ENV, "CHAT_DATABASE_URL": database}
     if redis_url:
@@ -97,11 +115,7 @@ async def run(name: str, plan_args: dict, logs: Path) -> dict:
         nodes = await start_nodes(count, redis.url if redis else None, name, logs, database)
         try:
             plan = Plan(urls=[n.url for n in nodes], server_pids=[n.proc.pid for n in nodes], **plan_args)
-            redis_before = cpu_seconds(redis_pids)
-            pg_before = tree_cpu_seconds(pg_pid) if pg_pid else 0.0
-            result = await LoadTest(plan, progress=False).run()
-            result["redis_cpu_s"] = cpu_seconds(redis_pids) - redis_before
-            result["pg_cpu_s"] = tree_cpu_seconds(pg_pid) - pg_before if pg_pid else None
+            result = await MeasuredLoadTest(plan, redis_pids, pg_pid).run()
             result["nodes"] = count
             return result
         finally:
@@ -126,11 +140,9 @@ def table(results: dict[str, dict]) -> str:
              "Redis CPU µs/msg | PostgreSQL CPU µs/msg |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, result in results.items():
-        messages = result.get("totals", {}).get("sent") or None
-        redis_us = f"{result['redis_cpu_s'] * 1e6 / messages:.1f}" if messages and result["redis_cpu_s"] else "-"
-        pg_us = f"{result['pg_cpu_s'] * 1e6 / messages:.1f}" if messages and result.get("pg_cpu_s") else "-"
         for step, cpu in _steps(result):
             lat = step.get("latency_ms") or {}
+            redis_us, pg_us = step.get("redis_cpu_us_per_msg", "-"), step.get("pg_cpu_us_per_msg", "-")
             lines.append(
                 f"| {name} | {step['rate']:g} | {step['deliveries_per_s']:,.0f} | {step['lost']} | "
                 f"{step['duplicates']} | {step['order_violations']} | {lat.get('p50', float('nan')):.1f} | "

@@ -189,8 +189,9 @@ def from_bench(path: str) -> dict[str, float]:
                 extra.append((b["server_cpu_seconds"] - a["server_cpu_seconds"]) * 1e6 / (2 * b["sent"]))
         if extra:
             found["node_remote_us"] = max(sum(extra) / len(extra), 0.0)
-    if three and three.get("pg_cpu_s") and three["totals"].get("sent"):
-        found["pg_us_per_msg"] = three["pg_cpu_s"] * 1e6 / three["totals"]["sent"]
+    pg = [step["pg_cpu_us_per_msg"] for step in (three or {}).get("steps", []) if step.get("pg_cpu_us_per_msg")]
+    if pg:
+        found["pg_us_per_msg"] = sum(pg) / len(pg)
     return found
 
 

@@ -27,8 +27,7 @@ def test_a_primary_too_small_says_so():
 def test_bench_results_become_inputs(tmp_path):
     step = {"sent": 1000, "server_cpu_seconds": 1.0}
     bench = {"one node": {"steps": [step]},
-             "3 nodes + Redis Cluster": {"steps": [{**step, "server_cpu_seconds": 1.05}], "pg_cpu_s": 0.1,
-                                         "totals": {"sent": 1000}}}
+             "3 nodes + Redis Cluster": {"steps": [{**step, "server_cpu_seconds": 1.05, "pg_cpu_us_per_msg": 100.0}]}}
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(bench))
     found = from_bench(str(path))
