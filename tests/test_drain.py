@@ -1,4 +1,4 @@
-"""SIGTERM drains a real server process (PROTOCOL §4.8, §5).
+"""SIGTERM drains a real server process (docs/protocol.md §10.8, §13).
 
 While a sender keeps sending, the process gets SIGTERM. Every open
 connection (JSON and msgpack) is closed with 1001, and while the process is
@@ -28,7 +28,7 @@ from client_proto.codec import client_codec
 from client_proto.http import ApiClient
 from tests.conftest import unique_name
 
-EXIT_WITHIN = 30.0  # seconds (PROTOCOL §5)
+EXIT_WITHIN = 30.0  # seconds (docs/protocol.md §13)
 
 
 async def closed_with(ws: aiohttp.ClientWebSocketResponse) -> int | None:

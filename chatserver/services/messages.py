@@ -100,7 +100,7 @@ class MessageService:
         return await self._writer.store(new, on_stored)
 
     async def post_system(self, room_id: str, type_: str, data: dict[str, Any], text: str) -> Message:
-        """Store a durable system message with a seq and publish it (PROTOCOL §2.3)."""
+        """Store a durable system message with a seq and publish it (docs/protocol.md §6.2)."""
         new = NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)
         return (await self._writer.store(new)).message
 

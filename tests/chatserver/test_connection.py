@@ -1,4 +1,4 @@
-"""A connection's bounded outgoing buffer (PROTOCOL §4.7): a reader that stops is cut with 4009,
+"""A connection's bounded outgoing buffer (docs/protocol.md §10.7): a reader that stops is cut with 4009,
 and nobody else notices."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Limits of PROTOCOL §5 over WebSocket: frame size (1009), text size, send rate (rate_limited, 4008)."""
+"""Limits of docs/protocol.md §13 over WebSocket: frame size (1009), text size, send rate (rate_limited, 4008)."""
 
 from __future__ import annotations
 
@@ -134,6 +134,6 @@ async def test_past_the_per_user_limit_hello_is_refused_and_others_still_connect
     third = await connect(alice, hello=False)
     reply = await third.request({"op": "hello", "token": alice.token, "ref": "h"})
     assert (reply["op"], reply["code"], reply.get("ref")) == ("error", "rate_limited", "h")
-    assert reply["retry_after"] > 0  # PROTOCOL §2.4: rate_limited carries retry_after (ms)
+    assert reply["retry_after"] > 0  # docs/protocol.md §7: rate_limited carries retry_after (ms)
     assert await third.closed() == 4008  # the close that follows rate_limited
     assert (await connect(bob)).welcome["op"] == "welcome"
