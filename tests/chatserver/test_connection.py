@@ -51,7 +51,7 @@ async def test_reader_that_stops_is_cut_with_4009_and_others_get_everything(
             got = await b.messages(room_id, 10)
             assert seqs(got) == list(range(total - 7, total + 3))  # seqs 1, 2: bob and sam joined
         # Cut means offline at once, not once the peer answers or the close grace ends: the slow
-        # one has read nothing, so it has not answered the close (docs/protocol.md §6).
+        # one has read nothing, so it has not answered the close (docs/protocol.md §8.1).
         assert sam.id not in (await a.call("presence", room=room_id))["online"]
 
         # Now read what the slow one was sent: messages in order, then the close frame 4009.

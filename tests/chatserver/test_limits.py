@@ -98,7 +98,7 @@ async def test_sustained_flooding_closes_4008_and_others_carry_on(pair):
 
 
 async def test_a_burst_cut_with_4008_first_gets_the_ack_of_every_send_it_accepted(pair):
-    """docs/protocol.md §6: a server-initiated close first answers every frame accepted before it.
+    """docs/protocol.md §8.2: a server-initiated close first answers every frame accepted before it.
 
     Default limits (20/s, burst 50): 200 sends in one go. Whatever the split between accepted and
     refused, each accepted send is stored and acked before the 4008, and nothing refused is stored.
