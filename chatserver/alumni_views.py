@@ -31,11 +31,6 @@ def record_json(record: records.AlumniRecord, owner: records.User) -> dict[str, 
     }
 
 
-def record_ref(record: records.AlumniRecord) -> dict[str, Any]:
-    """What a group's system message says about a record: only what any signed-in user may read."""
-    return {"id": record.id, "name": record.name}
-
-
 def public_profile(member: records.AlumniMember) -> dict[str, Any]:
     """The fields their owner made `public`: all that non-members, groups and feeds ever see."""
     return {k: v for k, v in member.profile.items() if member.visibility.get(k) == "public"}

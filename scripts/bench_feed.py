@@ -89,7 +89,7 @@ async def _insert(db: Database, table, rows) -> None:
 
 async def time_pages(db: Database, reader: User, runs: int) -> dict[str, float]:
     """Median milliseconds of the first page and of a page reached by a cursor deep in the feed."""
-    service = PostService(db, messages=None)  # reading needs no messages
+    service = PostService(db, announcer=None)  # reading announces nothing
     page, _ = await service.feed(reader, limit=50)
     deep_cursor = feed_key(page[-1])
     for _ in range(200):  # walk 10,000 entries down, page by page
