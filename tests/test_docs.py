@@ -3,8 +3,9 @@
 Pure: reads files, no sockets. The conventions it checks are written down in
 docs/protocol.md §1.2; adding a frame or a code means adding a row there:
 
-- a table whose first column is headed `client op`, `server op`, `error code` or
-  `close code` documents, in each row's first cell, one value in backticks;
+- a table whose first column is headed `client op`, `server op`, `error code`,
+  `close code` or `system type` documents, in each row's first cell, one value in
+  backticks (a `system type` row also names each field of its payload in backticks);
 - a fenced block marked `json client` / `json server` holds example frames (one
   or more), each decoded with the real codec of the receiving side, in JSON and
   in msgpack; frames in `json client refused` blocks must fail to decode;
@@ -24,6 +25,7 @@ import msgspec
 import pytest
 from markdown_it import MarkdownIt
 
+from chatserver.announcements import PAYLOADS
 from chatserver.errors import HTTP_STATUS
 from client_proto import frames
 from client_proto.codec import JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL, client_codec, server_codec
@@ -81,7 +83,12 @@ def _tables(path: Path) -> list[tuple[list[str], list[tuple[int, list[str]]]]]:
 
 def documented(first_header: str) -> dict[str, int]:
     """The values in backticks that open the rows of every table headed `first_header`, with their lines."""
-    found: dict[str, int] = {}
+    return {value: line for value, (line, _) in documented_rows(first_header).items()}
+
+
+def documented_rows(first_header: str) -> dict[str, tuple[int, list[str]]]:
+    """Like `documented`, with each row's cells."""
+    found: dict[str, tuple[int, list[str]]] = {}
     for header, rows in _tables(PROTOCOL_DOC):
         if not header or header[0] != first_header:
             continue
@@ -91,7 +98,7 @@ def documented(first_header: str) -> dict[str, int]:
                 f"{DOC} line {line}: a row of a `{first_header}` table must start with the value in backticks, "
                 f"found {cells[0]!r}"
             )
-            found[match.group(1)] = line
+            found[match.group(1)] = (line, cells)
     return found
 
 
@@ -134,6 +141,22 @@ def test_every_close_code_is_documented():
     assert not missing, _describe(missing, "close codes of client_proto/errors.py (CloseCode)", "close code")
     stale = {code: line for code, line in codes.items() if code not in known | WEBSOCKET_LAYER_CLOSES}
     assert not stale, f"{DOC} documents close codes the server never sends (code: line): {stale}"
+
+
+def test_every_system_type_is_documented_with_its_fields():
+    rows = documented_rows("system type")
+    missing = PAYLOADS.keys() - rows.keys()
+    assert not missing, _describe(missing, "system types of chatserver/announcements.py (PAYLOADS)", "system type")
+    stale = {name: line for name, (line, _) in rows.items() if name not in PAYLOADS}
+    assert not stale, f"{DOC} documents system types chatserver/announcements.py does not have: {stale}"
+    unnamed = {}
+    for name, payload in PAYLOADS.items():
+        line, cells = rows[name]
+        fields = [field.encode_name for field in msgspec.structs.fields(payload)]
+        absent = [field for field in fields if f"`{field}`" not in " ".join(cells[1:])]
+        if absent:
+            unnamed[f"{name} (line {line})"] = absent
+    assert not unnamed, f"{DOC}: `system type` rows that do not name these payload fields in backticks: {unnamed}"
 
 
 # ------------------------------------------------------------------------------- example frames
@@ -259,6 +282,49 @@ def _links(path: Path) -> list[tuple[int, str]]:
             if child.type in ("link_open", "image") and target:
                 found.append((token.map[0] + 1, target))
     return found
+
+
+CITATION = re.compile(r"docs/(protocol|architecture)\.md (§[\d.]*\d(?:(?:, | and |-|–)§[\d.]*\d)*)")
+
+
+@cache
+def _sections(name: str) -> set[str]:
+    """What docs/<name>.md lets code cite: its numbered headings ("## 4. …" is 4, "### 4.2 …" is
+    4.2) and the items of a numbered list right under a "## N." heading (its third item is N.3)."""
+    sections: set[str] = set()
+    tokens = _tokens(ROOT / "docs" / f"{name}.md")
+    current, in_subsection, item, ordered = None, False, 0, False
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open":
+            match = re.match(r"(\d+(?:\.\d+)*)\.? ", tokens[i + 1].content)
+            number = match.group(1) if match else None
+            if number:
+                sections.add(number)
+            if token.tag == "h2":
+                current, in_subsection = number, False
+            elif token.tag != "h1":
+                in_subsection = True
+        elif token.type in ("ordered_list_open", "bullet_list_open") and token.level == 0:
+            ordered = token.type == "ordered_list_open"
+            item = int(token.attrGet("start") or 1) - 1
+        elif token.type == "list_item_open" and token.level == 1 and ordered and current and not in_subsection:
+            item += 1
+            sections.add(f"{current}.{item}")
+    return sections
+
+
+def test_every_citation_names_a_section_that_exists():
+    wrong = []
+    for path in tracked_files():
+        text = _text(path)
+        if text is None:
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            for doc, refs in CITATION.findall(line):
+                for ref in re.findall(r"§([\d.]*\d)", refs):
+                    if ref not in _sections(doc):
+                        wrong.append(f"{path.relative_to(ROOT)}:{number}: docs/{doc}.md §{ref}")
+    assert not wrong, "citations of sections that do not exist:\n" + "\n".join(wrong)
 
 
 def test_markdown_links_stay_inside_the_repository():
