@@ -37,7 +37,7 @@ INPUTS: dict[str, tuple[float, str]] = {
     "node_deliver_us": (4.8, "README fanout 1x1000 at 200 msgs/s: CPU per local delivery (batched writes)"),
     "node_remote_us": (40.0, "bench_cluster: CPU per bus message a node receives and sequences (decode, order)"),
     "node_ping_us": (8.0, "assumption: CPU per WebSocket ping/pong round (one per connection per heartbeat)"),
-    "heartbeat_s": (25, "docs/protocol.md §5 CHAT_HEARTBEAT default"),
+    "heartbeat_s": (25, "docs/protocol.md §13 CHAT_HEARTBEAT default"),
     "conn_kib": (18.0, "README Performance: idle memory per connection"),
     "conn_active_kib": (8.0, "assumption: extra buffers of a connection with traffic (write buffer, frames)"),
     "node_base_mib": (90, "README soak: a node's RSS before connections"),

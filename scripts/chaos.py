@@ -105,7 +105,7 @@ class Actor:
                 self.unpaged.append((event.room, event.from_, event.to))
 
     async def _page_gaps(self, client: ChatClient) -> None:
-        """Read announced gaps with `history` (docs/protocol.md §2.1): kept for the next connection on failure."""
+        """Read announced gaps with `history` (docs/protocol.md §9): kept for the next connection on failure."""
         while self.unpaged:
             room, low, high = self.unpaged[0]
             after, got = low - 1, []

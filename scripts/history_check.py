@@ -15,7 +15,7 @@ A client's log is a list of events, in the order the client saw them:
 Storage is `{room: [{"seq", "id", "from", "cid"}, ...]}`. Each client is expected to have read every
 room from seq 1 (it starts with `resume` 0) up to the last stored seq (it catches up at the end).
 
-Properties (docs/protocol.md §4):
+Properties (docs/protocol.md §10):
 1. every acked message is stored exactly once, with the acked seq and id;
 2. every client saw each room's messages in one order: increasing seqs, no duplicate across its
    reconnects, and no hole except one announced by a `gap` and paged with `history`; by the end it

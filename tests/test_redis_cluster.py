@@ -1,5 +1,5 @@
 """Chat nodes on one PostgreSQL and a private Redis Cluster (3 masters + 3 replicas): the guarantees of
-docs/protocol.md §4 hold while the cluster loses a master (its replica takes over) or a whole shard
+docs/protocol.md §10 hold while the cluster loses a master (its replica takes over) or a whole shard
 (master and replica) restarts, with a sender and readers on different nodes under load."""
 
 from __future__ import annotations

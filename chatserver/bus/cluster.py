@@ -1,6 +1,6 @@
 """The Redis Cluster bus: sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`, Redis 7) over redis-py's
 `redis.asyncio.cluster.RedisCluster`. Selected by `CHAT_REDIS_URL=redis+cluster://host:port,…`
-or `CHAT_REDIS_CLUSTER=1` (docs/protocol.md §6.8).
+or `CHAT_REDIS_CLUSTER=1` (docs/protocol.md §13).
 
 How the traffic is laid out, so that no single shard carries every node's traffic:
 
