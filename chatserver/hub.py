@@ -153,6 +153,13 @@ class Hub:
                 room.idle_timer.cancel()
                 room.idle_timer = None
             conn.rooms.add(room_id)
+            if after_seq >= room.next_seq:
+                # The client saw more on another node than this node has delivered yet (it lags after a
+                # bus outage): catch the room up from storage first, or those messages would reach
+                # this connection a second time when they are sequenced here.
+                await self._fill_from_storage(room_id, raising=True)
+                if conn.closed or room_id not in conn.holding:
+                    return
             upto = room.next_seq - 1
             sent = after_seq
             if upto > after_seq:
@@ -328,7 +335,7 @@ class Hub:
                 self.metrics.gap_fills.inc()
                 self._spawn(self._fill_from_storage(room_id))
 
-    async def _fill_from_storage(self, room_id: str) -> None:
+    async def _fill_from_storage(self, room_id: str, *, raising: bool = False) -> None:
         room = self._rooms.get(room_id)
         if room is None:
             return
@@ -337,6 +344,8 @@ class Hub:
                 upto = await message_store.last_seq(db, room_id) or 0
                 missing = await message_store.between(db, room_id, room.next_seq - 1, upto)
         except StorageUnavailable:
+            if raising:
+                raise
             if room.held and room.gap_timer is None:
                 room.gap_timer = self._loop.call_later(1.0, self._gap_expired, room_id)
             return

@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,6 +167,43 @@ def cluster_extra(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def publish_cost(commands: int = 4000) -> str:
+    """Node CPU per published message through redis-py: the cluster client's pipeline (routing by slot)
+    against the plain one, in batches of 1 and 20 (what a node's publisher sends per write)."""
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import ClusterNode
+    from redis.asyncio.cluster import RedisCluster as ClusterClient
+
+    async def per_command(client, batch: int) -> float:
+        started = time.process_time()
+        for i in range(0, commands, batch):
+            async with client.pipeline(transaction=False) as pipe:
+                for j in range(batch):
+                    pipe.execute_command("SPUBLISH", f"chat:room:r{(i + j) % 50}", b"x" * 200)
+                await pipe.execute()
+        return (time.process_time() - started) * 1e6 / commands
+
+    async def run(cluster: RedisCluster, single: RedisProcess) -> list[str]:
+        clustered = ClusterClient(startup_nodes=[ClusterNode("127.0.0.1", cluster.ports[0])])
+        await clustered.initialize()
+        plain = Redis(port=single.port)
+        rows = []
+        for batch in (1, 20):
+            a, b = await per_command(plain, batch), await per_command(clustered, batch)
+            rows.append(f"| {batch} | {a:.1f} | {b:.1f} | {b - a:+.1f} |")
+        await clustered.aclose()
+        await plain.aclose()
+        return rows
+
+    cluster, single = RedisCluster().start(), RedisProcess().start()
+    try:
+        rows = asyncio.run(run(cluster, single))
+    finally:
+        cluster.stop()
+        single.stop()
+    return "\n".join(["| messages per write | one Redis µs/msg | cluster µs/msg | extra |", "|---:|---:|---:|---:|", *rows])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="200 members, two short steps")
@@ -174,8 +212,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--senders", type=int, default=1)
     parser.add_argument("--rate", type=float, action="append", help="messages a second; repeat for steps")
     parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--publish-only", action="store_true", help="only the publishing cost table (seconds)")
     parser.add_argument("--json", default=str(ROOT / "bench-results" / "bench-cluster.json"))
     args = parser.parse_args(argv)
+    if args.publish_only:
+        print(publish_cost())
+        return
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     plan_args = dict(members=args.members, rooms=args.rooms, senders=args.senders, rates=args.rate or [50, 100, 200],
@@ -189,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(results))
     print()
     print(cluster_extra(results))
+    print()
+    print(publish_cost())
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2))
     print(f"\nfull results: {args.json}; server logs: {logs}")

@@ -35,7 +35,9 @@ INPUTS: dict[str, tuple[float, str]] = {
     # a chat node
     "node_ingest_us": (63.5, "README ingest ours-pg at 10,000 msgs/s: CPU per stored+acked message on a node"),
     "node_deliver_us": (4.8, "README fanout 1x1000 at 200 msgs/s: CPU per local delivery (batched writes)"),
-    "node_remote_us": (40.0, "bench_cluster: CPU per bus message a node receives and sequences (decode, order)"),
+    "node_remote_us": (40.0, "bus_receive_us + node_sequence_us: CPU per bus message a node receives"),
+    "bus_receive_us": (30.0, "capacity.py --measure-bus: the cluster bus reading and decoding one room event"),
+    "node_sequence_us": (10.0, "assumption: the hub's per-message work (sequencer, one encode per codec)"),
     "node_ping_us": (8.0, "assumption: CPU per WebSocket ping/pong round (one per connection per heartbeat)"),
     "heartbeat_s": (25, "docs/protocol.md §13 CHAT_HEARTBEAT default"),
     "conn_kib": (18.0, "README Performance: idle memory per connection"),
@@ -162,6 +164,60 @@ def measure_redis(messages: int = 40_000, batch: int = 1) -> dict[str, float]:
         server.stop()
 
 
+def measure_bus_receive(messages: int = 20_000) -> dict[str, float]:
+    """CPU of this process per room event the cluster bus receives from another node (read, decode,
+    hand to the hub), on a private Redis Cluster; the publisher is a raw socket fed from a thread."""
+    import asyncio
+    import socket
+
+    import msgspec
+
+    from chatserver.bus.cluster import ClusterBus
+    from chatserver.bus.events import Posted
+    from chatserver.bus.redis import ROOM_PREFIX, _Envelope
+    from storage.records import Message, User
+    from tests.redis_cluster import RedisCluster
+
+    class Counter:
+        count = 0
+
+        def on_room_event(self, room_id, event):
+            self.count += 1
+
+        def on_control_event(self, event):
+            pass
+
+        def on_bus_restored(self):
+            pass
+
+    async def run(cluster: RedisCluster) -> float:
+        handler = Counter()
+        bus = ClusterBus(cluster.url, node_id="measured")
+        await bus.start(handler)
+        await bus.subscribe_room("measure")
+        channel = ROOM_PREFIX + "measure"
+        sender = User(id="u_x", name="x", display="X")
+        event = Posted(Message(room_id="measure", seq=1, id="m_1", ts=1, sender=sender, kind="text", text="x" * 64))
+        data = msgspec.msgpack.encode(_Envelope("another-node", event))
+        command = b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in (b"SPUBLISH", channel.encode(), data))
+        command = b"*3\r\n" + command
+        sock = socket.create_connection(("127.0.0.1", cluster.master_of(channel)))
+        started = time.process_time()
+        await asyncio.to_thread(sock.sendall, command * messages)
+        while handler.count < messages:
+            await asyncio.sleep(0.01)
+        cpu = time.process_time() - started
+        sock.close()
+        await bus.close()
+        return cpu * 1e6 / messages
+
+    cluster = RedisCluster().start()
+    try:
+        return {"bus_receive_us": asyncio.run(run(cluster))}
+    finally:
+        cluster.stop()
+
+
 def _drain(sock) -> None:
     try:
         while sock.recv(1 << 20):
@@ -198,6 +254,7 @@ def from_bench(path: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--measure-redis", action="store_true", help="measure a Redis shard's costs first")
+    parser.add_argument("--measure-bus", action="store_true", help="measure the cluster bus's receive cost first")
     parser.add_argument("--redis-batch", type=int, default=1, help="SPUBLISHes per write when measuring (default 1)")
     parser.add_argument("--bench", help="a bench_cluster.py JSON result to take measured costs from")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override an input")
@@ -205,6 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     values = {name: value for name, (value, _) in INPUTS.items()}
     sources = {name: source for name, (_, source) in INPUTS.items()}
     measured = {}
+    if args.measure_bus:
+        measured.update(measure_bus_receive())
     if args.measure_redis:
         measured.update(measure_redis(batch=args.redis_batch))
     if args.bench:
@@ -212,6 +271,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in measured.items():
         values[name] = round(value, 2)
         sources[name] = f"measured now ({time.strftime('%Y-%m-%d %H:%M')})"
+    if "node_remote_us" not in measured:
+        values["node_remote_us"] = values["bus_receive_us"] + values["node_sequence_us"]
     for item in args.set:
         name, _, raw = item.partition("=")
         if name not in values:
