@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -44,6 +45,23 @@ PG_DOWN = 10.0
 SEND_PATIENCE = 8.0  # seconds a client retries one send on one connection before moving to another node
 
 
+class LoggedClient(ChatClient):
+    """Logs every message and gap the moment it is dispatched, so the log and `last_seq` (the next
+    resume) never disagree, however a connection ends."""
+
+    def __init__(self, actor: "Actor", url: str, token: str, **options):
+        super().__init__(url, token, **options)
+        self.actor = actor
+
+    def _dispatch(self, frame) -> None:
+        if isinstance(frame, frames.Message):
+            self.actor.log.append({"e": "message", "room": frame.room, "seq": frame.seq, "id": frame.id})
+        elif isinstance(frame, frames.Gap):
+            self.actor.log.append({"e": "gap", "room": frame.room, "from": frame.from_, "to": frame.to})
+            self.actor.unpaged.append((frame.room, frame.from_, frame.to))
+        super()._dispatch(frame)
+
+
 class Actor:
     """One user: sends to its rooms over one node at a time, moves between nodes, logs everything."""
 
@@ -57,12 +75,12 @@ class Actor:
         self.connections = 0
 
     async def _session(self, node: int, until: float, stop: asyncio.Event, send: bool) -> None:
-        client = ChatClient(self.urls[node], self.token, resume=self.resume, reconnect=False, request_timeout=4)
-        await client.connect()
+        client = LoggedClient(self, self.urls[node], self.token, resume=self.resume, reconnect=False,
+                              request_timeout=4)
         self.connections += 1
         self.log.append({"e": "connect", "n": self.connections, "node": node})
-        reader = asyncio.create_task(self._read(client))
         try:
+            await client.connect()
             await self._page_gaps(client)
             while send and not stop.is_set() and time.monotonic() < until and client.connected.is_set():
                 if self.pending is None:
@@ -74,8 +92,7 @@ class Actor:
                 await self._page_gaps(client)
                 await asyncio.sleep(self.rng.uniform(0.05, 0.4))
         finally:
-            await client.close()
-            await reader  # every event the client queued is logged before the next resume
+            await _close(client)
             self.resume.update(client.last_seq)
 
     async def _send(self, client: ChatClient, room: str, cid: str) -> bool:
@@ -96,14 +113,6 @@ class Actor:
             return True
         return False
 
-    async def _read(self, client: ChatClient) -> None:
-        async for event in client.events():
-            if isinstance(event, frames.Message):
-                self.log.append({"e": "message", "room": event.room, "seq": event.seq, "id": event.id})
-            elif isinstance(event, frames.Gap):
-                self.log.append({"e": "gap", "room": event.room, "from": event.from_, "to": event.to})
-                self.unpaged.append((event.room, event.from_, event.to))
-
     async def _page_gaps(self, client: ChatClient) -> None:
         """Read announced gaps with `history` (docs/protocol.md §9): kept for the next connection on failure."""
         while self.unpaged:
@@ -122,9 +131,11 @@ class Actor:
         """Sessions of a few seconds on random nodes, with pauses offline long enough to miss messages."""
         node = self.rng.randrange(len(self.urls))
         while not stop.is_set():
-            try:
-                await self._session(node, time.monotonic() + self.rng.uniform(2, 8), stop, send=True)
-            except (ChatError, TimeoutError, OSError, Exception) as exc:  # a node down or frozen: try another
+            length = self.rng.uniform(2, 8)
+            try:  # the watchdog: no session outlives its length plus a send's patience
+                async with asyncio.timeout(length + SEND_PATIENCE + 15):
+                    await self._session(node, time.monotonic() + length, stop, send=True)
+            except Exception as exc:  # a node down or frozen: try another
                 self.log.append({"e": "failed", "why": repr(exc)[:200]})
                 await asyncio.sleep(0.3)
             if self.rng.random() < 0.3:
@@ -147,21 +158,26 @@ class Actor:
                 await asyncio.sleep(0.3)
 
     async def _catch_up(self, node: int, last_seq: dict[str, int], deadline: float) -> None:
-        client = ChatClient(self.urls[node], self.token, resume=self.resume, reconnect=False)
-        await client.connect()
+        client = LoggedClient(self, self.urls[node], self.token, resume=self.resume, reconnect=False)
         self.connections += 1
         self.log.append({"e": "connect", "n": self.connections, "node": node})
-        reader = asyncio.create_task(self._read(client))
         try:
+            await client.connect()
             while time.monotonic() < deadline:
                 await self._page_gaps(client)
                 if all(client.last_seq.get(room, 0) >= top for room, top in last_seq.items()) and not self.unpaged:
                     return
                 await asyncio.sleep(0.1)
         finally:
-            await client.close()
-            await reader
+            await _close(client)
             self.resume.update(client.last_seq)
+
+
+async def _close(client: ChatClient) -> None:
+    """Close, but never wait long on a frozen or vanished node."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(5):
+            await client.close()
 
 
 class Chaos:
