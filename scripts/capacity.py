@@ -35,8 +35,8 @@ INPUTS: dict[str, tuple[float, str]] = {
     # a chat node
     "node_ingest_us": (63.5, "README ingest ours-pg at 10,000 msgs/s: CPU per stored+acked message on a node"),
     "node_deliver_us": (4.8, "README fanout 1x1000 at 200 msgs/s: CPU per local delivery (batched writes)"),
-    "node_remote_us": (40.0, "bus_receive_us + node_sequence_us: CPU per bus message a node receives"),
-    "bus_receive_us": (30.0, "capacity.py --measure-bus: the cluster bus reading and decoding one room event"),
+    "node_remote_us": (27.1, "bus_receive_us + node_sequence_us: CPU per bus message a node receives"),
+    "bus_receive_us": (17.1, "capacity.py --measure-bus: the cluster bus reading and decoding one room event"),
     "node_sequence_us": (10.0, "assumption: the hub's per-message work (sequencer, one encode per codec)"),
     "node_ping_us": (8.0, "assumption: CPU per WebSocket ping/pong round (one per connection per heartbeat)"),
     "heartbeat_s": (25, "docs/protocol.md §13 CHAT_HEARTBEAT default"),
@@ -46,11 +46,12 @@ INPUTS: dict[str, tuple[float, str]] = {
     "node_mem_gib": (8, "assumption: memory a node may use"),
     "node_cpu_target": (0.6, "assumption: a node's core kept below 60 % busy (headroom for bursts and failover)"),
     # a Redis shard (one master core; replicas only replicate nothing for pub/sub)
-    "redis_publish_us": (6.4, "capacity.py --measure-redis (one SPUBLISH per write): CPU per message on a shard"),
-    "redis_per_subscriber_us": (2.3, "capacity.py --measure-redis: extra CPU per subscribed node it goes to"),
+    "redis_publish_us": (5.3, "capacity.py --measure-redis (one SPUBLISH per write): CPU per message on a shard"),
+    "redis_per_subscriber_us": (1.9, "capacity.py --measure-redis: extra CPU per subscribed node it goes to"),
     "redis_cpu_target": (0.5, "assumption: a Redis master kept below 50 % of its core"),
     # PostgreSQL
-    "pg_us_per_msg": (120.0, "bench_cluster (private PostgreSQL): CPU of all backends per stored message"),
+    "pg_us_per_msg": (250.0, "bench_cluster at 200 msgs/s, private PostgreSQL: all backends' CPU per stored message "
+                              "(170-276 µs; small group commits at that rate, so an upper bound)"),
     "pg_cores": (32, "assumption: cores of the primary"),
     "pg_cpu_target": (0.6, "assumption: the primary kept below 60 %"),
     "msg_bytes": (600, "assumption: bytes a stored message takes with its index entries and WAL"),

@@ -135,6 +135,8 @@ class Actor:
             try:  # the watchdog: no session outlives its length plus a send's patience
                 async with asyncio.timeout(length + SEND_PATIENCE + 15):
                     await self._session(node, time.monotonic() + length, stop, send=True)
+            except TimeoutError:  # counted apart: a live connection that neither answered nor closed
+                self.log.append({"e": "stalled", "node": node})
             except Exception as exc:  # a node down or frozen: try another
                 self.log.append({"e": "failed", "why": repr(exc)[:200]})
                 await asyncio.sleep(0.3)
@@ -283,8 +285,9 @@ class Chaos:
         events = Counter(e["e"] for log in histories.values() for e in log)
         stats = {"seconds": round(time.monotonic() - started), "faults": dict(self.faults),
                  "stored": sum(len(m) for m in stored.values()), "acked": events["acked"],
-                 "send attempts": events["sent"], "received": events["message"], "connections": events["connect"],
-                 "failed connections": events["failed"], "gaps paged": events["paged"]}
+                 "send attempts": events["sent"], "received": events["message"], "connection attempts": events["connect"],
+                 "failed connections": events["failed"], "stalled sessions": events["stalled"],
+                 "gaps paged": events["paged"]}
         return verdicts, stats
 
     async def stored(self, rooms: list[str]) -> dict[str, list[dict]]:
