@@ -221,3 +221,44 @@ class PostRecord(Base):
 
 # Editing or deleting a post finds its feed entries in every record.
 Index("ix_feed_entries_post", FeedEntry.post_id)
+
+
+# People, records and search (issue 13) --------------------------------------------
+
+
+class Block(Base):
+    """`blocker_id` blocked `blocked_id`: the blocked user's invitations to the blocker are skipped,
+    and they cannot open a direct room with the blocker."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (Index("ix_blocks_blocked", "blocked_id", "blocker_id"),)
+
+    blocker_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    blocked_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecordRequest(Base):
+    """A user's request to join an alumni record, decided by the record's owner."""
+
+    __tablename__ = "record_requests"
+    __table_args__ = (
+        Index("ix_record_requests_record", "record_id", "created"),
+        # At most one pending request per (record, user), even when two arrive at once.
+        Index(
+            "uq_record_requests_pending",
+            "record_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID, ForeignKey("alumni_records.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10))  # pending | approved | declined
+    created: Mapped[int] = mapped_column(BigInteger)
+    decided: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -152,3 +152,15 @@ class Post:
     updated: int
     alumni_ids: tuple[str, ...] = ()
 
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRequest:
+    """A request to join an alumni record (docs/protocol.md §6.5)."""
+
+    id: str
+    record_id: str
+    user: User
+    note: str
+    status: str  # pending | approved | declined
+    created: int

@@ -21,7 +21,7 @@ _member_count = (
     .scalar_subquery()
     .label("member_count")
 )
-_ROOM_COLUMNS = (
+ROOM_COLUMNS = (
     RoomRow.id,
     RoomRow.name,
     RoomRow.topic,
@@ -32,7 +32,7 @@ _ROOM_COLUMNS = (
 )
 
 
-def _room(row) -> Room:
+def room_from_row(row) -> Room:
     return Room(
         id=row.id,
         name=row.name,
@@ -68,8 +68,8 @@ async def create(
 
 
 async def get(conn: AsyncConnection, room_id: str) -> Room | None:
-    row = (await conn.execute(select(*_ROOM_COLUMNS).where(RoomRow.id == room_id))).first()
-    return _room(row) if row else None
+    row = (await conn.execute(select(*ROOM_COLUMNS).where(RoomRow.id == room_id))).first()
+    return room_from_row(row) if row else None
 
 
 async def lock(conn: AsyncConnection, room_id: str) -> bool:
@@ -92,12 +92,12 @@ async def update_room(conn: AsyncConnection, room_id: str, **fields) -> Room | N
 
 async def list_for_user(conn: AsyncConnection, user_id: str) -> list[Room]:
     rows = await conn.execute(
-        select(*_ROOM_COLUMNS)
+        select(*ROOM_COLUMNS)
         .join(Membership, Membership.room_id == RoomRow.id)
         .where(Membership.user_id == user_id)
         .order_by(RoomRow.created, RoomRow.id)
     )
-    return [_room(row) for row in rows]
+    return [room_from_row(row) for row in rows]
 
 
 async def room_ids_for_user(conn: AsyncConnection, user_id: str) -> set[str]:

@@ -1,0 +1,131 @@
+"""blocks, record join requests, and the search indexes (FTS5 trigram / pg_trgm)
+
+Revision ID: 0004
+Revises: 0003
+
+The search indexes are the ones `storage/search.py` reads (its docstring says
+how). SQLite: an external-content FTS5 table with the `trigram` tokenizer per
+searched table, kept in step by triggers (so edits, recalls and deletes need
+no code of their own). PostgreSQL: `pg_trgm` GIN indexes on the searched
+columns; the messages' one covers only text that is not recalled.
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+ID = sa.String(length=40)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "blocks",
+        sa.Column("blocker_id", ID, nullable=False),
+        sa.Column("blocked_id", ID, nullable=False),
+        sa.Column("created", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["blocker_id"], ["users.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["blocked_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("blocker_id", "blocked_id"),
+    )
+    # "Who blocked this inviter?" reads by the blocked side.
+    op.create_index("ix_blocks_blocked", "blocks", ["blocked_id", "blocker_id"])
+    op.create_table(
+        "record_requests",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("record_id", ID, nullable=False),
+        sa.Column("user_id", ID, nullable=False),
+        sa.Column("note", sa.Text(), nullable=False, server_default=""),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("created", sa.BigInteger(), nullable=False),
+        sa.Column("decided", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(["record_id"], ["alumni_records.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_record_requests_record", "record_requests", ["record_id", "created"])
+    op.create_index(
+        "uq_record_requests_pending", "record_requests", ["record_id", "user_id"], unique=True,
+        sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"),
+    )
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        for table, columns, condition in INDEXED:
+            for statement in _fts5(table, columns, condition):
+                op.execute(statement)
+    else:
+        opclass = _pg_trgm(bind)
+        for table, columns, condition in INDEXED:
+            where = f" WHERE {_where(condition)}" if condition else ""
+            for column in columns:
+                op.execute(f"CREATE INDEX ix_{table}_{column}_trgm ON {table} USING gin ({column} {opclass}){where}")
+
+
+# (table, searched columns, which rows are searchable: SQL where `{r}` prefixes each column)
+INDEXED = (
+    ("users", ("name", "display"), None),
+    ("rooms", ("name", "topic"), None),
+    ("alumni_records", ("name", "school", "class_name", "description"), None),
+    ("messages", ("text",), "{r}kind = 'text' AND NOT {r}recalled AND {r}text IS NOT NULL"),
+)
+
+
+def _where(condition: str | None, prefix: str = "") -> str:
+    return "1 = 1" if condition is None else condition.format(r=prefix)
+
+
+def _fts5(table: str, columns: tuple[str, ...], condition: str | None) -> list[str]:
+    """An external-content FTS5 trigram index of `table` (keyed by its rowid) and the triggers
+    that keep it in step: a row is indexed while `condition` holds and leaves when it stops
+    (a recalled message), so an edit, a recall or a delete needs no code of its own."""
+    fts = f"{table}_fts"
+    cols = ", ".join(columns)
+    new_values = ", ".join(f"new.{c}" for c in columns)
+    old_values = ", ".join(f"old.{c}" for c in columns)
+    new_holds, old_holds = _where(condition, "new."), _where(condition, "old.")
+    return [
+        f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{table}', content_rowid='rowid', "
+        "tokenize='trigram')",
+        f"INSERT INTO {fts}(rowid, {cols}) SELECT rowid, {cols} FROM {table} WHERE {_where(condition)}",
+        f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} WHEN {new_holds} BEGIN "
+        f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.rowid, {new_values}); END",
+        f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} WHEN {old_holds} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.rowid, {old_values}); END",
+        f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {cols}{_condition_columns(condition)} ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {cols}) SELECT 'delete', old.rowid, {old_values} WHERE {old_holds}; "
+        f"INSERT INTO {fts}(rowid, {cols}) SELECT new.rowid, {new_values} WHERE {new_holds}; END",
+    ]
+
+
+def _condition_columns(condition: str | None) -> str:
+    return "" if condition is None else ", kind, recalled"
+
+
+def _pg_trgm(bind) -> str:
+    """Install pg_trgm (in `public` when there is one, so a schema dropped with CASCADE cannot take
+    it, and the indexes of other schemas, along) and name its operator class, schema-qualified."""
+    has_public = bind.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")).first()
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm" + (" SCHEMA public" if has_public else ""))
+    schema = bind.execute(sa.text(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = 'pg_trgm'"
+    )).scalar_one()
+    return f'"{schema}".gin_trgm_ops'
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    for table, columns, _ in INDEXED:
+        if bind.dialect.name == "sqlite":
+            for suffix in ("ai", "ad", "au"):
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_fts_{suffix}")
+            op.execute(f"DROP TABLE IF EXISTS {table}_fts")
+        else:
+            for column in columns:
+                op.execute(f"DROP INDEX IF EXISTS ix_{table}_{column}_trgm")
+    op.drop_table("record_requests")
+    op.drop_table("blocks")

@@ -1,0 +1,337 @@
+"""Search: people, alumni records, groups and messages by what they contain (docs/protocol.md §6.5).
+
+A query `q` matches text that contains it, in any case and any script (a
+Chinese query of 2 or more characters finds any text holding those
+characters in a row). One function per kind of result; each reads an index
+that migration 0004 made and that the database keeps in step by itself:
+
+- SQLite: an FTS5 table per searched table with the `trigram` tokenizer
+  (case folded). A phrase of 3+ characters is a substring match read from the
+  index. Trigrams cannot answer a 2-character query: that one falls back to
+  `LIKE`, over the rows the search is already limited to (the caller's rooms
+  for messages; people, records and groups are bounded tables). Rows are the
+  newest first by `rowid` (insertion order), which FTS5 walks backwards and
+  stops as soon as a page is full.
+- PostgreSQL: `pg_trgm` GIN indexes answer `ILIKE '%q%'` for 3+ characters.
+  A 2-character pattern has no trigram (the index would read all of itself),
+  so it is written as `strpos(lower(...))`, which the planner cannot send to
+  the index, over the same bounded rows.
+
+`%`, `_` and `\\` in `q` are escaped: they match themselves. Paging is by
+keyset (the `next` cursor names the last row of a page), so rows stored
+while a client pages never shift or repeat what it has read.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Integer, and_, case, column, func, literal, literal_column, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement
+
+from . import alumni, rooms, users
+from .models import AlumniRecord as RecordRow, Room as RoomRow, User as UserRow
+from .records import AlumniRecord, Room, User
+
+TRIGRAM = 3  # the shortest query an FTS5 trigram index or a pg_trgm index can answer
+PUBLIC_POLICIES = ("open", "approval")  # groups anyone may find (never `invite` groups or direct rooms)
+
+
+class BadCursor(ValueError):
+    """A `before` cursor this search did not hand out."""
+
+
+# ---------------------------------------------------------------------------- matching
+
+
+def like_pattern(q: str) -> str:
+    """`%q%` with LIKE's wildcards (and the escape character) in `q` escaped by `\\`."""
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def fts_phrase(q: str) -> str:
+    """`q` as one FTS5 phrase: with the trigram tokenizer, a case-folded substring match."""
+    return '"' + q.replace('"', '""') + '"'
+
+
+def _indexed(q: str) -> bool:
+    return len(q) >= TRIGRAM
+
+
+def _contains(dialect: str, col: ColumnElement, q: str) -> ColumnElement:
+    """`col` contains `q`, case-insensitively, in a form that reads the trigram index when `q` is long
+    enough for it (PostgreSQL) and stays off it when not."""
+    if dialect == "postgresql":
+        if _indexed(q):
+            return col.ilike(like_pattern(q), escape="\\")
+        return func.strpos(func.lower(col), q.lower()) > 0
+    return col.like(like_pattern(q), escape="\\")  # SQLite's LIKE ignores ASCII case
+
+
+def _fts_rowids(table: str, q: str):
+    """The rowids of `table` whose indexed columns contain `q` (SQLite, 3+ characters)."""
+    fts = f"{table}_fts"
+    hits = text(f"SELECT rowid FROM {fts} WHERE {fts} MATCH :phrase").bindparams(phrase=fts_phrase(q))
+    return select(hits.columns(column("rowid", Integer)).subquery().c.rowid)
+
+
+def _where_matches(dialect: str, table, columns: list[ColumnElement], q: str) -> ColumnElement:
+    """Some of `columns` of `table` contain `q` (read from its FTS5 table on SQLite when it can)."""
+    if dialect == "sqlite" and _indexed(q):
+        return literal_column(f"{table.name}.rowid").in_(_fts_rowids(table.name, q))
+    return or_(*(_contains(dialect, col, q) for col in columns))
+
+
+# ---------------------------------------------------------------------------- people
+
+
+async def people(conn: AsyncConnection, q: str, *, after: str | None = None, limit: int = 20) -> list[User]:
+    """Users (bots too, not retired ones) whose name or display contains `q`, by name;
+    `after` is the last name of the previous page."""
+    dialect = conn.dialect.name
+    table = UserRow.__table__
+    query = (
+        select(*users.COLUMNS)
+        .where(_where_matches(dialect, table, [UserRow.name, UserRow.display], q), UserRow.deleted.is_(False))
+        .order_by(UserRow.name)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(UserRow.name > after)
+    return [users.from_row(row) for row in await conn.execute(query)]
+
+
+# ---------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A result with its place in a best-match-first order: (rank, created, id), the keyset."""
+
+    item: object
+    rank: int
+    created: int
+    id: str
+
+    def cursor(self) -> str:
+        return f"{self.rank}.{self.created}.{self.id}"
+
+
+def parse_ranked_cursor(raw: str | None) -> tuple[int, int, str] | None:
+    if not raw:
+        return None
+    parts = raw.split(".", 2)
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[:2]) or not parts[2]:
+        raise BadCursor(raw)
+    return int(parts[0]), int(parts[1]), parts[2]
+
+
+def _rank(dialect: str, q: str | None, best: ColumnElement, good: list[ColumnElement]) -> ColumnElement:
+    """0: `best` is `q` itself (any case); 1: `best` contains it; 2: one of `good` does; 3: the rest."""
+    if not q:
+        return literal(0)
+    return case(
+        (func.lower(best) == q.lower(), 0),
+        (_contains(dialect, best, q), 1),
+        (or_(*(_contains(dialect, col, q) for col in good)), 2),
+        else_=3,
+    )
+
+
+def _after_ranked(rank: ColumnElement, created, ident, before: tuple[int, int, str] | None):
+    """Rows after `before` in the order rank ASC, created DESC, id DESC."""
+    if before is None:
+        return None
+    r, c, i = before
+    return or_(rank > r, and_(rank == r, or_(created < c, and_(created == c, ident < i))))
+
+
+async def records(
+    conn: AsyncConnection,
+    *,
+    q: str | None = None,
+    school: str | None = None,
+    year: int | None = None,
+    class_name: str | None = None,
+    before: tuple[int, int, str] | None = None,
+    limit: int = 20,
+) -> list[Ranked]:
+    """Alumni records, best match first: `q` in the name, then in school or class, then in the
+    description; newest first among equals. `school` and `class_name` are contained (any case),
+    `year` equal."""
+    dialect = conn.dialect.name
+    table = RecordRow.__table__
+    rank = _rank(dialect, q, RecordRow.name, [RecordRow.school, RecordRow.class_name]).label("rank")
+    query = alumni.RECORD_SELECT.add_columns(rank, RecordRow.created)
+    if q:
+        query = query.where(_where_matches(
+            dialect, table, [RecordRow.name, RecordRow.school, RecordRow.class_name, RecordRow.description], q
+        ))
+    if school:
+        query = query.where(_contains(dialect, RecordRow.school, school))
+    if class_name:
+        query = query.where(_contains(dialect, RecordRow.class_name, class_name))
+    if year is not None:
+        query = query.where(RecordRow.year == year)
+    after = _after_ranked(rank, RecordRow.created, RecordRow.id, before)
+    if after is not None:
+        query = query.where(after)
+    query = query.order_by(rank, RecordRow.created.desc(), RecordRow.id.desc()).limit(limit)
+    return [
+        Ranked(alumni.record_from_row(row), row.rank, row.created, row.id) for row in await conn.execute(query)
+    ]
+
+
+# ---------------------------------------------------------------------------- groups
+
+
+async def groups(
+    conn: AsyncConnection, q: str | None = None, *, before: tuple[int, int, str] | None = None, limit: int = 20
+) -> list[Ranked]:
+    """Groups anyone may find (`open` and `approval`), best match first: `q` in the name, then in
+    the topic; newest first among equals."""
+    dialect = conn.dialect.name
+    table = RoomRow.__table__
+    rank = _rank(dialect, q, RoomRow.name, [RoomRow.topic]).label("rank")
+    query = select(*rooms.ROOM_COLUMNS, rank, RoomRow.created).where(RoomRow.join_policy.in_(PUBLIC_POLICIES))
+    if q:
+        query = query.where(_where_matches(dialect, table, [RoomRow.name, RoomRow.topic], q))
+    after = _after_ranked(rank, RoomRow.created, RoomRow.id, before)
+    if after is not None:
+        query = query.where(after)
+    query = query.order_by(rank, RoomRow.created.desc(), RoomRow.id.desc()).limit(limit)
+    return [Ranked(rooms.room_from_row(row), row.rank, row.created, row.id) for row in await conn.execute(query)]
+
+
+# ---------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHit:
+    room_id: str
+    seq: int
+    id: str
+    ts: int
+    sender: User | None
+    text: str
+    cursor: str  # this hit's place in the newest-first order, as `before` takes it
+
+
+def parse_message_cursor(dialect: str, raw: str | None) -> dict | None:
+    """The keyset parameters in a message cursor: SQLite orders by rowid, PostgreSQL by (ts, room, seq)."""
+    if not raw:
+        return None
+    try:
+        if dialect == "sqlite":
+            if not (raw.isascii() and raw.isdigit()):
+                raise ValueError
+            return {"k": int(raw)}
+        ts, seq, room = raw.split(".", 2)
+        if not (ts.isascii() and ts.isdigit() and seq.isascii() and seq.isdigit() and room):
+            raise ValueError
+        return {"k_ts": int(ts), "k_room": room, "k_seq": int(seq)}
+    except ValueError:
+        raise BadCursor(raw) from None
+
+
+_USER = "u.id AS u_id, u.name AS u_name, u.display AS u_display, u.bot AS u_bot, u.owner_id AS u_owner_id"
+_SEARCHABLE = "m.kind = 'text' AND NOT m.recalled AND m.text IS NOT NULL"
+
+
+@functools.cache
+def _message_query(dialect: str, indexed: bool, one_room: bool, keyset: bool):
+    """The SQL of `messages` for one shape of query, built once."""
+    rooms_ = "m.room_id = :room" if one_room else (
+        "m.room_id IN (SELECT ms.room_id FROM memberships ms WHERE ms.user_id = :me)"
+    )
+    if dialect == "sqlite":
+        if indexed:  # FTS5 drives: newest rowid first, stopping when the page is full
+            source = "messages_fts f JOIN messages m ON m.rowid = f.rowid"
+            match = "messages_fts MATCH :phrase"
+            key = "f.rowid"
+        else:
+            source = "messages m"
+            match = "m.text LIKE :pattern ESCAPE '\\'"
+            key = "m.rowid"
+        after = f" AND {key} < :k" if keyset else ""
+        order = f"{key} DESC"
+        select_key = f"{key} AS k"
+    else:
+        source = "messages m"
+        match = "m.text ILIKE :pattern ESCAPE '\\'" if indexed else "strpos(lower(m.text), :lowered) > 0"
+        after = (
+            " AND (m.ts, m.room_id, m.seq) < (CAST(:k_ts AS BIGINT), CAST(:k_room AS VARCHAR), "
+            "CAST(:k_seq AS BIGINT))" if keyset else ""
+        )
+        order = "m.ts DESC, m.room_id DESC, m.seq DESC"
+        select_key = "NULL AS k"
+    return text(
+        f"SELECT {select_key}, m.room_id, m.seq, m.id, m.ts, m.text, {_USER} "
+        f"FROM {source} LEFT JOIN users u ON u.id = m.sender_id "
+        f"WHERE {match} AND {rooms_} AND {_SEARCHABLE}{after} "
+        f"ORDER BY {order} LIMIT :limit"
+    )
+
+
+async def messages(
+    conn: AsyncConnection,
+    q: str,
+    *,
+    member_id: str,
+    room_id: str | None = None,
+    before: str | None = None,
+    limit: int = 20,
+) -> list[MessageHit]:
+    """Text messages (current text, never recalled) containing `q`, newest first, in the rooms
+    `member_id` belongs to now (or only `room_id`, which the caller checked they belong to).
+    Raises `BadCursor` for a `before` this function did not hand out."""
+    dialect = conn.dialect.name
+    keyset = parse_message_cursor(dialect, before)
+    indexed = _indexed(q)
+    params: dict = {"limit": limit, "me": member_id, "room": room_id, **(keyset or {})}
+    if dialect == "sqlite" and indexed:
+        params["phrase"] = fts_phrase(q)
+    elif dialect == "postgresql" and not indexed:
+        params["lowered"] = q.lower()
+    else:
+        params["pattern"] = like_pattern(q)
+    if room_id is None:
+        params.pop("room")
+    else:
+        params.pop("me")
+    rows = await conn.execute(_message_query(dialect, indexed, room_id is not None, keyset is not None), params)
+    return [
+        MessageHit(
+            room_id=row.room_id, seq=row.seq, id=row.id, ts=row.ts, sender=users.from_prefixed_row(row),
+            text=row.text, cursor=str(row.k) if dialect == "sqlite" else f"{row.ts}.{row.seq}.{row.room_id}",
+        )
+        for row in rows
+    ]
+
+
+# ---------------------------------------------------------------------------- snippets
+
+SNIPPET_BEFORE = 30  # characters of context before the first match
+SNIPPET_LENGTH = 160
+
+
+def snippet(body: str, q: str) -> str:
+    """A window of `body` around the first match of `q`, each match in it marked `[`…`]`
+    (any case); `…` where the window cuts the text."""
+    pattern = re.compile(re.escape(q), re.IGNORECASE)
+    first = pattern.search(body)
+    start = max(0, first.start() - SNIPPET_BEFORE) if first else 0
+    end = min(len(body), start + SNIPPET_LENGTH)
+    if first and first.end() > end:  # a long query: the window holds the whole first match
+        end = first.end()
+    window = pattern.sub(lambda m: f"[{m.group(0)}]", body[start:end])
+    return ("…" if start else "") + window + ("…" if end < len(body) else "")
+
+
+__all__ = [
+    "BadCursor", "MessageHit", "PUBLIC_POLICIES", "Ranked", "fts_phrase", "groups", "like_pattern", "messages",
+    "parse_message_cursor", "parse_ranked_cursor", "people", "records", "snippet",
+]
