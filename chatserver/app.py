@@ -21,6 +21,7 @@ from .http import alumni as alumni_http
 from .http import ops as ops_http
 from .http import posts as posts_http
 from .http import rooms as rooms_http
+from .http import search as search_http
 from .http.errors import error_middleware
 from .http.routes import add_routes
 from .hub import Hub
@@ -31,6 +32,7 @@ from .services.alumni import AlumniService
 from .services.messages import MessageService
 from .services.posts import PostService
 from .services.rooms import RoomService
+from .services.search import SearchService
 from .services.writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_server_parts)
     app.on_shutdown.append(_drain)
 
-    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES]
+    # search first: its `/api/rooms/discover` must win over `/api/rooms/{room_id}`
+    routes = [*search_http.ROUTES, *accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES,
+              *posts_http.ROUTES, *ops_http.ROUTES]
     app[keys.ROUTES] = routes
     add_routes(app, routes)
     app.router.add_get("/ws", ws.handle)
@@ -91,6 +95,7 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.ROOMS] = RoomService(db, bus)
     app[keys.ALUMNI] = AlumniService(db, bus, app[keys.MESSAGES], settings)
     app[keys.POSTS] = PostService(db, app[keys.MESSAGES])
+    app[keys.SEARCH] = SearchService(db)
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
     try:
         yield

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .services.messages import MessageService
     from .services.posts import PostService
     from .services.rooms import RoomService
+    from .services.search import SearchService
     from .services.writer import MessageWriter
 
 SETTINGS = web.AppKey("settings", "Settings")
@@ -34,5 +35,6 @@ MESSAGES = web.AppKey("messages", "MessageService")
 ROOMS = web.AppKey("rooms", "RoomService")
 ALUMNI = web.AppKey("alumni", "AlumniService")
 POSTS = web.AppKey("posts", "PostService")
+SEARCH = web.AppKey("search", "SearchService")
 LOGIN_GUARD = web.AppKey("login_guard", "LoginGuard")
 ROUTES = web.AppKey("routes", list)
