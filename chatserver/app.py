@@ -20,6 +20,7 @@ from .http import accounts as accounts_http
 from .http import alumni as alumni_http
 from .http import ops as ops_http
 from .http import posts as posts_http
+from .http import records as records_http
 from .http import rooms as rooms_http
 from .http import search as search_http
 from .http.errors import error_middleware
@@ -31,6 +32,7 @@ from .services.accounts import AccountService
 from .services.alumni import AlumniService
 from .services.messages import MessageService
 from .services.posts import PostService
+from .services.records import RecordService
 from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.writer import MessageWriter
@@ -54,7 +56,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
     # search first: its `/api/rooms/discover` must win over `/api/rooms/{room_id}`
     routes = [*search_http.ROUTES, *accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES,
-              *posts_http.ROUTES, *ops_http.ROUTES]
+              *records_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES]
     app[keys.ROUTES] = routes
     add_routes(app, routes)
     app.router.add_get("/ws", ws.handle)
@@ -96,6 +98,7 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.ALUMNI] = AlumniService(db, bus, app[keys.MESSAGES], settings)
     app[keys.POSTS] = PostService(db, app[keys.MESSAGES])
     app[keys.SEARCH] = SearchService(db)
+    app[keys.RECORDS] = RecordService(db, bus, app[keys.MESSAGES])
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
     try:
         yield

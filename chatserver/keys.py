@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .services.alumni import AlumniService
     from .services.messages import MessageService
     from .services.posts import PostService
+    from .services.records import RecordService
     from .services.rooms import RoomService
     from .services.search import SearchService
     from .services.writer import MessageWriter
@@ -36,5 +37,6 @@ ROOMS = web.AppKey("rooms", "RoomService")
 ALUMNI = web.AppKey("alumni", "AlumniService")
 POSTS = web.AppKey("posts", "PostService")
 SEARCH = web.AppKey("search", "SearchService")
+RECORDS = web.AppKey("records", "RecordService")
 LOGIN_GUARD = web.AppKey("login_guard", "LoginGuard")
 ROUTES = web.AppKey("routes", list)

@@ -231,6 +231,7 @@ class Gap(_Frame, tag="gap"):
 class Notify(_Frame, tag="notify"):
     type: str
     invitation: dict[str, Any] | None = None
+    request: dict[str, Any] | None = None  # `record_request` (docs/protocol.md §6.5)
 
 
 ServerFrame = Union[
