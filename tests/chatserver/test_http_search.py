@@ -109,3 +109,41 @@ async def test_record_search_best_match_first_and_filters(http, make_account):
     assert [r["id"] for r in page.body["items"] + rest.body["items"]] == [other_year["id"], named["id"], desc["id"]]
     (await http("GET", "/api/alumni?year=abc", token=stranger.token)).error(422, "invalid", "year")
     (await http("GET", "/api/alumni?q=x", token=stranger.token)).error(422, "invalid", "q")
+
+
+async def test_a_stranger_finds_nothing_private(http, make_account, make_room, connect):
+    """docs/protocol.md §6.5: no members-only profile field, no message of a room they are not in (or
+    left), no invite-only group, no recalled text."""
+    owner, mate, stranger = await make_account("priv"), await make_account("priv"), await make_account()
+    secret_room, _ = await make_room(owner=owner, members=[mate], name="隐私 group")
+    open_room, _ = await make_room(owner=owner, join_policy="open", name="隐私 open")
+    record = await owner.api.post("/api/alumni", {"name": "隐私 class", "school": "school"})
+    await owner.api.put(f"/api/alumni/{record['id']}/profile",
+                        {"city": "隐私城", "employer": "隐私公司", "visibility": {"employer": "public"}})
+    await _say(owner, secret_room["id"], "隐私 in the invite group")
+    await _say(owner, open_room["id"], "隐私 in the open group")
+    recalled = await _say(owner, open_room["id"], "隐私 recalled")
+    wire = await connect(owner)
+    assert (await wire.call("recall", room=open_room["id"], seq=recalled["seq"]))["op"] == "ok"
+
+    everything = []
+    for path in (f"/api/users?q={quote('priv')}", f"/api/alumni?q={quote('隐私')}",
+                 f"/api/rooms/discover?q={quote('隐私')}", f"/api/search?q={quote('隐私')}",
+                 f"/api/users/{owner.id}"):
+        reply = await http("GET", path, token=stranger.token)
+        assert reply.status == 200, (path, reply)
+        everything.append(reply.body)
+    text = str(everything)
+    for private in ("隐私城", "隐私公司", "invite group", "隐私 group", "recalled", "open group"):
+        assert private not in text, private
+    users, records, groups, messages, profile = everything
+    assert all(set(u) == {"id", "name", "display", "bot"} for u in users["items"]) and len(users["items"]) == 2
+    assert set(profile) == {"id", "name", "display", "bot", "created"}
+    assert [r["id"] for r in records["items"]] == [record["id"]] and "profile" not in records["items"][0]
+    assert [g["id"] for g in groups["items"]] == [open_room["id"]]
+    assert messages["items"] == []
+    # Joining the open group shows its messages (never the recalled one); leaving hides them again.
+    await stranger.api.post(f"/api/rooms/{open_room['id']}/members", {"user_id": stranger.id})
+    assert [i["text"] for i in (await _search(http, stranger, "隐私"))["items"]] == ["隐私 in the open group"]
+    await stranger.api.delete(f"/api/rooms/{open_room['id']}/members/{stranger.id}")
+    assert (await _search(http, stranger, "隐私"))["items"] == []
