@@ -1,0 +1,267 @@
+"""How long searches take at scale (docs/protocol.md §6.5): people, records, groups and messages.
+
+Seeds, on SQLite and on PostgreSQL, 1,000,000 messages (English and Chinese
+text, half each) in 1,000 rooms, 100,000 users and 10,000 alumni records,
+with the searching user a member of 50 rooms, then times 200 queries of each
+kind through `SearchService` (the code behind the HTTP routes: SQL, rows to
+JSON, snippets) and prints p50/p95/p99 in milliseconds. Figures only;
+nothing is asserted. Targets of issue 13: messages p95 < 100 ms, the others
+p95 < 30 ms.
+
+    .venv/bin/python scripts/bench_search.py                    # both databases, full scale
+    .venv/bin/python scripts/bench_search.py --scale 0.1 --only sqlite
+
+`--scale` multiplies every count (users, rooms, records, messages; the
+searcher's 50 rooms shrink with the rooms). Seeding goes through the same
+schema, triggers and indexes the server uses (migration 0004), in bulk
+inserts. PostgreSQL: `--pg` names the server; a scratch database is created
+and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from chatserver.services.search import SearchService  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.models import AlumniMember, AlumniRecord, Membership, Message, Room, User  # noqa: E402
+from storage.records import User as UserRecord  # noqa: E402
+
+CHUNK = 5_000  # rows per INSERT
+START = 1_700_000_000_000
+
+ENGLISH = (
+    "the meeting tomorrow photos dinner class reunion school teacher weekend football coffee project "
+    "deadline birthday party travel holiday train airport hotel restaurant movie music concert basketball "
+    "morning evening office manager report budget market customer design review release server database "
+    "kitchen garden river mountain beach summer winter spring autumn family children friends remember "
+    "graduation university campus library homework exam results congratulations thanks welcome sorry "
+    "great awesome maybe tonight later soon yesterday weather raining sunny cloudy subway station ticket "
+    "wedding baby house apartment salary promotion interview resume startup investor product launch"
+).split()
+CHINESE = (
+    "同学 毕业 北京 上海 聚会 老师 明天 周末 大学 照片 工作 公司 吃饭 电影 生日 快乐 学校 班级 回忆 时间 "
+    "地方 晚上 喜欢 朋友 中午 下午 一起 火锅 旅游 孩子 考试 篮球 足球 春节 国庆 见面 天气 下雨 地铁 高铁 "
+    "机场 酒店 餐厅 咖啡 啤酒 唱歌 跑步 健身 加班 开会 项目 老板 同事 工资 房子 结婚 恭喜 谢谢 再见 你好 "
+    "哈哈 好的 没问题 可以 不行 怎么样 什么时候 在哪里 颐和园 长城 故宫 西湖 深圳 广州 杭州 南京 成都 "
+    "重庆 武汉 西安 天津 苏州 厦门 青岛 大连 昆明 研究生 博士 硕士 本科 高中 初中 小学 食堂 宿舍 操场"
+).split()
+SURNAMES = "王 李 张 刘 陈 杨 黄 赵 吴 周 徐 孙 马 朱 胡 郭 何 高 林 罗".split()
+GIVEN = "伟 芳 娜 敏 静 丽 强 磊 军 洋 勇 艳 杰 娟 涛 明 超 秀英 华 平 刚 桂英 文 辉 玲 鹏 红 飞".split()
+FIRST = ("james mary john patricia robert jennifer michael linda william elizabeth david barbara richard "
+         "susan joseph jessica thomas sarah charles karen wei ming lei jun hui").split()
+LAST = "smith johnson williams brown jones garcia miller davis wang li zhang liu chen yang huang zhao".split()
+SCHOOLS = [f"{city}第{n}中学" for city in ("北京", "上海", "杭州", "南京", "成都", "武汉", "西安", "广州")
+           for n in range(1, 13)] + [f"{name} High School" for name in (
+               "Lincoln", "Washington", "Jefferson", "Roosevelt", "Madison", "Franklin", "Kennedy", "Hamilton")]
+
+
+def english_text(rng: random.Random) -> str:
+    words = rng.choices(ENGLISH, k=rng.randint(5, 14))
+    words[0] = words[0].capitalize()
+    return " ".join(words) + rng.choice((".", "!", "?", ""))
+
+
+def chinese_text(rng: random.Random) -> str:
+    words = rng.choices(CHINESE, k=rng.randint(3, 9))
+    if rng.random() < 0.2:
+        words.insert(rng.randrange(len(words)), rng.choice(ENGLISH))
+    return "".join(words) + rng.choice(("。", "!", "?", "", "~"))
+
+
+def person(rng: random.Random, i: int) -> tuple[str, str]:
+    if i % 2:
+        return f"{rng.choice(FIRST)}.{rng.choice(LAST)}{i}", f"{rng.choice(FIRST).title()} {rng.choice(LAST).title()}"
+    display = rng.choice(SURNAMES) + rng.choice(GIVEN)
+    return f"u{i:07d}", display
+
+
+async def _insert(db: Database, table, rows) -> None:
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == CHUNK:
+            async with db.transaction() as conn:
+                await conn.execute(insert(table), batch)
+            batch = []
+    if batch:
+        async with db.transaction() as conn:
+            await conn.execute(insert(table), batch)
+
+
+async def build(db: Database, args) -> tuple[UserRecord, dict]:
+    rng = random.Random(13)
+    n_users = max(100, int(100_000 * args.scale))
+    n_rooms = max(20, int(1_000 * args.scale))
+    n_records = max(100, int(10_000 * args.scale))
+    n_messages = int(1_000_000 * args.scale)
+    mine = max(5, n_rooms // 20)
+    per_room = n_messages // n_rooms
+    counts = {"users": n_users, "rooms": n_rooms, "records": n_records, "messages": per_room * n_rooms,
+              "searcher's rooms": mine}
+    started = time.perf_counter()
+    user_ids = [f"u_{i:07d}" for i in range(n_users)]
+    await _insert(db, User, (
+        {"id": uid, "name": name, "display": display, "password_hash": None, "bot": False, "owner_id": None,
+         "created": START + i, "deleted": False}
+        for i, uid in enumerate(user_ids) for name, display in [person(rng, i)]
+    ))
+    searcher = UserRecord(id=user_ids[0], name="u0000000", display="searcher")
+    room_ids = [f"r_{i:05d}" for i in range(n_rooms)]
+    policies = ("open", "approval", "invite")
+    await _insert(db, Room, (
+        {"id": rid, "name": f"{rng.choice(CHINESE)}{rng.choice(CHINESE)} {rng.choice(ENGLISH)} group {i}",
+         "topic": chinese_text(rng) if i % 2 else english_text(rng), "join_policy": policies[i % 3],
+         "owner_id": user_ids[i % n_users], "last_seq": per_room, "created": START + i}
+        for i, rid in enumerate(room_ids)
+    ))
+    # The searcher is in every 20th room; each room has 20 members besides.
+    searcher_rooms = set(room_ids[:: max(1, n_rooms // mine)][:mine])
+    await _insert(db, Membership, (
+        {"room_id": rid, "user_id": uid, "role": "member", "joined": START, "read_seq": 0}
+        for rid in room_ids
+        for uid in ({user_ids[(int(rid[2:]) * 101 + k * 7919) % (n_users - 1) + 1] for k in range(20)}
+                    | ({searcher.id} if rid in searcher_rooms else set()))
+    ))
+    record_ids = [f"a_{i:06d}" for i in range(n_records)]
+    await _insert(db, AlumniRecord, (
+        {"id": aid, "name": f"{school} {year} 届 {cls}班" if i % 2 else f"{school} class of {year}",
+         "school": school, "year": year, "class_name": f"{cls}班", "description": english_text(rng),
+         "owner_id": user_ids[i % n_users], "room_id": None, "created": START + i}
+        for i, aid in enumerate(record_ids)
+        for school, year, cls in [(rng.choice(SCHOOLS), rng.randint(1990, 2020), rng.randint(1, 12))]
+    ))
+    await _insert(db, AlumniMember, (
+        {"record_id": aid, "user_id": user_ids[i % n_users], "joined": START, "profile": {}, "visibility": {}}
+        for i, aid in enumerate(record_ids)
+    ))
+    await _insert(db, Message, (
+        {"room_id": room_ids[r], "seq": s + 1, "id": f"m_{s:05d}_{r:05d}", "ts": START + s * n_rooms + r,
+         "sender_id": user_ids[(r * 31 + s) % n_users], "kind": "text",
+         "text": chinese_text(rng) if (s + r) % 2 else english_text(rng), "cid": None, "reply_to": None,
+         "mentions": None, "recalled": False, "system_type": None, "system_data": None}
+        for s in range(per_room) for r in range(n_rooms)  # rooms interleaved in time, as busy ones are
+    ))
+    async with db.transaction() as conn:  # planner statistics, as autovacuum would gather them
+        await conn.execute(text("ANALYZE"))
+    counts["seeded in"] = f"{time.perf_counter() - started:.0f} s"
+    return searcher, counts
+
+
+def queries(rng: random.Random, n: int) -> dict[str, list]:
+    """`n` queries of each kind: what people type (a name part, a school, a word of a message)."""
+    def cjk_part(word: str, size: int) -> str:
+        start = rng.randrange(0, max(1, len(word) - size + 1))
+        return word[start:start + size]
+
+    people = [rng.choice([rng.choice(SURNAMES) + rng.choice(GIVEN), rng.choice(FIRST), rng.choice(LAST)[:4],
+                          rng.choice(FIRST).title(), rng.choice(GIVEN) * 1 + rng.choice(SURNAMES)])
+              for _ in range(n)]
+    people = [q if len(q) >= 2 else q + rng.choice(GIVEN) for q in people]
+    records = [rng.choice([{"q": cjk_part(rng.choice(SCHOOLS), rng.randint(2, 5))},
+                           {"q": rng.choice(SCHOOLS).split()[0][:6]},
+                           {"school": rng.choice(SCHOOLS), "year": rng.randint(1990, 2020)},
+                           {"q": f"{rng.randint(1990, 2020)} 届"}]) for _ in range(n)]
+    groups = [rng.choice([rng.choice(CHINESE), rng.choice(ENGLISH), f"group {rng.randint(1, 999)}"])
+              for _ in range(n)]
+    messages = [rng.choice([rng.choice(ENGLISH), rng.choice(ENGLISH).upper()[:5], rng.choice(CHINESE),
+                            cjk_part(rng.choice(CHINESE) + rng.choice(CHINESE), 3),
+                            f"{rng.choice(ENGLISH)} {rng.choice(ENGLISH)}", "xylophone"])
+                for _ in range(n)]
+    return {"people": people, "records": records, "groups": groups, "messages": messages}
+
+
+async def time_queries(db: Database, searcher: UserRecord, n: int) -> dict[str, list[float]]:
+    service = SearchService(db)
+    kinds = queries(random.Random(7), n)
+    calls = {
+        "people": lambda q: service.people(searcher, q, None, 20),
+        "records": lambda f: service.records(searcher, dict(f), None, 20),
+        "groups": lambda q: service.groups(searcher, q, None, 20),
+        "messages": lambda q: service.messages(searcher, q, None, None, 20),
+    }
+    took: dict[str, list[float]] = {}
+    for kind, items in kinds.items():
+        for warm in items[:5]:
+            await calls[kind](warm)
+        for item in items:
+            started = time.perf_counter()
+            await calls[kind](item)
+            ms = (time.perf_counter() - started) * 1000
+            took.setdefault(kind, []).append(ms)
+            if kind == "messages":
+                took.setdefault("messages, 2 chars" if len(item) == 2 else "messages, 3+ chars", []).append(ms)
+    return took
+
+
+def percentiles(values: list[float]) -> str:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return f"{cuts[49]:8.2f} {cuts[94]:8.2f} {cuts[98]:8.2f}  ({len(values)})"
+
+
+async def bench(name: str, url: str, args) -> None:
+    db = Database(url)
+    try:
+        await db.migrate()
+        searcher, counts = await build(db, args)
+        took = await time_queries(db, searcher, args.queries)
+    finally:
+        await db.close()
+    print(f"\n{name}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items()))
+    print(f"{'kind':<20} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  (queries)")
+    for kind, values in took.items():
+        print(f"{kind:<20} {percentiles(values)}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every count (default 1: 1,000,000 messages)")
+    parser.add_argument("--queries", type=int, default=200, help="queries of each kind")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--pg", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--keep", help="SQLite: build the database in this file and keep it")
+    args = parser.parse_args()
+    print(f"bench_search --scale {args.scale} --queries {args.queries}")
+    if args.only != "postgresql":
+        if args.keep:
+            await bench("SQLite", f"sqlite+aiosqlite:///{args.keep}", args)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                await bench("SQLite", f"sqlite+aiosqlite:///{tmp}/bench.db", args)
+    if args.only != "sqlite":
+        await bench_pg(args)
+
+
+async def bench_pg(args) -> None:
+    import asyncpg
+
+    admin_url = make_url(args.pg)
+    name = f"bench_search_{uuid.uuid4().hex[:8]}"
+    dsn = admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = admin_url.set(database=name).render_as_string(hide_password=False)
+            await bench("PostgreSQL", url, args)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
