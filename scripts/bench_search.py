@@ -27,20 +27,18 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from chatserver.services.search import SearchService  # noqa: E402
+from scripts.bench_db import insert_in_chunks, scratch_pg_database  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import AlumniMember, AlumniRecord, Membership, Message, Room, User  # noqa: E402
 from storage.records import User as UserRecord  # noqa: E402
 
-CHUNK = 5_000  # rows per INSERT
 START = 1_700_000_000_000
 
 ENGLISH = (
@@ -89,19 +87,6 @@ def person(rng: random.Random, i: int) -> tuple[str, str]:
     return f"u{i:07d}", display
 
 
-async def _insert(db: Database, table, rows) -> None:
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == CHUNK:
-            async with db.transaction() as conn:
-                await conn.execute(insert(table), batch)
-            batch = []
-    if batch:
-        async with db.transaction() as conn:
-            await conn.execute(insert(table), batch)
-
-
 async def build(db: Database, args) -> tuple[UserRecord, dict]:
     rng = random.Random(13)
     n_users = max(100, int(100_000 * args.scale))
@@ -114,7 +99,7 @@ async def build(db: Database, args) -> tuple[UserRecord, dict]:
               "searcher's rooms": mine}
     started = time.perf_counter()
     user_ids = [f"u_{i:07d}" for i in range(n_users)]
-    await _insert(db, User, (
+    await insert_in_chunks(db, User, (
         {"id": uid, "name": name, "display": display, "password_hash": None, "bot": False, "owner_id": None,
          "created": START + i, "deleted": False}
         for i, uid in enumerate(user_ids) for name, display in [person(rng, i)]
@@ -122,7 +107,7 @@ async def build(db: Database, args) -> tuple[UserRecord, dict]:
     searcher = UserRecord(id=user_ids[0], name="u0000000", display="searcher")
     room_ids = [f"r_{i:05d}" for i in range(n_rooms)]
     policies = ("open", "approval", "invite")
-    await _insert(db, Room, (
+    await insert_in_chunks(db, Room, (
         {"id": rid, "name": f"{rng.choice(CHINESE)}{rng.choice(CHINESE)} {rng.choice(ENGLISH)} group {i}",
          "topic": chinese_text(rng) if i % 2 else english_text(rng), "join_policy": policies[i % 3],
          "owner_id": user_ids[i % n_users], "last_seq": per_room, "created": START + i}
@@ -130,25 +115,25 @@ async def build(db: Database, args) -> tuple[UserRecord, dict]:
     ))
     # The searcher is in every 20th room; each room has 20 members besides.
     searcher_rooms = set(room_ids[:: max(1, n_rooms // mine)][:mine])
-    await _insert(db, Membership, (
+    await insert_in_chunks(db, Membership, (
         {"room_id": rid, "user_id": uid, "role": "member", "joined": START, "read_seq": 0}
         for rid in room_ids
         for uid in ({user_ids[(int(rid[2:]) * 101 + k * 7919) % (n_users - 1) + 1] for k in range(20)}
                     | ({searcher.id} if rid in searcher_rooms else set()))
     ))
     record_ids = [f"a_{i:06d}" for i in range(n_records)]
-    await _insert(db, AlumniRecord, (
+    await insert_in_chunks(db, AlumniRecord, (
         {"id": aid, "name": f"{school} {year} 届 {cls}班" if i % 2 else f"{school} class of {year}",
          "school": school, "year": year, "class_name": f"{cls}班", "description": english_text(rng),
          "owner_id": user_ids[i % n_users], "room_id": None, "created": START + i}
         for i, aid in enumerate(record_ids)
         for school, year, cls in [(rng.choice(SCHOOLS), rng.randint(1990, 2020), rng.randint(1, 12))]
     ))
-    await _insert(db, AlumniMember, (
+    await insert_in_chunks(db, AlumniMember, (
         {"record_id": aid, "user_id": user_ids[i % n_users], "joined": START, "profile": {}, "visibility": {}}
         for i, aid in enumerate(record_ids)
     ))
-    await _insert(db, Message, (
+    await insert_in_chunks(db, Message, (
         {"room_id": room_ids[r], "seq": s + 1, "id": f"m_{s:05d}_{r:05d}", "ts": START + s * n_rooms + r,
          "sender_id": user_ids[(r * 31 + s) % n_users], "kind": "text",
          "text": chinese_text(rng) if (s + r) % 2 else english_text(rng), "cid": None, "reply_to": None,
@@ -246,21 +231,8 @@ async def main() -> None:
 
 
 async def bench_pg(args) -> None:
-    import asyncpg
-
-    admin_url = make_url(args.pg)
-    name = f"bench_search_{uuid.uuid4().hex[:8]}"
-    dsn = admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = admin_url.set(database=name).render_as_string(hide_password=False)
-            await bench("PostgreSQL", url, args)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_pg_database(args.pg, "bench_search") as url:
+        await bench("PostgreSQL", url, args)
 
 
 if __name__ == "__main__":
