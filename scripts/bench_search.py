@@ -11,6 +11,10 @@ p95 < 30 ms.
     .venv/bin/python scripts/bench_search.py                    # both databases, full scale
     .venv/bin/python scripts/bench_search.py --scale 0.1 --only sqlite
 
+`--ingest` instead measures what the message index costs the writer:
+messages stored a second by `append_batch` (batches of 100, as the writer
+commits them) with the index and with it dropped, on a fresh database each.
+
 `--scale` multiplies every count (users, rooms, records, messages; the
 searcher's 50 rooms shrink with the rooms). Seeding goes through the same
 schema, triggers and indexes the server uses (migration 0004), in bulk
@@ -192,6 +196,55 @@ async def time_queries(db: Database, searcher: UserRecord, n: int) -> dict[str, 
     return took
 
 
+async def ingest_rate(url: str, messages: int, indexed: bool) -> float:
+    """Messages a second stored by `append_batch`, 100 a batch across 100 rooms."""
+    from storage import messages as message_store
+    from storage import rooms as room_store
+    from storage import users as user_store
+    from storage.records import NewMessage
+
+    db = Database(url)
+    try:
+        await db.migrate()
+        async with db.transaction() as conn:
+            if not indexed:
+                drop = ("DROP TRIGGER messages_fts_ai" if db.is_sqlite else "DROP INDEX ix_messages_text_trgm")
+                await conn.execute(text(drop))
+            senders = [await user_store.create(conn, name=f"s{i:03d}", display=f"S{i}", password_hash=None)
+                       for i in range(100)]
+            rooms = [await room_store.create(conn, name=f"r{i}", topic="", join_policy="invite", owner_id=u.id)
+                     for i, u in enumerate(senders)]
+        rng = random.Random(1)
+        batches = [[NewMessage(rooms[i].id, senders[i], english_text(rng) if (b + i) % 2 else chinese_text(rng),
+                               cid=f"{b}-{i}") for i in range(100)] for b in range(messages // 100)]
+        started = time.perf_counter()
+        for batch in batches:
+            async with db.transaction() as conn:
+                await message_store.append_batch(conn, batch)
+        return messages / (time.perf_counter() - started)
+    finally:
+        await db.close()
+
+
+async def bench_ingest(args) -> None:
+    count = max(1_000, int(20_000 * args.scale))
+    print(f"append_batch of {count:,} messages (100 a batch, 100 rooms), messages a second:")
+    for name in ("SQLite", "PostgreSQL"):
+        if args.only and args.only != name.lower():
+            continue
+        rates = {}
+        for indexed in (False, True, False, True):  # interleaved: the host's noise hits both alike
+            if name == "SQLite":
+                with tempfile.TemporaryDirectory() as tmp:
+                    rate = await ingest_rate(f"sqlite+aiosqlite:///{tmp}/ingest.db", count, indexed)
+            else:
+                async with scratch_pg_database(args.pg, "bench_ingest") as url:
+                    rate = await ingest_rate(url, count, indexed)
+            rates.setdefault(indexed, []).append(rate)
+        print(f"{name:<11} without the index {max(rates[False]):8,.0f}   with it {max(rates[True]):8,.0f}"
+              f"   ({max(rates[True]) / max(rates[False]):.0%}; best of 2 each)")
+
+
 def percentiles(values: list[float]) -> str:
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return f"{cuts[49]:8.2f} {cuts[94]:8.2f} {cuts[98]:8.2f}  ({len(values)})"
@@ -218,7 +271,11 @@ async def main() -> None:
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     parser.add_argument("--pg", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", help="SQLite: build the database in this file and keep it")
+    parser.add_argument("--ingest", action="store_true", help="measure what the index costs the writer instead")
     args = parser.parse_args()
+    if args.ingest:
+        await bench_ingest(args)
+        return
     print(f"bench_search --scale {args.scale} --queries {args.queries}")
     if args.only != "postgresql":
         if args.keep:

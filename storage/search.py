@@ -5,13 +5,14 @@ Chinese query of 2 or more characters finds any text holding those
 characters in a row). One function per kind of result; each reads an index
 that migration 0004 made and that the database keeps in step by itself:
 
-- SQLite: an FTS5 table per searched table with the `trigram` tokenizer
-  (case folded). A phrase of 3+ characters is a substring match read from the
-  index. Trigrams cannot answer a 2-character query: that one falls back to
-  `LIKE`, over the rows the search is already limited to (the caller's rooms
-  for messages; people, records and groups are bounded tables). Rows are the
-  newest first by `rowid` (insertion order), which FTS5 walks backwards and
-  stops as soon as a page is full.
+- SQLite: a contentless FTS5 table per searched table with the `trigram`
+  tokenizer (case folded), each value indexed with a space after it. A phrase
+  of 3+ characters is a substring match read from the index. A 2-character
+  query has no trigram of its own; it becomes the trigrams of the index that
+  begin with it (read from the table's fts5vocab, an ordered range): thanks to
+  the space, every occurrence of any 2 characters begins one. Rows come newest
+  first by `rowid` (insertion order), which FTS5 walks backwards, stopping as
+  soon as a page is full.
 - PostgreSQL: `pg_trgm` GIN indexes answer `ILIKE '%q%'` for 3+ characters.
   A 2-character pattern has no trigram (the index would read all of itself),
   so it is written as `strpos(lower(...))`, which the planner cannot send to
@@ -57,6 +58,21 @@ def fts_phrase(q: str) -> str:
     return '"' + q.replace('"', '""') + '"'
 
 
+async def fts_match(conn: AsyncConnection, table: str, q: str) -> str | None:
+    """The FTS5 query that finds `q` in `table`'s index (SQLite): the phrase itself for 3+
+    characters; for 2, any trigram of the index that begins with them (None: there is none,
+    so nothing contains them)."""
+    if _indexed(q):
+        return fts_phrase(q)
+    low = q.lower()  # the trigram tokenizer folds case the same way
+    rows = await conn.execute(
+        text(f"SELECT term FROM {table}_fts_terms WHERE term >= :low AND term < :high"),
+        {"low": low, "high": low + "\U0010ffff"},
+    )
+    terms = [row.term for row in rows]
+    return " OR ".join(fts_phrase(term) for term in terms) if terms else None
+
+
 def _indexed(q: str) -> bool:
     return len(q) >= TRIGRAM
 
@@ -71,18 +87,24 @@ def _contains(dialect: str, col: ColumnElement, q: str) -> ColumnElement:
     return col.like(like_pattern(q), escape="\\")  # SQLite's LIKE ignores ASCII case
 
 
-def _fts_rowids(table: str, q: str):
-    """The rowids of `table` whose indexed columns contain `q` (SQLite, 3+ characters)."""
-    fts = f"{table}_fts"
-    hits = text(f"SELECT rowid FROM {fts} WHERE {fts} MATCH :phrase").bindparams(phrase=fts_phrase(q))
-    return select(hits.columns(column("rowid", Integer)).subquery().c.rowid)
-
-
-def _where_matches(dialect: str, table, columns: list[ColumnElement], q: str) -> ColumnElement:
-    """Some of `columns` of `table` contain `q` (read from its FTS5 table on SQLite when it can)."""
-    if dialect == "sqlite" and _indexed(q):
-        return literal_column(f"{table.name}.rowid").in_(_fts_rowids(table.name, q))
+def _where_matches(dialect: str, table, columns: list[ColumnElement], q: str, match: str | None) -> ColumnElement:
+    """Some of `columns` of `table` contain `q`: on SQLite the rows of its index that `match`
+    (from `fts_match`) finds."""
+    if dialect == "sqlite":
+        fts = f"{table.name}_fts"
+        hits = text(f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match").bindparams(match=match)
+        rowids = select(hits.columns(column("rowid", Integer)).subquery().c.rowid)
+        return literal_column(f"{table.name}.rowid").in_(rowids)
     return or_(*(_contains(dialect, col, q) for col in columns))
+
+
+async def _match_or_nothing(conn: AsyncConnection, table, q: str | None) -> tuple[bool, str | None]:
+    """(False, _) when `q` cannot match anything in `table` (SQLite knows from the index's
+    vocabulary); else (True, the FTS5 query, None on PostgreSQL or without `q`)."""
+    if not q or conn.dialect.name != "sqlite":
+        return True, None
+    match = await fts_match(conn, table.name, q)
+    return match is not None, match
 
 
 # ---------------------------------------------------------------------------- people
@@ -93,9 +115,12 @@ async def people(conn: AsyncConnection, q: str, *, after: str | None = None, lim
     `after` is the last name of the previous page."""
     dialect = conn.dialect.name
     table = UserRow.__table__
+    possible, match = await _match_or_nothing(conn, table, q)
+    if not possible:
+        return []
     query = (
         select(*users.COLUMNS)
-        .where(_where_matches(dialect, table, [UserRow.name, UserRow.display], q), UserRow.deleted.is_(False))
+        .where(_where_matches(dialect, table, [UserRow.name, UserRow.display], q, match), UserRow.deleted.is_(False))
         .order_by(UserRow.name)
         .limit(limit)
     )
@@ -166,9 +191,12 @@ async def records(
     table = RecordRow.__table__
     rank = _rank(dialect, q, RecordRow.name, [RecordRow.school, RecordRow.class_name]).label("rank")
     query = alumni.RECORD_SELECT.add_columns(rank, RecordRow.created)
+    possible, match = await _match_or_nothing(conn, table, q)
+    if not possible:
+        return []
     if q:
         query = query.where(_where_matches(
-            dialect, table, [RecordRow.name, RecordRow.school, RecordRow.class_name, RecordRow.description], q
+            dialect, table, [RecordRow.name, RecordRow.school, RecordRow.class_name, RecordRow.description], q, match
         ))
     if school:
         query = query.where(_contains(dialect, RecordRow.school, school))
@@ -197,8 +225,11 @@ async def groups(
     table = RoomRow.__table__
     rank = _rank(dialect, q, RoomRow.name, [RoomRow.topic]).label("rank")
     query = select(*rooms.ROOM_COLUMNS, rank, RoomRow.created).where(RoomRow.join_policy.in_(PUBLIC_POLICIES))
+    possible, match = await _match_or_nothing(conn, table, q)
+    if not possible:
+        return []
     if q:
-        query = query.where(_where_matches(dialect, table, [RoomRow.name, RoomRow.topic], q))
+        query = query.where(_where_matches(dialect, table, [RoomRow.name, RoomRow.topic], q, match))
     after = _after_ranked(rank, RoomRow.created, RoomRow.id, before)
     if after is not None:
         query = query.where(after)
@@ -247,15 +278,10 @@ def _message_query(dialect: str, indexed: bool, one_room: bool, keyset: bool):
     rooms_ = "m.room_id = :room" if one_room else (
         "m.room_id IN (SELECT ms.room_id FROM memberships ms WHERE ms.user_id = :me)"
     )
-    if dialect == "sqlite":
-        if indexed:  # FTS5 drives: newest rowid first, stopping when the page is full
-            source = "messages_fts f JOIN messages m ON m.rowid = f.rowid"
-            match = "messages_fts MATCH :phrase"
-            key = "f.rowid"
-        else:
-            source = "messages m"
-            match = "m.text LIKE :pattern ESCAPE '\\'"
-            key = "m.rowid"
+    if dialect == "sqlite":  # FTS5 drives: newest rowid first, stopping when the page is full
+        source = "messages_fts f JOIN messages m ON m.rowid = f.rowid"
+        match = "messages_fts MATCH :match"
+        key = "f.rowid"
         after = f" AND {key} < :k" if keyset else ""
         order = f"{key} DESC"
         select_key = f"{key} AS k"
@@ -292,9 +318,11 @@ async def messages(
     keyset = parse_message_cursor(dialect, before)
     indexed = _indexed(q)
     params: dict = {"limit": limit, "me": member_id, "room": room_id, **(keyset or {})}
-    if dialect == "sqlite" and indexed:
-        params["phrase"] = fts_phrase(q)
-    elif dialect == "postgresql" and not indexed:
+    if dialect == "sqlite":
+        params["match"] = await fts_match(conn, "messages", q)
+        if params["match"] is None:
+            return []
+    elif not indexed:
         params["lowered"] = q.lower()
     else:
         params["pattern"] = like_pattern(q)
@@ -302,7 +330,8 @@ async def messages(
         params.pop("room")
     else:
         params.pop("me")
-    rows = await conn.execute(_message_query(dialect, indexed, room_id is not None, keyset is not None), params)
+    shape = (dialect, indexed or dialect == "sqlite", room_id is not None, keyset is not None)
+    rows = await conn.execute(_message_query(*shape), params)
     return [
         MessageHit(
             room_id=row.room_id, seq=row.seq, id=row.id, ts=row.ts, sender=users.from_prefixed_row(row),

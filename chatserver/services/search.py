@@ -32,8 +32,9 @@ def check_query(q: str | None, bounds: tuple[int, int], *, required: bool = True
             raise invalid(f"q: required, {bounds[0]} to {bounds[1]} characters")
         return None
     low, high = bounds
-    if not low <= len(q) <= high or not q.strip():
-        raise invalid(f"q: {low} to {high} characters")
+    q = q.strip()  # "王 " means "王": the spaces around a query are not part of it
+    if not low <= len(q) <= high:
+        raise invalid(f"q: {low} to {high} characters (spaces around it aside)")
     if "\x00" in q:
         raise invalid("q: must not contain NUL")
     return q

@@ -166,3 +166,22 @@ async def test_groups_only_open_and_approval(db, make_user, make_room):
         assert {g.item.id for g in await search.groups(conn, "chess")} == {open_.id, approval.id}
         assert [g.item.id for g in await search.groups(conn, "象棋")] == [open_.id]
         assert {g.item.id for g in await search.groups(conn)} == {open_.id, approval.id}
+
+
+async def test_two_characters_anywhere_even_the_whole_value(db, make_user, make_room, send_message):
+    """A 2-character query has no trigram of its own: it must still find the value that is exactly
+    those 2 characters, and them at the very start or end of a text."""
+    wang = await make_user("wangwei")
+    async with db.transaction() as conn:
+        await users.set_display(conn, wang.id, "王伟")
+    room = await make_room(wang)
+    await send_message(room.id, wang, "去北京")
+    await send_message(room.id, wang, "北京见")
+    await send_message(room.id, wang, "OK")
+    async with db.read() as conn:
+        assert [u.name for u in await search.people(conn, "王伟")] == ["wangwei"]
+        assert [u.name for u in await search.people(conn, "WE")] == ["wangwei"]
+        assert await search.people(conn, "伟王") == []
+    assert await _texts(db, "北京", wang) == ["北京见", "去北京"]
+    assert await _texts(db, "ok", wang) == ["OK"]
+    assert await _texts(db, "京去", wang) == []

@@ -4,8 +4,8 @@ Revision ID: 0004
 Revises: 0003
 
 The search indexes are the ones `storage/search.py` reads (its docstring says
-how). SQLite: an external-content FTS5 table with the `trigram` tokenizer per
-searched table, kept in step by triggers (so edits, recalls and deletes need
+how). SQLite: a contentless FTS5 table with the `trigram` tokenizer per
+searched table (and its fts5vocab table), kept in step by triggers (so edits, recalls and deletes need
 no code of their own). PostgreSQL: `pg_trgm` GIN indexes on the searched
 columns; the messages' one covers only text that is not recalled.
 """
@@ -79,25 +79,31 @@ def _where(condition: str | None, prefix: str = "") -> str:
 
 
 def _fts5(table: str, columns: tuple[str, ...], condition: str | None) -> list[str]:
-    """An external-content FTS5 trigram index of `table` (keyed by its rowid) and the triggers
-    that keep it in step: a row is indexed while `condition` holds and leaves when it stops
-    (a recalled message), so an edit, a recall or a delete needs no code of its own."""
+    """A contentless FTS5 trigram index of `table` keyed by its rowid, its vocabulary, and the
+    triggers that keep it in step: a row is indexed while `condition` holds and leaves when it
+    stops (a recalled message), so an edit, a recall or a delete needs no code of its own.
+
+    Each value is indexed with a space after it, so that every occurrence of any 2 characters
+    starts some trigram of the index: a 2-character query is the trigrams the vocabulary holds
+    that begin with it (see storage/search.py)."""
     fts = f"{table}_fts"
     cols = ", ".join(columns)
-    new_values = ", ".join(f"new.{c}" for c in columns)
-    old_values = ", ".join(f"old.{c}" for c in columns)
+
+    def values(prefix: str) -> str:
+        return ", ".join(f"coalesce({prefix}{c}, '') || ' '" for c in columns)
+
     new_holds, old_holds = _where(condition, "new."), _where(condition, "old.")
     return [
-        f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{table}', content_rowid='rowid', "
-        "tokenize='trigram')",
-        f"INSERT INTO {fts}(rowid, {cols}) SELECT rowid, {cols} FROM {table} WHERE {_where(condition)}",
+        f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='', tokenize='trigram')",
+        f"CREATE VIRTUAL TABLE {fts}_terms USING fts5vocab({fts}, 'row')",
+        f"INSERT INTO {fts}(rowid, {cols}) SELECT rowid, {values('')} FROM {table} WHERE {_where(condition)}",
         f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} WHEN {new_holds} BEGIN "
-        f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.rowid, {new_values}); END",
+        f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.rowid, {values('new.')}); END",
         f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} WHEN {old_holds} BEGIN "
-        f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.rowid, {old_values}); END",
+        f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.rowid, {values('old.')}); END",
         f"CREATE TRIGGER {fts}_au AFTER UPDATE OF {cols}{_condition_columns(condition)} ON {table} BEGIN "
-        f"INSERT INTO {fts}({fts}, rowid, {cols}) SELECT 'delete', old.rowid, {old_values} WHERE {old_holds}; "
-        f"INSERT INTO {fts}(rowid, {cols}) SELECT new.rowid, {new_values} WHERE {new_holds}; END",
+        f"INSERT INTO {fts}({fts}, rowid, {cols}) SELECT 'delete', old.rowid, {values('old.')} WHERE {old_holds}; "
+        f"INSERT INTO {fts}(rowid, {cols}) SELECT new.rowid, {values('new.')} WHERE {new_holds}; END",
     ]
 
 
@@ -123,6 +129,7 @@ def downgrade() -> None:
         if bind.dialect.name == "sqlite":
             for suffix in ("ai", "ad", "au"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_fts_{suffix}")
+            op.execute(f"DROP TABLE IF EXISTS {table}_fts_terms")
             op.execute(f"DROP TABLE IF EXISTS {table}_fts")
         else:
             for column in columns:
