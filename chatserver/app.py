@@ -35,6 +35,7 @@ from .services.posts import PostService
 from .services.records import RecordService
 from .services.rooms import RoomService
 from .services.search import SearchService
+from .services.search_indexer import SearchIndexer
 from .services.writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     await bus.start(hub)
     writer = MessageWriter(db, bus, metrics)
     writer.start()
+    indexer = SearchIndexer(db, writer)
+    indexer.start()
     app[keys.DB] = db
     app[keys.BUS] = bus
     app[keys.HUB] = hub
@@ -104,6 +107,7 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         hub.draining = True
+        await indexer.close()
         await writer.close()
         await hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
         await hub.close()

@@ -12,7 +12,10 @@ that migration 0004 made and that the database keeps in step by itself:
   begin with it (read from the table's fts5vocab, an ordered range): thanks to
   the space, every occurrence of any 2 characters begins one. Rows come newest
   first by `rowid` (insertion order), which FTS5 walks backwards, stopping as
-  soon as a page is full.
+  soon as a page is full. New messages are indexed just after their commit,
+  not in it (`index_messages`, run when the writer is idle: trigram indexing
+  costs more than storing a message, and SQLite's one writer bounds ingest);
+  a search reads the few rows above the indexer's progress with `LIKE` first.
 - PostgreSQL: `pg_trgm` GIN indexes answer `ILIKE '%q%'` for 3+ characters.
   A 2-character pattern has no trigram (the index would read all of itself),
   so it is written as `strpos(lower(...))`, which the planner cannot send to
@@ -272,22 +275,29 @@ _USER = "u.id AS u_id, u.name AS u_name, u.display AS u_display, u.bot AS u_bot,
 _SEARCHABLE = "m.kind = 'text' AND NOT m.recalled AND m.text IS NOT NULL"
 
 
+_UPTO = "(SELECT upto FROM search_progress WHERE name = 'messages')"
+
+
 @functools.cache
-def _message_query(dialect: str, indexed: bool, one_room: bool, keyset: bool):
-    """The SQL of `messages` for one shape of query, built once."""
+def _message_query(dialect: str, part: str, one_room: bool, keyset: bool):
+    """The SQL of `messages` for one shape of query, built once. `part` on SQLite: "index" (rows
+    up to the indexer's progress, FTS5 driving newest rowid first) or "tail" (the rows above it,
+    scanned with LIKE); on PostgreSQL "index" (ILIKE on the trigram index) or "scan" (2 characters)."""
     rooms_ = "m.room_id = :room" if one_room else (
         "m.room_id IN (SELECT ms.room_id FROM memberships ms WHERE ms.user_id = :me)"
     )
-    if dialect == "sqlite":  # FTS5 drives: newest rowid first, stopping when the page is full
-        source = "messages_fts f JOIN messages m ON m.rowid = f.rowid"
-        match = "messages_fts MATCH :match"
-        key = "f.rowid"
+    if dialect == "sqlite":
+        if part == "index":
+            source, match, key = "messages_fts f JOIN messages m ON m.rowid = f.rowid", "messages_fts MATCH :match", "f.rowid"
+        else:
+            source, key = "messages m", "m.rowid"
+            match = f"m.rowid > {_UPTO} AND m.text LIKE :pattern ESCAPE '\\'"
         after = f" AND {key} < :k" if keyset else ""
         order = f"{key} DESC"
         select_key = f"{key} AS k"
     else:
         source = "messages m"
-        match = "m.text ILIKE :pattern ESCAPE '\\'" if indexed else "strpos(lower(m.text), :lowered) > 0"
+        match = "m.text ILIKE :pattern ESCAPE '\\'" if part == "index" else "strpos(lower(m.text), :lowered) > 0"
         after = (
             " AND (m.ts, m.room_id, m.seq) < (CAST(:k_ts AS BIGINT), CAST(:k_room AS VARCHAR), "
             "CAST(:k_seq AS BIGINT))" if keyset else ""
@@ -313,25 +323,25 @@ async def messages(
 ) -> list[MessageHit]:
     """Text messages (current text, never recalled) containing `q`, newest first, in the rooms
     `member_id` belongs to now (or only `room_id`, which the caller checked they belong to).
-    Raises `BadCursor` for a `before` this function did not hand out."""
+    Raises `BadCursor` for a `before` this function did not hand out.
+
+    On SQLite the newest messages may not be indexed yet (`index_messages`): they are read
+    first, by scanning the rows above the indexer's progress, and the index gives the rest."""
     dialect = conn.dialect.name
     keyset = parse_message_cursor(dialect, before)
-    indexed = _indexed(q)
-    params: dict = {"limit": limit, "me": member_id, "room": room_id, **(keyset or {})}
+    base: dict = {"limit": limit, **(keyset or {})}
+    base.update({"room": room_id} if room_id is not None else {"me": member_id})
+    shape = (room_id is not None, keyset is not None)
     if dialect == "sqlite":
-        params["match"] = await fts_match(conn, "messages", q)
-        if params["match"] is None:
-            return []
-    elif not indexed:
-        params["lowered"] = q.lower()
+        rows = list(await conn.execute(_message_query(dialect, "tail", *shape), {**base, "pattern": like_pattern(q)}))
+        match = await fts_match(conn, "messages", q) if len(rows) < limit else None
+        if match is not None:
+            rows += await conn.execute(_message_query(dialect, "index", *shape),
+                                       {**base, "match": match, "limit": limit - len(rows)})
+    elif _indexed(q):
+        rows = await conn.execute(_message_query(dialect, "index", *shape), {**base, "pattern": like_pattern(q)})
     else:
-        params["pattern"] = like_pattern(q)
-    if room_id is None:
-        params.pop("room")
-    else:
-        params.pop("me")
-    shape = (dialect, indexed or dialect == "sqlite", room_id is not None, keyset is not None)
-    rows = await conn.execute(_message_query(*shape), params)
+        rows = await conn.execute(_message_query(dialect, "scan", *shape), {**base, "lowered": q.lower()})
     return [
         MessageHit(
             room_id=row.room_id, seq=row.seq, id=row.id, ts=row.ts, sender=users.from_prefixed_row(row),
@@ -339,6 +349,35 @@ async def messages(
         )
         for row in rows
     ]
+
+
+async def index_messages(conn: AsyncConnection, limit: int = 1000) -> int:
+    """SQLite: add to the index up to `limit` messages stored since the last call (in rowid
+    order); returns how many rowids it moved past (0: all is indexed). PostgreSQL indexes as it
+    stores: 0."""
+    if conn.dialect.name != "sqlite":
+        return 0
+    upto = (await conn.execute(text(f"SELECT {_UPTO}"))).scalar()
+    top = (await conn.execute(text("SELECT coalesce(max(rowid), 0) FROM messages"))).scalar()
+    new = min(top, upto + limit)
+    if new <= upto:
+        return 0
+    await conn.execute(
+        text(
+            "INSERT INTO messages_fts(rowid, text) SELECT rowid, text || ' ' FROM messages m "
+            f"WHERE rowid > :upto AND rowid <= :new AND {_SEARCHABLE}"
+        ),
+        {"upto": upto, "new": new},
+    )
+    await conn.execute(text("UPDATE search_progress SET upto = :new WHERE name = 'messages'"), {"new": new})
+    return new - upto
+
+
+async def unindexed(conn: AsyncConnection) -> int:
+    """How many rowids of messages the index has not reached yet (SQLite; 0 on PostgreSQL)."""
+    if conn.dialect.name != "sqlite":
+        return 0
+    return (await conn.execute(text(f"SELECT coalesce(max(rowid), 0) - {_UPTO} FROM messages"))).scalar()
 
 
 # ---------------------------------------------------------------------------- snippets
@@ -361,6 +400,7 @@ def snippet(body: str, q: str) -> str:
 
 
 __all__ = [
-    "BadCursor", "MessageHit", "PUBLIC_POLICIES", "Ranked", "fts_phrase", "groups", "like_pattern", "messages",
+    "BadCursor", "MessageHit", "PUBLIC_POLICIES", "Ranked", "fts_phrase", "groups", "index_messages", "like_pattern",
+    "messages", "unindexed",
     "parse_message_cursor", "parse_ranked_cursor", "people", "records", "snippet",
 ]

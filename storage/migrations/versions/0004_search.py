@@ -57,6 +57,8 @@ def upgrade() -> None:
         for table, columns, condition in INDEXED:
             for statement in _fts5(table, columns, condition):
                 op.execute(statement)
+        for statement in _deferred_messages():
+            op.execute(statement)
     else:
         opclass = _pg_trgm(bind)
         for table, columns, condition in INDEXED:
@@ -72,6 +74,7 @@ INDEXED = (
     ("alumni_records", ("name", "school", "class_name", "description"), None),
     ("messages", ("text",), "{r}kind = 'text' AND NOT {r}recalled AND {r}text IS NOT NULL"),
 )
+MESSAGES_INDEXED = INDEXED[-1][2]
 
 
 def _where(condition: str | None, prefix: str = "") -> str:
@@ -107,6 +110,34 @@ def _fts5(table: str, columns: tuple[str, ...], condition: str | None) -> list[s
     ]
 
 
+def _deferred_messages() -> list[str]:
+    """SQLite indexes new messages after their commit, not in it (storage.search.index_messages,
+    run when the writer is idle): trigram indexing costs more than storing a message, and the
+    single SQLite writer is what bounds ingest. `search_progress.upto` is the last rowid indexed;
+    search reads the index up to it and scans the few rows above it. Edits, recalls and deletes
+    of indexed rows still follow in their own transaction, and deleting the newest rows lowers
+    `upto`, since SQLite hands their rowids out again."""
+    fts, holds = "messages_fts", _where(MESSAGES_INDEXED, "old.")
+    upto = "(SELECT upto FROM search_progress WHERE name = 'messages')"
+    top = "(SELECT coalesce(max(rowid), 0) FROM messages)"
+    return [
+        "CREATE TABLE search_progress (name VARCHAR(40) PRIMARY KEY, upto BIGINT NOT NULL)",
+        f"INSERT INTO search_progress (name, upto) SELECT 'messages', {top}",
+        f"DROP TRIGGER {fts}_ai",
+        f"DROP TRIGGER {fts}_ad",
+        f"DROP TRIGGER {fts}_au",
+        f"CREATE TRIGGER {fts}_ad AFTER DELETE ON messages BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, text) SELECT 'delete', old.rowid, coalesce(old.text, '') || ' ' "
+        f"WHERE {holds} AND old.rowid <= {upto}; "
+        f"UPDATE search_progress SET upto = {top} WHERE name = 'messages' AND upto > {top}; END",
+        f"CREATE TRIGGER {fts}_au AFTER UPDATE OF text, kind, recalled ON messages WHEN old.rowid <= {upto} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, text) SELECT 'delete', old.rowid, coalesce(old.text, '') || ' ' "
+        f"WHERE {holds}; "
+        f"INSERT INTO {fts}(rowid, text) SELECT new.rowid, coalesce(new.text, '') || ' ' "
+        f"WHERE {_where(MESSAGES_INDEXED, 'new.')}; END",
+    ]
+
+
 def _condition_columns(condition: str | None) -> str:
     return "" if condition is None else ", kind, recalled"
 
@@ -125,6 +156,8 @@ def _pg_trgm(bind) -> str:
 
 def downgrade() -> None:
     bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        op.execute("DROP TABLE IF EXISTS search_progress")
     for table, columns, _ in INDEXED:
         if bind.dialect.name == "sqlite":
             for suffix in ("ai", "ad", "au"):
