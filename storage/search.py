@@ -121,9 +121,13 @@ async def people(conn: AsyncConnection, q: str, *, after: str | None = None, lim
     possible, match = await _match_or_nothing(conn, table, q)
     if not possible:
         return []
+    found = _where_matches(dialect, table, [UserRow.name, UserRow.display], q, match)
+    if dialect == "postgresql" and not _indexed(q):  # the bigram index of migration 0004
+        bigrams = text("search_bigrams(lower(users.name || ' ' || users.display)) @> ARRAY[CAST(:bigram AS TEXT)]")
+        found = and_(bigrams.bindparams(bigram=q.lower()), found)
     query = (
         select(*users.COLUMNS)
-        .where(_where_matches(dialect, table, [UserRow.name, UserRow.display], q, match), UserRow.deleted.is_(False))
+        .where(found, UserRow.deleted.is_(False))
         .order_by(UserRow.name)
         .limit(limit)
     )
@@ -338,10 +342,8 @@ async def messages(
         if match is not None:
             rows += await conn.execute(_message_query(dialect, "index", *shape),
                                        {**base, "match": match, "limit": limit - len(rows)})
-    elif _indexed(q):
-        rows = await conn.execute(_message_query(dialect, "index", *shape), {**base, "pattern": like_pattern(q)})
     else:
-        rows = await conn.execute(_message_query(dialect, "scan", *shape), {**base, "lowered": q.lower()})
+        rows = await _pg_messages(conn, q, base, shape, limit)
     return [
         MessageHit(
             room_id=row.room_id, seq=row.seq, id=row.id, ts=row.ts, sender=users.from_prefixed_row(row),
@@ -349,6 +351,59 @@ async def messages(
         )
         for row in rows
     ]
+
+
+RECENT = 200  # PostgreSQL: newest messages per room read before the trigram index is asked
+
+
+async def _pg_messages(conn: AsyncConnection, q: str, base: dict, shape: tuple[bool, bool], limit: int) -> list:
+    """PostgreSQL: a common word matches a large share of all messages, and the trigram index then
+    hands back every match to be sorted by time; a rare one is what the index is for. So first
+    each of the caller's rooms is read newest first, `RECENT` messages deep (the primary key,
+    backwards): the matches newer than the newest window start of any room are complete, and when
+    they fill the page they are the page. Otherwise the index answers. A 2-character query has no
+    trigram: it reads the caller's rooms newest first, each stopping once it holds a page."""
+    if not _indexed(q):
+        params = {**base, "lowered": q.lower(), "window": None}
+        return list(await conn.execute(_pg_recent_query(*shape, windowed=False), params))
+    params = {**base, "pattern": like_pattern(q), "window": RECENT}
+    recent = list(await conn.execute(_pg_recent_query(*shape, windowed=True), params))
+    bound = (await conn.execute(_pg_window_start(shape[0]), params)).scalar()
+    complete = [row for row in recent if bound is None or row.ts > bound]
+    if len(complete) >= limit:
+        return complete[:limit]
+    return list(await conn.execute(_message_query("postgresql", "index", *shape), params))
+
+
+def _pg_rooms(one_room: bool) -> str:
+    return ("SELECT r.id, r.last_seq FROM rooms r WHERE r.id = :room" if one_room else
+            "SELECT r.id, r.last_seq FROM rooms r JOIN memberships ms ON ms.room_id = r.id WHERE ms.user_id = :me")
+
+
+@functools.cache
+def _pg_recent_query(one_room: bool, keyset: bool, *, windowed: bool):
+    """Each room's newest matches (at most a page each, within its newest `:window` messages when
+    `windowed`), merged newest first."""
+    match = "m.text ILIKE :pattern ESCAPE '\\'" if windowed else "strpos(lower(m.text), :lowered) > 0"
+    window = " AND m.seq > mine.last_seq - :window" if windowed else ""
+    after = (" AND (m.ts, m.room_id, m.seq) < (CAST(:k_ts AS BIGINT), CAST(:k_room AS VARCHAR), "
+             "CAST(:k_seq AS BIGINT))" if keyset else "")
+    return text(
+        f"SELECT NULL AS k, h.room_id, h.seq, h.id, h.ts, h.text, {_USER} FROM ({_pg_rooms(one_room)}) AS mine "
+        "CROSS JOIN LATERAL (SELECT m.room_id, m.seq, m.id, m.ts, m.text, m.sender_id FROM messages m "
+        f"WHERE m.room_id = mine.id{window} AND {_SEARCHABLE} AND {match}{after} "
+        "ORDER BY m.seq DESC LIMIT :limit) AS h LEFT JOIN users u ON u.id = h.sender_id "
+        "ORDER BY h.ts DESC, h.room_id DESC, h.seq DESC LIMIT :limit"
+    )
+
+
+@functools.cache
+def _pg_window_start(one_room: bool):
+    """The newest `ts` at which some room's window begins: below it a room's matches may be missing."""
+    return text(
+        f"SELECT max(m.ts) FROM ({_pg_rooms(one_room)}) AS mine "
+        "JOIN messages m ON m.room_id = mine.id AND m.seq = mine.last_seq - :window + 1"
+    )
 
 
 async def index_messages(conn: AsyncConnection, limit: int = 1000) -> int:

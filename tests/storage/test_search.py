@@ -215,3 +215,28 @@ async def test_indexer_catches_up_and_a_reused_rowid_is_indexed(db, make_user, m
     await send_message(room.id, alice, "reused again", cid="again")
     assert await _texts(db, "reused", alice) == ["reused again", "reused 1", "reused 0"]
     assert await _texts(db, "reused 2", alice) == []
+
+
+async def test_recent_windows_then_the_index_give_exactly_the_newest(db, make_user, make_room, send_message,
+                                                                      monkeypatch):
+    """PostgreSQL reads each room's newest messages before it asks the index (search.RECENT):
+    with tiny windows, common and rare words across busy and quiet rooms page exactly."""
+    monkeypatch.setattr(search, "RECENT", 2)
+    alice = await make_user("alice")
+    busy, quiet = await make_room(alice), await make_room(alice)
+    expected = []
+    for i in range(8):
+        room = busy if i % 3 else quiet
+        body = f"common {i}" + (" rare" if i in (1, 6) else "")
+        await send_message(room.id, alice, body)
+        expected.insert(0, body)
+    for q, wanted in (("common", expected), ("rare", [t for t in expected if "rare" in t])):
+        seen, cursor = [], None
+        while True:
+            async with db.read() as conn:
+                page = await search.messages(conn, q, member_id=alice.id, before=cursor, limit=3)
+            seen += [hit.text for hit in page]
+            if len(page) < 3:
+                break
+            cursor = page[-1].cursor
+        assert seen == wanted, q

@@ -65,6 +65,14 @@ def upgrade() -> None:
             where = f" WHERE {_where(condition)}" if condition else ""
             for column in columns:
                 op.execute(f"CREATE INDEX ix_{table}_{column}_trgm ON {table} USING gin ({column} {opclass}){where}")
+        # A 2-character query has no trigram; people are searched by it often (a Chinese name is
+        # often 2 characters), so their name and display also get an index of their bigrams.
+        op.execute(
+            "CREATE FUNCTION search_bigrams(value text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS "
+            "$$ SELECT coalesce(array_agg(DISTINCT substr(value, i, 2)), '{}') "
+            "FROM generate_series(1, length(value) - 1) AS i $$"
+        )
+        op.execute(f"CREATE INDEX ix_users_bigrams ON users USING gin ({USER_BIGRAMS})")
 
 
 # (table, searched columns, which rows are searchable: SQL where `{r}` prefixes each column)
@@ -75,6 +83,8 @@ INDEXED = (
     ("messages", ("text",), "{r}kind = 'text' AND NOT {r}recalled AND {r}text IS NOT NULL"),
 )
 MESSAGES_INDEXED = INDEXED[-1][2]
+# PostgreSQL: the expression storage/search.py matches 2-character people queries against.
+USER_BIGRAMS = "search_bigrams(lower(name || ' ' || display))"
 
 
 def _where(condition: str | None, prefix: str = "") -> str:
@@ -167,5 +177,8 @@ def downgrade() -> None:
         else:
             for column in columns:
                 op.execute(f"DROP INDEX IF EXISTS ix_{table}_{column}_trgm")
+    if bind.dialect.name != "sqlite":
+        op.execute("DROP INDEX IF EXISTS ix_users_bigrams")
+        op.execute("DROP FUNCTION IF EXISTS search_bigrams(text)")
     op.drop_table("record_requests")
     op.drop_table("blocks")
