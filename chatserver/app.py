@@ -12,6 +12,7 @@ from client_proto.errors import CloseCode
 from storage.db import Database
 
 from . import keys, ws
+from .announcements import Announcer
 from .bus.base import Bus
 from .bus.memory import MemoryBus
 from .config import ConfigError, Settings
@@ -86,7 +87,8 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     bus = make_bus(settings)
     hub = Hub(db, bus, replay_limit=settings.replay_limit, heartbeat=settings.heartbeat, metrics=metrics)
     await bus.start(hub)
-    writer = MessageWriter(db, bus, metrics)
+    announcer = Announcer(bus)
+    writer = MessageWriter(db, bus, announcer, metrics)
     writer.start()
     indexer = SearchIndexer(db, writer)
     indexer.start()
@@ -97,11 +99,11 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.WRITER] = writer
     app[keys.ACCOUNTS] = AccountService(db, bus)
     app[keys.MESSAGES] = MessageService(db, bus, writer, settings)
-    app[keys.ROOMS] = RoomService(db, bus)
-    app[keys.ALUMNI] = AlumniService(db, bus, app[keys.MESSAGES], settings)
-    app[keys.POSTS] = PostService(db, app[keys.MESSAGES])
+    app[keys.ROOMS] = RoomService(db, bus, announcer)
+    app[keys.ALUMNI] = AlumniService(db, bus, announcer, settings)
+    app[keys.POSTS] = PostService(db, announcer)
     app[keys.SEARCH] = SearchService(db)
-    app[keys.RECORDS] = RecordService(db, bus, app[keys.MESSAGES])
+    app[keys.RECORDS] = RecordService(db, bus, announcer)
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
     try:
         yield

@@ -1,4 +1,4 @@
-"""Every frame of PROTOCOL.md §2 as a frozen, typed msgspec Struct.
+"""Every frame of docs/protocol.md §5 and §6 as a frozen, typed msgspec Struct.
 
 One definition serves JSON and msgpack. Frames are tagged by their `op`
 field; client and server frames form two unions (`ClientFrame`,
@@ -231,7 +231,7 @@ class Gap(_Frame, tag="gap"):
 class Notify(_Frame, tag="notify"):
     type: str
     invitation: dict[str, Any] | None = None
-    request: dict[str, Any] | None = None  # `record_request` (docs/protocol.md §6.5)
+    request: dict[str, Any] | None = None  # `record_request` (docs/protocol.md §12.10)
 
 
 ServerFrame = Union[

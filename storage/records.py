@@ -89,7 +89,7 @@ class Stored:
     dup: bool
 
 
-# Alumni records (issue 4) ----------------------------------------------------
+# Alumni records ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ class FeedEntry:
     post_id: str | None = None
 
 
-# Posts (issue 5) ---------------------------------------------------------------
+# Posts --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,7 @@ class Post:
 
 @dataclass(frozen=True, slots=True)
 class RecordRequest:
-    """A request to join an alumni record (docs/protocol.md §6.5)."""
+    """A request to join an alumni record (docs/protocol.md §12.10)."""
 
     id: str
     record_id: str

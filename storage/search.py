@@ -1,4 +1,4 @@
-"""Search: people, alumni records, groups and messages by what they contain (docs/protocol.md §6.5).
+"""Search: people, alumni records, groups and messages by what they contain (docs/protocol.md §12.10).
 
 A query `q` matches text that contains it, in any case and any script (a
 Chinese query of 2 or more characters finds any text holding those

@@ -9,7 +9,7 @@ in the group. `stranger` is signed in and in none of it; `anon` has no token.
 Beside it: an open group of `owner`'s, and a pending invitation of the
 record for `stranger`.
 
-PROTOCOL §3: no valid token is 401, unknown ids are 404, existing things the
+docs/protocol.md §12.1: no valid token is 401, unknown ids are 404, existing things the
 caller may not touch are 403; §2.2: over WebSocket a room the caller is not
 a member of is `forbidden` for every op, an unknown one `not_found`.
 A row that changes something gets a world of its own, and where one role's
@@ -220,7 +220,7 @@ HTTP_ROWS = [
     Http("GET", "/api/users/{user_id}/space", only("everyone", 200), {"user_id": "member"}),
     Http("GET", "/api/users/{user_id}/space", only("", 404, deny=404), {"user_id": "unknown"}, label="unknown user"),
     Http("GET", "/api/me/feed", only("everyone", 200)),
-    # people, records and search (docs/protocol.md §6.5)
+    # people, records and search (docs/protocol.md §12.10)
     Http("GET", "/api/users", only("everyone", 200), query="q=matrix"),
     Http("GET", "/api/users", only("everyone", 422), query="q=m", label="q too short"),
     Http("GET", "/api/users/{user_id}", only("everyone", 200), {"user_id": "member"}),

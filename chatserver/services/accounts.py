@@ -30,7 +30,7 @@ MAX_PASSWORD = 1024
 
 
 def check_name(name: str) -> None:
-    """Names are 3-32 characters of a-z 0-9 _ . - (PROTOCOL §1); never silently changed."""
+    """Names are 3-32 characters of a-z 0-9 _ . - (docs/protocol.md §2); never silently changed."""
     if not isinstance(name, str) or not NAME_RULE.fullmatch(name):
         raise invalid("name: 3 to 32 characters of a-z, 0-9, _, . and - (lowercase only)")
 
@@ -128,7 +128,7 @@ class AccountService:
 
     async def update_me(self, user: User, token: str | None, display: str | None,
                         password: tuple[str, str] | None) -> User:
-        """Change the display name and/or the password (docs/protocol.md §6.5).
+        """Change the display name and/or the password (docs/protocol.md §12.10).
 
         A new password needs the old one (403 otherwise) and ends every other
         token of the user: their connections on every node close with 4001,

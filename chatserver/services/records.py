@@ -1,8 +1,9 @@
-"""Use cases of managing alumni records (docs/protocol.md §6.5): the owner edits or deletes a
+"""Use cases of managing alumni records (docs/protocol.md §12.10): the owner edits or deletes a
 record, members leave or are removed, and people ask to join and the owner decides.
 
 Approving a request joins the record exactly as accepting an invitation does
-(`join_record`: a `joined` feed entry and `alumni.joined` in the bound group).
+(`join_record`: a `joined` feed entry and `alumni.joined` in the bound group,
+whose `inviter` is then the owner who approved).
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from storage import record_requests as request_store
 from storage.db import Database
 from storage.records import AlumniRecord, RecordRequest, User
 
-from ..alumni_views import record_ref
+from ..announcements import AlumniUnbound, Announcer, Person
 from ..bus.base import Bus
 from ..bus.events import Notified
 from ..errors import conflict, forbidden, invalid, not_found
 from ..views import user_json
-from .alumni import join_record, record_body, require_record
-from .messages import MessageService, store_system
+from .alumni import join_record, record_body, record_ref, require_record
 
 Json = dict[str, Any]
 RECORD_FIELDS = ("name", "school", "year", "class_name", "description")
@@ -35,10 +35,10 @@ def request_json(request: RecordRequest, record: Json) -> Json:
 
 
 class RecordService:
-    def __init__(self, db: Database, bus: Bus, messages: MessageService):
+    def __init__(self, db: Database, bus: Bus, announcer: Announcer):
         self._db = db
         self._bus = bus
-        self._messages = messages
+        self._announcer = announcer
 
     async def update(self, actor: User, record_id: str, changes: Json) -> Json:
         """The owner changes any of name, school, year, class_name, description (null clears the
@@ -60,13 +60,12 @@ class RecordService:
             _require_owner(record, actor)
             message = None
             if record.room_id is not None:
-                message = await store_system(
-                    db, record.room_id, "alumni.unbound", {"record": record_ref(record), "by": user_json(actor)},
+                message = await self._announcer.store(
+                    db, record.room_id, AlumniUnbound(record=record_ref(record), by=Person.of(actor)),
                     f"{actor.display} deleted the alumni record “{record.name}”",
                 )
             await alumni_store.delete_record(db, record_id)
-        if message is not None:
-            self._messages.publish(message)
+        self._announcer.publish(message)
 
     async def remove_member(self, actor: User, record_id: str, user_id: str) -> None:
         """Leave (yourself; the owner cannot: 409) or, as the owner, remove someone."""
@@ -120,10 +119,9 @@ class RecordService:
                 raise conflict(f"this request was already {request.status}")
             message = None
             if approve and not await alumni_store.is_member(db, record.id, request.user.id):
-                message = await join_record(db, record, request.user, {"by": user_json(actor)})
+                message = await join_record(db, self._announcer, record, request.user, actor)
             body = request_json(decided, await record_body(db, await require_record(db, record.id)))
-        if message is not None:
-            self._messages.publish(message)
+        self._announcer.publish(message)
         return body
 
 

@@ -1,4 +1,4 @@
-"""People over HTTP (docs/protocol.md §6.5): finding users, a user's page, the caller's own account
+"""People over HTTP (docs/protocol.md §12.10): finding users, a user's page, the caller's own account
 (display name, password) and blocks, through a real server."""
 
 from __future__ import annotations

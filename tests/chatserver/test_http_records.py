@@ -1,4 +1,4 @@
-"""Managing alumni records (docs/protocol.md §6.5): owner edit and delete, leave and removal, join
+"""Managing alumni records (docs/protocol.md §12.10): owner edit and delete, leave and removal, join
 requests with the owner's approval, and invitations skipping people who blocked the inviter."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ async def test_request_notify_approve_joins_like_an_invitation(make_account, mak
         approved = await owner.api.post(f"/api/record-requests/{request['id']}/approve")
         joined = await next_system(mate_ws, room["id"], "alumni.joined")
     assert approved["status"] == "approved" and approved["record"]["member_count"] == 2
-    assert joined.system.data["user"] == mate.user and joined.system.data["by"] == owner.user
+    assert joined.system.data["user"] == mate.user and joined.system.data["inviter"] == owner.user
     feed = await mate.api.get(f"/api/alumni/{record['id']}/feed")
     assert (feed["items"][0]["type"], feed["items"][0]["actor"]) == ("joined", mate.user)
     await fails(owner.api.post(f"/api/record-requests/{request['id']}/decline"), 409, "conflict")
