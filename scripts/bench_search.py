@@ -170,7 +170,7 @@ def queries(rng: random.Random, n: int) -> dict[str, list]:
                           rng.choice(FIRST).title(), rng.choice(GIVEN) * 1 + rng.choice(SURNAMES)])
               for _ in range(n)]
     people = [q if len(q) >= 2 else q + rng.choice(GIVEN) for q in people]
-    records = [rng.choice([{"q": cjk_part(rng.choice(SCHOOLS), rng.randint(2, 5))},
+    records = [rng.choice([{"q": cjk_part(rng.choice(SCHOOLS[:96]), rng.randint(2, 5))},
                            {"q": rng.choice(SCHOOLS).split()[0][:6]},
                            {"school": rng.choice(SCHOOLS), "year": rng.randint(1990, 2020)},
                            {"q": f"{rng.randint(1990, 2020)} 届"}]) for _ in range(n)]
