@@ -357,7 +357,7 @@ class _Session:
             role = (await self.messages.membership(conn.user, frame.room)).role
         new = self.messages.prepare(
             conn.user, frame.room, frame.text, frame.cid, role=role, reply_to=frame.reply_to,
-            mentions=frame.mentions,
+            mentions=frame.mentions, files=frame.files,
         )
         self.messages.submit(new, acked, failed)
 

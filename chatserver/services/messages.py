@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from client_proto.errors import ErrorCode
+from client_proto.frames import MAX_FILES
 from storage import messages as message_store
 from storage import rooms as room_store
 from storage.db import Database
@@ -52,21 +53,29 @@ class MessageService:
         role: str,
         reply_to: int | None = None,
         mentions: list[str] | str | None = None,
+        files: list[str] | None = None,
     ) -> NewMessage:
-        """Check a chat message against the limits and the sender's role; no I/O."""
+        """Check a chat message against the limits and the sender's role; no I/O.
+
+        `files` (ids of the sender's own uploads) are checked by the commit that stores it."""
         if len(text) > self._settings.max_text:
             raise ServiceError(
                 ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
             )
-        if not text.strip():
-            raise invalid("text: must not be empty")
+        if not text.strip() and not files:
+            raise invalid("text: must not be empty (unless the message carries files)")
+        if files:
+            files = list(dict.fromkeys(files))
+            if len(files) > MAX_FILES:
+                raise invalid(f"files: at most {MAX_FILES}")
         if not cid or len(cid) > 64:
             raise invalid("cid: 1 to 64 characters required")
         if mentions == "all" and role not in ADMIN_ROLES:
             raise forbidden('only the owner or an admin may mention "all"')
         if isinstance(mentions, list):
             mentions = list(dict.fromkeys(mentions))
-        return NewMessage(room_id=room_id, sender=user, text=text, cid=cid, reply_to=reply_to, mentions=mentions)
+        return NewMessage(room_id=room_id, sender=user, text=text, cid=cid, reply_to=reply_to, mentions=mentions,
+                          files=tuple(files) if files else None)
 
     def submit(
         self,
@@ -86,6 +95,7 @@ class MessageService:
         *,
         reply_to: int | None = None,
         mentions: list[str] | str | None = None,
+        files: list[str] | None = None,
         on_stored: Callable[[Stored], None] | None = None,
     ) -> Stored:
         """Store a chat message once per (room, sender, cid) and publish it.
@@ -95,7 +105,7 @@ class MessageService:
         """
         member = await self.membership(user, room_id)
         new = self.prepare(
-            user, room_id, text, cid, role=member.role, reply_to=reply_to, mentions=mentions
+            user, room_id, text, cid, role=member.role, reply_to=reply_to, mentions=mentions, files=files
         )
         return await self._writer.store(new, on_stored)
 

@@ -8,7 +8,7 @@ connections at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -23,15 +23,19 @@ from ..errors import conflict, forbidden, invalid, not_found
 from ..views import user_json
 from .messages import store_system
 
+if TYPE_CHECKING:
+    from .files import FileService
+
 ADMIN_ROLES = frozenset({"owner", "admin"})
 JOIN_POLICIES = ("open", "invite")
 ROLES = ("owner", "admin", "member")
 
 
 class RoomService:
-    def __init__(self, db: Database, bus: Bus):
+    def __init__(self, db: Database, bus: Bus, files: FileService | None = None):
         self._db = db
         self._bus = bus
+        self._files = files  # room avatars
 
     async def create(self, owner: User, name: str, topic: str | None, join_policy: str) -> Room:
         _check_room_fields(name=name, topic=topic, join_policy=join_policy)
@@ -66,6 +70,9 @@ class RoomService:
         _check_room_fields(**changes)
         async with self._db.transaction() as db:
             await self._require_role(db, room_id, actor, ADMIN_ROLES)
+            if "avatar" in changes:  # one of the actor's own images (docs/protocol.md §6.7)
+                await self._files.check_avatar(db, actor, changes["avatar"])
+                await self._files.set_room_avatar(db, room_id, changes["avatar"])
             message = await store_system(
                 db, room_id, "room.updated", {"by": user_json(actor), "changes": changes},
                 f"{actor.display} updated the group",
@@ -199,7 +206,7 @@ class RoomService:
         self._bus.publish_room(message.room_id, Posted(message))
 
 
-def _check_room_fields(*, name=None, topic=None, join_policy=None, **unknown) -> None:
+def _check_room_fields(*, name=None, topic=None, join_policy=None, avatar=None, **unknown) -> None:
     if unknown:
         raise invalid(f"{next(iter(unknown))}: not a room field")
     if name is not None and not 1 <= len(name.strip()) <= 100:
