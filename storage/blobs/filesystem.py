@@ -2,7 +2,7 @@
 
 A blob appears under its name only complete and synced (written, fsynced, renamed), so a crash
 never leaves a partial blob where a reader could find it; the sweep removes stale temp files.
-Disk writes run in the default thread pool, a megabyte at a time.
+Disk writes run in the default thread pool, 256 KiB at a time.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .base import Blob, Digest, check_key
 
-WRITE_SIZE = 1024 * 1024  # bytes gathered before one write in the thread pool
+WRITE_SIZE = 256 * 1024  # bytes gathered before one write in the thread pool
 READ_SIZE = 256 * 1024
 
 
