@@ -171,12 +171,12 @@ TAGS = ("files",)
 ROUTES = [
     Route("POST", "/api/files", upload,
           "Upload a file (the body is its bytes; its type is read from them); 413 past the size limit or quota",
-          status=201, response=FILE, query=("name:string",), tags=TAGS),
+          status=201, response=FILE, query=("name:string",), tags=TAGS, raw_body="application/octet-stream"),
     Route("GET", "/api/files/{file_id}", download,
           "A file's bytes (uploader; members of a room where a message carries it; readers of a post that does)",
-          tags=TAGS),
+          tags=TAGS, raw_response=True),
     Route("GET", "/api/files/{file_id}/thumb", thumbnail, "An image's thumbnail, at most 320×320 (same rule)",
-          tags=TAGS),
+          tags=TAGS, raw_response=True),
     Route("PATCH", "/api/me", update_me, "Change the caller's avatar (a file id of theirs, or null)", MeChanges,
           response={"$ref": "#/components/schemas/User"}, tags=("users",)),
 ]

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..db import Database, now_ms
@@ -24,6 +24,7 @@ from .base import Blob, Digest, check_key
 CHUNK_SIZE = 512 * 1024
 _TMP = "tmp-"
 _INSERT_CHUNK = insert(BlobChunk.__table__)
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 _CHUNK = select(BlobChunk.data).where(BlobChunk.key == bindparam("key"), BlobChunk.n == bindparam("n"))
 
 
@@ -55,6 +56,10 @@ class DatabaseBlobStore:
 
     async def _write_chunk(self, key: str, n: int, data: bytes) -> None:
         async with self._db.transaction() as conn:
+            if not self._db.is_sqlite:
+                # A temporary chunk needs no flush of its own: the commit that publishes the blob
+                # is synchronous, and flushing the log up to it flushes every chunk before it.
+                await conn.execute(_ASYNC_COMMIT)
             await conn.execute(_INSERT_CHUNK, {"key": key, "n": n, "data": data})
 
     async def _publish(self, tmp: str, blob: Blob) -> None:
