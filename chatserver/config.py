@@ -1,6 +1,6 @@
 """One typed settings object, read from the environment and the command line in one place.
 
-Names and defaults follow PROTOCOL.md §5. Every setting is an environment
+Names and defaults follow docs/protocol.md §13. Every setting is an environment
 variable `CHAT_<NAME>`; `--host` and `--port` also come from the command line.
 """
 
@@ -43,7 +43,7 @@ class Settings:
     presence_ttl: float = 30.0  # seconds a crashed node's users stay "online" (Redis bus)
     files_dir: str | None = None  # the filesystem blob store's directory; None: `files` beside chat.db
     file_store: str = "auto"  # filesystem | database | auto (database on PostgreSQL, else filesystem)
-    max_file: int = 26_214_400  # bytes of one upload (docs/protocol.md §6.7)
+    max_file: int = 26_214_400  # bytes of one upload (docs/protocol.md §12.10)
     file_quota: int = 1_073_741_824  # bytes of one user's files
     file_sweep: float = 3600.0  # seconds between garbage sweeps of files
     log_level: str = "INFO"

@@ -1,4 +1,4 @@
-"""Every frame of PROTOCOL.md §2 as a frozen, typed msgspec Struct.
+"""Every frame of docs/protocol.md §5 and §6 as a frozen, typed msgspec Struct.
 
 One definition serves JSON and msgpack. Frames are tagged by their `op`
 field; client and server frames form two unions (`ClientFrame`,
@@ -31,7 +31,7 @@ Cid = Annotated[str, Meta(min_length=1, max_length=64)]
 Token = Annotated[str, Meta(min_length=1, max_length=512)]
 HistoryLimit = Annotated[int, Meta(ge=1, le=100)]
 Mentions = Union[Annotated[list[Id], Meta(max_length=256)], Literal["all"], None]
-MAX_FILES = 10  # files one message or post may carry (docs/protocol.md §6.7)
+MAX_FILES = 10  # files one message or post may carry (docs/protocol.md §12.10)
 FileIds = Annotated[list[Id], Meta(max_length=MAX_FILES)]
 
 

@@ -1,4 +1,4 @@
-"""Upload and download throughput of files (docs/protocol.md §6.7), per blob engine, beside the
+"""Upload and download throughput of files (docs/protocol.md §12.10), per blob engine, beside the
 ceiling of a plain aiohttp `FileResponse` of the same bytes; and the server's peak RSS growth
 during ten concurrent 25 MiB uploads. Figures only; nothing is asserted.
 

@@ -1,7 +1,7 @@
 """Files' metadata, where each is attached, who may read it, and which are garbage.
 
 A file is attached to messages (by room and seq) and posts through `file_links`; links go with
-their message or post (foreign keys cascade). Who may read a file (docs/protocol.md §6.7): its
+their message or post (foreign keys cascade). Who may read a file (docs/protocol.md §12.10): its
 uploader; current members of a room where a message that is not recalled carries it; whoever may
 read a post that carries it; anyone signed in when it is a user's or a room's avatar.
 """

@@ -114,7 +114,7 @@ class Message(Base):
     files: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
-# Alumni records (issue 4) ----------------------------------------------------
+# Alumni records ---------------------------------------------------------------
 
 
 class AlumniRecord(Base):
@@ -192,7 +192,7 @@ class FeedEntry(Base):
     post_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
-# Posts (issue 5) ---------------------------------------------------------------
+# Posts --------------------------------------------------------------------------
 
 
 class Post(Base):

@@ -93,7 +93,7 @@ class Stored:
     dup: bool
 
 
-# Alumni records (issue 4) ----------------------------------------------------
+# Alumni records ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,7 @@ class FeedEntry:
     post_id: str | None = None
 
 
-# Posts (issue 5) ---------------------------------------------------------------
+# Posts --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Files on real server processes: a file uploaded on one node downloads from another with no
 shared disk (PostgreSQL and Redis, the database blob engine), and uploads stream: ten concurrent
-25 MiB uploads grow the server's memory by less than 64 MiB (docs/protocol.md §6.7)."""
+25 MiB uploads grow the server's memory by less than 64 MiB (docs/protocol.md §12.10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Files over HTTP (docs/protocol.md §6.7): upload, download with ETag and Range, thumbnails, avatars.
+"""Files over HTTP (docs/protocol.md §12.10): upload, download with ETag and Range, thumbnails, avatars.
 
 Uploads read `request.content` as it arrives, so the app's `client_max_size` (for JSON bodies)
 does not apply; the upload's own limit is enforced while reading. Downloads check the access

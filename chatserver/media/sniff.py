@@ -4,7 +4,7 @@ Binary formats are recognised by their signatures (the `filetype` library); text
 from binary by decoding, then looked at for markup a browser would run (HTML, SVG, XML). The
 type the uploader sent counts only to make a file more cautious: text they call JavaScript stays
 JavaScript (there is no signature for it), and such types are never served inline
-(docs/protocol.md §6.7).
+(docs/protocol.md §12.10).
 """
 
 from __future__ import annotations

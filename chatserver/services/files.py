@@ -1,4 +1,4 @@
-"""Use cases of files (docs/protocol.md §6.7): upload, who may download, avatars, the garbage sweep.
+"""Use cases of files (docs/protocol.md §12.10): upload, who may download, avatars, the garbage sweep.
 
 An upload streams from the request into the blob store (never whole in memory), cut at the
 size limit or at what is left of the uploader's quota; its type is sniffed from its first bytes.
@@ -133,7 +133,7 @@ class FileService:
     # ------------------------------------------------------------------ reading
 
     async def readable(self, user: User, file_id: str) -> FileMeta:
-        """The file if the user may read it (docs/protocol.md §6.7), checked on every request."""
+        """The file if the user may read it (docs/protocol.md §12.10), checked on every request."""
         async with self._db.read() as db:
             meta = await file_store.get(db, file_id)
             if meta is None:

@@ -1,4 +1,4 @@
-"""The blob store: file bytes behind one small interface, with two engines (docs/protocol.md §6.7).
+"""The blob store: file bytes behind one small interface, with two engines (docs/protocol.md §12.10).
 
 `FilesystemBlobStore` keeps blobs under a directory (one node); `DatabaseBlobStore` keeps them in
 the database in chunks, so every node sharing a PostgreSQL database reads what any node wrote.

@@ -1,4 +1,4 @@
-"""Files and images (docs/protocol.md §6.7), on both blob engines; both databases with
+"""Files and images (docs/protocol.md §12.10), on both blob engines; both databases with
 CHAT_TEST_DATABASE=postgresql. Real server, real sockets, real Pillow."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Files in the page (docs/protocol.md §6.7), in Chromium: attach by button, drop and paste; the
+"""Files in the page (docs/protocol.md §12.10), in Chromium: attach by button, drop and paste; the
 other member sees the thumbnail and opens the full image; posts show their pictures; avatars show
 in the lists; a non-member's direct download is refused."""
 

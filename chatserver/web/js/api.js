@@ -1,4 +1,4 @@
-// The REST API of PROTOCOL §3: JSON in and out, `Authorization: Bearer <token>`.
+// The REST API of docs/protocol.md §12: JSON in and out, `Authorization: Bearer <token>`.
 
 export class ApiError extends Error {
   /** `status` 0 means the server could not be reached. `retryAfter` is in ms. */
@@ -51,7 +51,7 @@ export class Api {
     throw err;
   }
 
-  /** Upload a File or Blob (docs/protocol.md §6.7): its bytes are the body; → the file object. */
+  /** Upload a File or Blob (docs/protocol.md §12.10): its bytes are the body; → the file object. */
   async upload(file) {
     const headers = { Accept: "application/json" };
     if (file.type) headers["Content-Type"] = file.type;

@@ -1,4 +1,4 @@
-// Files in the page (docs/protocol.md §6.7): thumbnails and pictures in messages and posts,
+// Files in the page (docs/protocol.md §12.10): thumbnails and pictures in messages and posts,
 // file cards, the full-size view, and avatars. Bytes are fetched with the token (it never goes
 // in a URL) and shown through blob: URLs, each fetched once per page.
 

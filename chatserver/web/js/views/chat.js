@@ -114,7 +114,7 @@ class ChatView {
       }
     });
     this.counter = h("span", { class: "counter", hidden: true });
-    // Files: chosen with the button, dropped on the conversation, or pasted (docs/protocol.md §6.7).
+    // Files: chosen with the button, dropped on the conversation, or pasted (docs/protocol.md §12.10).
     this.attached = []; // {name, size, state: "uploading"|"ready", info}
     this.attachedEl = h("ul", { class: "attachments", id: "attachments", hidden: true });
     this.fileInput = h("input", { type: "file", multiple: true, hidden: true, name: "files",

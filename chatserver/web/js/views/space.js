@@ -1,4 +1,4 @@
-// A personal space (PROTOCOL §3 "Spaces and posts"): a user's posts and
+// A personal space (docs/protocol.md §12.8): a user's posts and
 // records; in my own, writing, editing and deleting posts and publishing them
 // to my records. `#/space/<user>/<post>` opens a space at one post.
 
@@ -146,7 +146,7 @@ export function postEditor(ctx, { title, submitLabel, post = null, records = nul
   const boxes = (records || []).map((r) => h("label", { class: "check" },
     h("input", { type: "checkbox", name: "alumni_ids", value: r.id, checked: chosen.has(r.id) }), ` ${r.name}`));
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
-  // Pictures and files the post carries (docs/protocol.md §6.7), uploaded as soon as they are chosen.
+  // Pictures and files the post carries (docs/protocol.md §12.10), uploaded as soon as they are chosen.
   let files = post ? [...(post.files || [])] : [];
   let uploading = 0;
   const fileList = h("ul", { class: "attachments" });
