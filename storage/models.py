@@ -43,7 +43,7 @@ class User(Base):
     created: Mapped[int] = mapped_column(BigInteger)
     # A retired bot keeps its row so its past messages keep their author.
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    avatar: Mapped[str | None] = mapped_column(String(40), nullable=True)  # a file id (files, issue 16)
+    avatar: Mapped[str | None] = mapped_column(String(40), nullable=True)  # a file id (docs/protocol.md §12.10)
 
 
 class Token(Base):
@@ -69,7 +69,7 @@ class Room(Base):
     # The last seq handed out; incremented in the transaction that stores a message.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created: Mapped[int] = mapped_column(BigInteger)
-    avatar: Mapped[str | None] = mapped_column(String(40), nullable=True)  # a file id (files, issue 16)
+    avatar: Mapped[str | None] = mapped_column(String(40), nullable=True)  # a file id (docs/protocol.md §12.10)
 
 
 class Membership(Base):
@@ -110,7 +110,7 @@ class Message(Base):
     recalled: Mapped[bool] = mapped_column(Boolean, default=False)
     system_type: Mapped[str | None] = mapped_column(String(40))
     system_data: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
-    # The attached files' metadata as the message carries it, stored once (files, issue 16).
+    # The attached files' metadata as the message carries it, stored once (docs/protocol.md §12.10).
     files: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
@@ -230,7 +230,7 @@ class PostRecord(Base):
 Index("ix_feed_entries_post", FeedEntry.post_id)
 
 
-# Files (issue 16) --------------------------------------------------------------
+# Files (docs/protocol.md §12.10) ----------------------------------------------
 
 
 class File(Base):

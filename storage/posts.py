@@ -139,7 +139,7 @@ async def delete_post(conn: AsyncConnection, post_id: str) -> bool:
 
 
 async def set_files(conn: AsyncConnection, post_id: str, carried: list[dict[str, Any]] | None) -> None:
-    """The files the post carries, as `FileMeta.carried()` gives them (files, issue 16)."""
+    """The files the post carries, as `FileMeta.carried()` gives them (docs/protocol.md §12.10)."""
     await conn.execute(update(PostRow).where(PostRow.id == post_id).values(files=carried or None))
 
 

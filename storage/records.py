@@ -159,7 +159,7 @@ class Post:
 
 
 
-# Files (issue 16) --------------------------------------------------------------
+# Files (docs/protocol.md §12.10) ----------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
