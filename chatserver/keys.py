@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .ratelimit import LoginGuard
     from .services.accounts import AccountService
     from .services.alumni import AlumniService
+    from .services.files import FileService
     from .services.messages import MessageService
     from .services.posts import PostService
     from .services.records import RecordService
@@ -38,5 +39,6 @@ ALUMNI = web.AppKey("alumni", "AlumniService")
 POSTS = web.AppKey("posts", "PostService")
 SEARCH = web.AppKey("search", "SearchService")
 RECORDS = web.AppKey("records", "RecordService")
+FILES = web.AppKey("files", "FileService")
 LOGIN_GUARD = web.AppKey("login_guard", "LoginGuard")
 ROUTES = web.AppKey("routes", list)

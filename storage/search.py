@@ -1,4 +1,4 @@
-"""Search: people, alumni records, groups and messages by what they contain (docs/protocol.md §12.10).
+"""Search: people, alumni records, groups and messages by what they contain (docs/protocol.md §12.11).
 
 A query `q` matches text that contains it, in any case and any script (a
 Chinese query of 2 or more characters finds any text holding those
@@ -291,7 +291,8 @@ def parse_message_cursor(dialect: str, raw: str | None) -> dict | None:
         raise BadCursor(raw) from None
 
 
-_USER = "u.id AS u_id, u.name AS u_name, u.display AS u_display, u.bot AS u_bot, u.owner_id AS u_owner_id"
+# The sender as `users.from_prefixed_row` reads it, for the raw SQL below.
+_USER = ", ".join(f"u.{column.name} AS u_{column.key}" for column in users.COLUMNS)
 _SEARCHABLE = "m.kind = 'text' AND NOT m.recalled AND m.text IS NOT NULL"
 
 

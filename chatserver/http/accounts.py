@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
 
 from client_proto.errors import ErrorCode
@@ -51,6 +52,8 @@ async def update_me(request: web.Request) -> web.Response:
     body = await parse(request, schemas.MeChanges)
     password = (body.password.old, body.password.new) if body.password is not None else None
     user = await request.app[keys.ACCOUNTS].update_me(user, bearer_token(request), body.display, password)
+    if body.avatar is not msgspec.UNSET:
+        user = await request.app[keys.FILES].set_user_avatar(user, body.avatar)
     return json_response(user_json(user))
 
 
@@ -99,8 +102,9 @@ ROUTES = [
     Route("DELETE", "/api/tokens/current", delete_current_token, "Sign out: revoke this token", status=204,
           tags=("users",)),
     Route("GET", "/api/me", me, "The caller", response=USER, tags=("users",)),
-    Route("PATCH", "/api/me", update_me, "Change the caller's display name or password (a new password ends "
-          "every other token of theirs)", schemas.MeChanges, response=USER, tags=("users",)),
+    Route("PATCH", "/api/me", update_me, "Change the caller's display name, password (a new password ends "
+          "every other token of theirs) or avatar (a file id of theirs, or null)", schemas.MeChanges, response=USER,
+          tags=("users",)),
     Route("GET", "/api/me/blocks", list_blocks, "The users the caller blocked",
           response={"type": "object", "properties": {"items": {"type": "array", "items": USER}}}, tags=("users",)),
     Route("PUT", "/api/me/blocks/{user_id}", block, "Block a user: their invitations are skipped, and they "

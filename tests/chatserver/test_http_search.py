@@ -1,4 +1,4 @@
-"""Search over HTTP (docs/protocol.md §12.10): messages of the caller's rooms with marked snippets,
+"""Search over HTTP (docs/protocol.md §12.11): messages of the caller's rooms with marked snippets,
 group discovery and record search, through a real server."""
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ async def test_record_search_best_match_first_and_filters(http, make_account):
 
 
 async def test_a_stranger_finds_nothing_private(http, make_account, make_room, connect):
-    """docs/protocol.md §12.10: no members-only profile field, no message of a room they are not in (or
+    """docs/protocol.md §12.11: no members-only profile field, no message of a room they are not in (or
     left), no invite-only group, no recalled text."""
     owner, mate, stranger = await make_account("priv"), await make_account("priv"), await make_account()
     secret_room, _ = await make_room(owner=owner, members=[mate], name="隐私 group")
@@ -142,8 +142,8 @@ async def test_a_stranger_finds_nothing_private(http, make_account, make_room, c
     for private in ("隐私城", "隐私公司", "invite group", "隐私 group", "recalled", "open group"):
         assert private not in text, private
     users, records, groups, messages, profile = everything
-    assert all(set(u) == {"id", "name", "display", "bot"} for u in users["items"]) and len(users["items"]) == 2
-    assert set(profile) == {"id", "name", "display", "bot", "created"}
+    assert all(set(u) == set(owner.user) for u in users["items"]) and len(users["items"]) == 2
+    assert set(profile) == {*owner.user, "created"}
     assert [r["id"] for r in records["items"]] == [record["id"]] and "profile" not in records["items"][0]
     assert [g["id"] for g in groups["items"]] == [open_room["id"]]
     assert messages["items"] == []
