@@ -220,10 +220,12 @@ async def records(
         query = query.where(_where_matches(
             dialect, table, [RecordRow.name, RecordRow.school, RecordRow.class_name, RecordRow.description], q, match
         ))
-    if school:
-        query = query.where(_contains(dialect, RecordRow.school, school))
-    if class_name:
-        query = query.where(_contains(dialect, RecordRow.class_name, class_name))
+    for col, value in ((RecordRow.school, school), (RecordRow.class_name, class_name)):
+        if not value:
+            continue
+        query = query.where(_contains(dialect, col, value))
+        if dialect == "postgresql" and _indexed(value):  # the same, narrowed by the one trigram index
+            query = query.where(_contains(dialect, literal_column(f"({RECORD_TEXT})"), value))
     if year is not None:
         query = query.where(RecordRow.year == year)
     after = _after_ranked(rank, RecordRow.created, RecordRow.id, before)
