@@ -24,6 +24,7 @@ class Room:
     owner_id: str
     last_seq: int
     member_count: int = 0
+    kind: str = "group"  # group | direct
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,24 @@ class RoomState:
     read_seq: int
     unread: int
     role: str = "member"
+    mentions: int = 0
+    kind: str = "group"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a reply quotes of its original (docs/protocol.md §6.3)."""
+
+    seq: int
+    sender: User | None
+    excerpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    emoji: str
+    count: int
+    me: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +72,7 @@ class Message:
     id: str
     ts: int
     sender: User | None
-    kind: str  # "text" | "system"
+    kind: str  # "text" | "system" | "update"
     text: str | None
     cid: str | None = None
     reply_to: int | None = None
@@ -61,6 +80,13 @@ class Message:
     recalled: bool = False
     system_type: str | None = None
     system_data: dict[str, Any] | None = field(default=None)
+    # An update entry's {type, target, ...} (docs/protocol.md §6.2).
+    update: dict[str, Any] | None = None
+    reply: Reply | None = None
+    edited_ts: int | None = None
+    pinned: bool = False
+    # Folded by `history` only (with `me` for the caller); None elsewhere.
+    reactions: tuple[Reaction, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +101,13 @@ class NewMessage:
     mentions: list[str] | str | None = None
     system_type: str | None = None
     system_data: dict[str, Any] | None = None
+    # A timeline update of an earlier message: {type, target, ...}; `sender` is who made it.
+    update: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
+        if self.update is not None:
+            return "update"
         return "system" if self.system_type else "text"
 
 
@@ -87,6 +117,13 @@ class Stored:
 
     message: Message
     dup: bool
+    # Who the message mentions ("all" expanded to every member but the sender): they get `notify`.
+    mentioned: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """An update that changes nothing (reacting twice the same way): no entry was made."""
 
 
 # Alumni records (issue 4) ----------------------------------------------------

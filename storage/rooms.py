@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, delete, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import users
 from .db import now_ms
 from .ids import new_id
 from .keyset import key_params, key_table
-from .models import Membership, Message as MessageRow, Room as RoomRow, User as UserRow
+from .models import Membership, Message as MessageRow, MessageMention, Room as RoomRow, User as UserRow
 from .records import Member, Room, RoomState
 
 _member_count = (
@@ -28,6 +28,7 @@ _ROOM_COLUMNS = (
     RoomRow.join_policy,
     RoomRow.owner_id,
     RoomRow.last_seq,
+    RoomRow.kind,
     _member_count,
 )
 
@@ -41,6 +42,7 @@ def _room(row) -> Room:
         owner_id=row.owner_id,
         last_seq=row.last_seq,
         member_count=row.member_count,
+        kind=row.kind,
     )
 
 
@@ -226,12 +228,16 @@ async def states_for_user(conn: AsyncConnection, user_id: str) -> list[RoomState
             MessageRow.room_id == Membership.room_id,
             MessageRow.seq > Membership.read_seq,
             or_(MessageRow.sender_id.is_(None), MessageRow.sender_id != user_id),
+            MessageRow.kind != "update",  # update entries never count (docs/protocol.md §6.2)
         )
         .correlate(Membership)
         .scalar_subquery()
     )
     rows = await conn.execute(
-        select(RoomRow.id, RoomRow.name, RoomRow.last_seq, Membership.read_seq, Membership.role, unread.label("unread"))
+        select(
+            RoomRow.id, RoomRow.name, RoomRow.last_seq, RoomRow.kind, Membership.read_seq, Membership.role,
+            unread.label("unread"), _unread_mentions(user_id).label("mentions"),
+        )
         .join(Membership, and_(Membership.room_id == RoomRow.id, Membership.user_id == user_id))
         .order_by(RoomRow.created, RoomRow.id)
     )
@@ -243,9 +249,36 @@ async def states_for_user(conn: AsyncConnection, user_id: str) -> list[RoomState
             read_seq=row.read_seq,
             unread=row.unread,
             role=row.role,
+            mentions=row.mentions,
+            kind=row.kind,
         )
         for row in rows
     ]
+
+
+def _unread_mentions(user_id: str):
+    """Unread messages (past the read marker) that mention the user, not recalled (docs/protocol.md §6.3)."""
+    return (
+        select(func.count())
+        .select_from(MessageMention)
+        .join(MessageRow, and_(MessageRow.room_id == MessageMention.room_id, MessageRow.seq == MessageMention.seq))
+        .where(
+            MessageMention.user_id == user_id,
+            MessageMention.room_id == Membership.room_id,
+            MessageMention.seq > Membership.read_seq,
+            MessageRow.recalled == false(),
+        )
+        .correlate(Membership)
+        .scalar_subquery()
+    )
+
+
+async def mention_counts(conn: AsyncConnection, user_id: str) -> dict[str, int]:
+    """room id -> unread messages mentioning the user, for every room of the user."""
+    rows = await conn.execute(
+        select(Membership.room_id, _unread_mentions(user_id).label("mentions")).where(Membership.user_id == user_id)
+    )
+    return {row.room_id: row.mentions for row in rows}
 
 
 async def read_markers_of(conn: AsyncConnection, user_ids: set[str]) -> dict[str, dict[str, int]]:
