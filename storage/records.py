@@ -25,6 +25,7 @@ class Room:
     last_seq: int
     member_count: int = 0
     kind: str = "group"  # group | direct
+    mentions: int | None = None  # in the caller's own list: unread messages mentioning them
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from sqlalchemy import Select, and_, delete, false, func, insert, or_, select, update
@@ -93,13 +94,14 @@ async def update_room(conn: AsyncConnection, room_id: str, **fields) -> Room | N
 
 
 async def list_for_user(conn: AsyncConnection, user_id: str) -> list[Room]:
+    """The user's rooms, each with `mentions`: its unread messages that mention the user."""
     rows = await conn.execute(
-        select(*_ROOM_COLUMNS)
+        select(*_ROOM_COLUMNS, _unread_mentions(user_id).label("mentions"))
         .join(Membership, Membership.room_id == RoomRow.id)
         .where(Membership.user_id == user_id)
         .order_by(RoomRow.created, RoomRow.id)
     )
-    return [_room(row) for row in rows]
+    return [dataclasses.replace(_room(row), mentions=row.mentions) for row in rows]
 
 
 async def room_ids_for_user(conn: AsyncConnection, user_id: str) -> set[str]:
@@ -271,14 +273,6 @@ def _unread_mentions(user_id: str):
         .correlate(Membership)
         .scalar_subquery()
     )
-
-
-async def mention_counts(conn: AsyncConnection, user_id: str) -> dict[str, int]:
-    """room id -> unread messages mentioning the user, for every room of the user."""
-    rows = await conn.execute(
-        select(Membership.room_id, _unread_mentions(user_id).label("mentions")).where(Membership.user_id == user_id)
-    )
-    return {row.room_id: row.mentions for row in rows}
 
 
 async def read_markers_of(conn: AsyncConnection, user_ids: set[str]) -> dict[str, dict[str, int]]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from client_proto.frames import INT64_MAX
+
 from .. import keys
+from ..errors import not_found
 from ..views import member_json, message_frame, room_json
 from . import schemas
 from .body import current_user, json_response, no_content, parse, query_int
@@ -90,6 +93,45 @@ async def post_message(request: web.Request) -> web.Response:
     return json_response({"seq": m.seq, "id": m.id, "ts": m.ts, "dup": stored.dup}, 200 if stored.dup else 201)
 
 
+def _seq(request: web.Request) -> int:
+    """The `{seq}` of the path; anything but a seq names no message (404)."""
+    raw = request.match_info["seq"]
+    if not raw.isdigit() or not 1 <= int(raw) <= INT64_MAX:
+        raise not_found("message")
+    return int(raw)
+
+
+async def edit_message(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await parse(request, schemas.EditMessage)
+    room_id, seq = request.match_info["room_id"], _seq(request)
+    service = request.app[keys.MESSAGES]
+    await service.edit(user, room_id, seq, body.text)
+    return json_response(message_frame(await service.get(user, room_id, seq)))
+
+
+async def add_reaction(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    room_id, seq = request.match_info["room_id"], _seq(request)
+    service = request.app[keys.MESSAGES]
+    await service.react(user, room_id, seq, request.match_info["emoji"], True)
+    return json_response(message_frame(await service.get(user, room_id, seq)))
+
+
+async def remove_reaction(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    await request.app[keys.MESSAGES].react(
+        user, request.match_info["room_id"], _seq(request), request.match_info["emoji"], False
+    )
+    return no_content()
+
+
+async def message_edits(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    versions = await request.app[keys.MESSAGES].edits(user, request.match_info["room_id"], _seq(request))
+    return json_response({"items": [{"text": text, "ts": ts} for text, ts in versions]})
+
+
 async def online(request: web.Request) -> web.Response:
     user = await current_user(request)
     ids = await request.app[keys.ROOMS].online(user, request.match_info["room_id"])
@@ -126,6 +168,16 @@ ROUTES = [
           schemas.PostMessage, 201,
           {"type": "object", "properties": {"seq": {"type": "integer"}, "id": {"type": "string"},
                                             "ts": {"type": "integer"}, "dup": {"type": "boolean"}}},
+          tags=("messages",)),
+    Route("PATCH", f"{ROOM_PATH}/messages/{{seq}}", edit_message, "Edit one's own message (its author)",
+          schemas.EditMessage, response=MESSAGE, tags=("messages",)),
+    Route("PUT", f"{ROOM_PATH}/messages/{{seq}}/reactions/{{emoji}}", add_reaction, "React to a message",
+          response=MESSAGE, tags=("messages",)),
+    Route("DELETE", f"{ROOM_PATH}/messages/{{seq}}/reactions/{{emoji}}", remove_reaction,
+          "Take back one's reaction", status=204, tags=("messages",)),
+    Route("GET", f"{ROOM_PATH}/messages/{{seq}}/edits", message_edits, "Earlier versions, oldest first (members)",
+          response={"type": "object", "properties": {"items": {"type": "array", "items": {
+              "type": "object", "properties": {"text": {"type": "string"}, "ts": {"type": "integer"}}}}}},
           tags=("messages",)),
     Route("GET", f"{ROOM_PATH}/online", online, "Members online on any node",
           response={"type": "object", "properties": {"online": {"type": "array", "items": {"type": "string"}},

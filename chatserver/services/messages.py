@@ -13,11 +13,12 @@ from typing import Any
 from client_proto.errors import ErrorCode
 from storage import messages as message_store
 from storage import rooms as room_store
+from storage import timeline
 from storage.db import Database
-from storage.records import Member, Message, NewMessage, Stored, User
+from storage.records import Member, Message, NewMessage, Stored, Unchanged, User
 
 from ..bus.base import Bus
-from ..bus.events import MessageRecalled, Posted, ReadMoved, TypingStarted
+from ..bus.events import Posted, ReadMoved, TypingStarted
 from ..config import Settings
 from ..errors import ServiceError, forbidden, invalid, not_found
 from .writer import MessageWriter
@@ -54,12 +55,7 @@ class MessageService:
         mentions: list[str] | str | None = None,
     ) -> NewMessage:
         """Check a chat message against the limits and the sender's role; no I/O."""
-        if len(text) > self._settings.max_text:
-            raise ServiceError(
-                ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
-            )
-        if not text.strip():
-            raise invalid("text: must not be empty")
+        self._check_text(text)
         if not cid or len(cid) > 64:
             raise invalid("cid: 1 to 64 characters required")
         if mentions == "all" and role not in ADMIN_ROLES:
@@ -76,6 +72,14 @@ class MessageService:
     ) -> None:
         """Queue a prepared message for the next group commit (the WebSocket fast path)."""
         self._writer.submit(message, on_stored, on_failed)
+
+    def _check_text(self, text: str) -> None:
+        if len(text) > self._settings.max_text:
+            raise ServiceError(
+                ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
+            )
+        if not text.strip():
+            raise invalid("text: must not be empty")
 
     async def send(
         self,
@@ -123,7 +127,57 @@ class MessageService:
         if not known_member:
             await self.membership(user, room_id)
         async with self._db.read() as db:
-            return await message_store.history(db, room_id, before=before, after=after, limit=limit)
+            return await message_store.history(
+                db, room_id, before=before, after=after, limit=limit, viewer_id=user.id
+            )
+
+    async def get(self, user: User, room_id: str, seq: int) -> Message:
+        """One message as `history` shows it to the caller (a member)."""
+        await self.membership(user, room_id)
+        async with self._db.read() as db:
+            message = await message_store.get(db, room_id, seq, viewer_id=user.id)
+        if message is None:
+            raise not_found("message")
+        return message
+
+    async def edit(self, user: User, room_id: str, seq: int, text: str) -> Message:
+        """Change the text of one's own message within the edit window; returns the update entry.
+
+        The rules that hold whatever happens meanwhile (not recalled, a text
+        message) are checked again by the group commit (docs/protocol.md §6.2).
+        """
+        await self.membership(user, room_id)
+        self._check_text(text)
+        async with self._db.read() as db:
+            message = await message_store.get(db, room_id, seq)
+        if message is None:
+            raise not_found("message")
+        if message.kind != "text" or message.recalled:
+            raise invalid("seq: only a text message that is not recalled can be edited")
+        if message.sender is None or message.sender.id != user.id:
+            raise forbidden("only the author may edit a message")
+        if time.time() - message.ts / 1000 > self._settings.edit_window:
+            raise forbidden(f"messages can be edited within {int(self._settings.edit_window)} s")
+        return (await self._writer.store(timeline.edit_entry(room_id, user, seq, text))).message
+
+    async def react(self, user: User, room_id: str, seq: int, emoji: str, on: bool = True) -> Stored | Unchanged:
+        """Add or take back a reaction; the same way twice changes nothing (`Unchanged`)."""
+        await self.membership(user, room_id)
+        if not 1 <= len(emoji) <= 16 or "\x00" in emoji:
+            raise invalid("emoji: 1 to 16 characters")
+        return await self._writer.store(timeline.reaction_entry(room_id, user, seq, emoji, on))
+
+    async def set_pinned(self, user: User, room_id: str, seq: int, pinned: bool) -> Stored | Unchanged:
+        """The `pinned` / `unpinned` timeline update; who may pin is the caller's rule (docs/protocol.md §6.4)."""
+        return await self._writer.store(timeline.pin_entry(room_id, user, seq, pinned))
+
+    async def edits(self, user: User, room_id: str, seq: int) -> list[tuple[str, int]]:
+        """Earlier versions (text, ts) of a message, oldest first (members)."""
+        await self.membership(user, room_id)
+        async with self._db.read() as db:
+            if await message_store.get(db, room_id, seq) is None:
+                raise not_found("message")
+            return await message_store.edits(db, room_id, seq)
 
     async def read(self, user: User, room_id: str, seq: int, session: str = "") -> int:
         """Move the caller's read marker forward; their other connections are told."""
@@ -136,24 +190,26 @@ class MessageService:
         return marker
 
     async def recall(self, user: User, room_id: str, seq: int) -> None:
-        """Recall a message: its author within the recall window, or an owner/admin any time."""
+        """Recall a message: its author within the recall window, or an owner/admin any time.
+
+        Stored as a `recalled` timeline update (resume delivers it); the live
+        `recalled` event goes out too (docs/protocol.md §6.2).
+        """
         member = await self.membership(user, room_id)
-        async with self._db.transaction() as db:
+        async with self._db.read() as db:
             message = await message_store.get(db, room_id, seq)
-            if message is None:
-                raise not_found("message")
-            if message.kind != "text":
-                raise forbidden("system messages cannot be recalled")
-            is_author = message.sender is not None and message.sender.id == user.id
-            age = time.time() - message.ts / 1000
-            if member.role not in ADMIN_ROLES:
-                if not is_author:
-                    raise forbidden("only the author, an owner or an admin may recall a message")
-                if age > self._settings.recall_window:
-                    raise forbidden(f"messages can be recalled within {int(self._settings.recall_window)} s")
-            if not message.recalled:
-                await message_store.recall(db, room_id, seq)
-        self._bus.publish_room(room_id, MessageRecalled(room_id=room_id, seq=seq, by=user))
+        if message is None:
+            raise not_found("message")
+        if message.kind != "text":
+            raise forbidden("system messages cannot be recalled")
+        is_author = message.sender is not None and message.sender.id == user.id
+        age = time.time() - message.ts / 1000
+        if member.role not in ADMIN_ROLES:
+            if not is_author:
+                raise forbidden("only the author, an owner or an admin may recall a message")
+            if age > self._settings.recall_window:
+                raise forbidden(f"messages can be recalled within {int(self._settings.recall_window)} s")
+        await self._writer.store(timeline.recall_entry(room_id, user, seq))
 
     def typing(self, user: User, room_id: str) -> None:
         self._bus.publish_room(room_id, TypingStarted(room_id=room_id, user=user))

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from storage import messages as message_store
 from storage.db import Database, StorageUnavailable
 from storage.messages import NotMember
-from storage.records import NewMessage, Stored
+from storage.records import Message, NewMessage, Stored, Unchanged
+from storage.timeline import Refused
 
 from ..bus.base import Bus
-from ..bus.events import Posted
-from ..errors import forbidden, invalid, unavailable
+from ..bus.events import MessageRecalled, Notified, Posted
+from ..errors import ServiceError, forbidden, invalid, unavailable
+from ..views import user_json
 from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -65,11 +67,13 @@ class MessageWriter:
 
     async def store(
         self, message: NewMessage, on_stored: Callable[[Stored], None] | None = None
-    ) -> Stored:
-        """Store a message durably and publish it; returns once committed.
+    ) -> Stored | Unchanged:
+        """Store a message (or timeline update) durably and publish it; returns once committed.
 
-        Raises `ServiceError` `forbidden` if the sender is not a member and
-        `unavailable` if storage cannot be reached (nothing was stored).
+        Raises `ServiceError` `forbidden` if the sender is not a member, the
+        rules' error for a refused update, reply or mention, and `unavailable`
+        if storage cannot be reached (nothing was stored). An update that
+        changes nothing returns `Unchanged`.
         """
         future = asyncio.get_running_loop().create_future()
 
@@ -100,7 +104,8 @@ class MessageWriter:
             # Other nodes could not hear of it; the sender retries with the same cid.
             on_failed(unavailable("the message bus is unavailable; retry shortly"))
             return
-        for field, value in (("text", message.text), ("cid", message.cid)):
+        edited = message.update.get("text") if message.update is not None else None
+        for field, value in (("text", message.text or edited), ("cid", message.cid)):
             if value and "\x00" in value:
                 # PostgreSQL refuses NUL in text, and SQLite's JSON functions cut strings at it: one
                 # such message would fail the whole batch it shares with others.
@@ -146,18 +151,29 @@ class MessageWriter:
             return
         self._metrics.storage_seconds.observe(time.perf_counter() - started)
         self._metrics.commit_batch.observe(len(batch))
-        fresh = []
+        fresh: list[Stored] = []
         for pending, result in zip(batch, results):
             if isinstance(result, NotMember):
                 pending.on_failed(forbidden("you are not a member of this room"))
                 continue
+            if isinstance(result, Refused):
+                pending.on_failed(ServiceError(result.code, result.message))
+                continue
             pending.on_stored(result)
-            if not result.dup:
-                fresh.append(result.message)
+            if isinstance(result, Stored) and not result.dup:
+                fresh.append(result)
         self._metrics.messages_in.inc(len(fresh))
-        fresh.sort(key=lambda m: (m.room_id, m.seq))
-        for message in fresh:
+        fresh.sort(key=lambda s: (s.message.room_id, s.message.seq))
+        for stored in fresh:
+            message = stored.message
             self._bus.publish_room(message.room_id, Posted(message))
+            if message.update is not None and message.update["type"] == "recalled":
+                # The live event of docs/protocol.md §2.3 still goes out beside the entry.
+                self._bus.publish_room(
+                    message.room_id, MessageRecalled(room_id=message.room_id, seq=message.update["target"], by=message.sender)
+                )
+            if stored.mentioned:
+                self._bus.publish_control(_mention(message, stored.mentioned))
 
     async def close(self) -> None:
         """Finish what is queued (nothing acked is lost), then stop."""
@@ -170,6 +186,15 @@ class MessageWriter:
                 self._task.cancel()
         for pending in self._queue:
             pending.on_failed(unavailable("the server is shutting down"))
+
+
+def _mention(message: Message, user_ids: tuple[str, ...]) -> Notified:
+    """`notify` `mention` for every connection of the mentioned users, on every node (docs/protocol.md §6.3)."""
+    return Notified(
+        user_ids=list(user_ids),
+        type="mention",
+        payload={"room": message.room_id, "seq": message.seq, "from_": user_json(message.sender)},
+    )
 
 
 def _fail(future: asyncio.Future, exc: BaseException) -> None:
