@@ -179,3 +179,27 @@ async def test_mentions_notify_members_and_count_until_read(pair, make_account, 
     assert (await b.expect("notify", type="mention"))["room"] == room
     forbidden = await b.request({"op": "send", "room": room, "text": "@all", "cid": "b-all", "mentions": "all"})
     assert forbidden["code"] == "forbidden"
+
+
+async def test_the_client_library_edits_and_reacts(make_account, make_room):
+    alice = await make_account("alice")
+    bob = await make_account("bob")
+    room, _ = await make_room(owner=alice, members=[bob])
+    room = room["id"]
+    async with alice.client() as a, bob.client() as b:
+        ack = await a.send(room, "helo")
+        edited = await a.edit(room, ack.seq, "hello")
+        assert edited.seq == ack.seq + 1
+        await b.react(room, ack.seq, "👍")
+
+        async def updates():
+            while True:
+                event = await b.next_event()
+                if getattr(event, "kind", None) == "update":
+                    return event
+
+        first, second = await updates(), await updates()
+        assert (first.update.type, first.update.text, second.update.emoji) == ("edited", "hello", "👍")
+        page = await b.history(room)
+        original = next(m for m in page.messages if m.seq == ack.seq)
+        assert original.text == "hello" and [(r.emoji, r.count, r.me) for r in original.reactions] == [("👍", 1, True)]
