@@ -28,6 +28,7 @@ from .metrics import Metrics
 from .ratelimit import LoginGuard
 from .services.accounts import AccountService
 from .services.alumni import AlumniService
+from .services.direct import DirectService
 from .services.messages import MessageService
 from .services.posts import PostService
 from .services.rooms import RoomService
@@ -89,6 +90,7 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.ACCOUNTS] = AccountService(db, bus)
     app[keys.MESSAGES] = MessageService(db, bus, writer, settings)
     app[keys.ROOMS] = RoomService(db, bus)
+    app[keys.DIRECT] = DirectService(db, bus)
     app[keys.ALUMNI] = AlumniService(db, bus, app[keys.MESSAGES], settings)
     app[keys.POSTS] = PostService(db, app[keys.MESSAGES])
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)

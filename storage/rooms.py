@@ -70,6 +70,35 @@ async def create(
     return Room(room_id, name, topic, join_policy, owner_id, last_seq=0, member_count=1)
 
 
+def direct_key(a: str, b: str) -> str:
+    """The one key of a pair of users, whichever of them asks."""
+    return ":".join(sorted((a, b)))
+
+
+async def get_direct(conn: AsyncConnection, a: str, b: str) -> Room | None:
+    row = (await conn.execute(select(*_ROOM_COLUMNS).where(RoomRow.direct_key == direct_key(a, b)))).first()
+    return _room(row) if row else None
+
+
+async def create_direct(conn: AsyncConnection, *, name: str, creator_id: str, other_id: str) -> Room:
+    """A direct room of two users, both `member` (docs/protocol.md §6.3); raises IntegrityError
+    if the pair has one already (a concurrent create won)."""
+    room_id = new_id("r")
+    now = now_ms()
+    await conn.execute(
+        insert(RoomRow).values(
+            id=room_id, name=name, topic="", join_policy="invite", owner_id=creator_id, last_seq=0, created=now,
+            kind="direct", direct_key=direct_key(creator_id, other_id),
+        )
+    )
+    await conn.execute(
+        insert(Membership),
+        [{"room_id": room_id, "user_id": u, "role": "member", "joined": now, "read_seq": 0}
+         for u in (creator_id, other_id)],
+    )
+    return Room(room_id, name, "", "invite", creator_id, last_seq=0, member_count=2, kind="direct")
+
+
 async def get(conn: AsyncConnection, room_id: str) -> Room | None:
     row = (await conn.execute(select(*_ROOM_COLUMNS).where(RoomRow.id == room_id))).first()
     return _room(row) if row else None

@@ -22,6 +22,15 @@ async def create_room(request: web.Request) -> web.Response:
     return json_response(room_json(room, user), 201)
 
 
+async def open_direct(request: web.Request) -> web.Response:
+    """The caller's direct room with another user: 201 when new, 200 when the pair has one."""
+    user = await current_user(request)
+    body = await parse(request, schemas.NewDirect)
+    room, created = await request.app[keys.DIRECT].open(user, body.user_id)
+    _, owner = await request.app[keys.ROOMS].get(user, room.id)
+    return json_response(room_json(room, owner), 201 if created else 200)
+
+
 async def list_rooms(request: web.Request) -> web.Response:
     user = await current_user(request)
     rooms = await request.app[keys.ROOMS].list_mine(user)
@@ -145,6 +154,8 @@ ROOM_PATH = "/api/rooms/{room_id}"
 ROUTES = [
     Route("POST", "/api/rooms", create_room, "Create a group; the caller owns it", schemas.NewRoom, 201, ROOM,
           tags=("rooms",)),
+    Route("POST", "/api/dms", open_direct, "Open (or find) the direct room with another user",
+          schemas.NewDirect, 201, ROOM, tags=("rooms",)),
     Route("GET", "/api/rooms", list_rooms, "The caller's groups",
           response={"type": "object", "properties": {"items": {"type": "array", "items": ROOM}}}, tags=("rooms",)),
     Route("GET", ROOM_PATH, get_room, "A group (members; anyone for an open group)", response=ROOM,

@@ -93,6 +93,7 @@ class RoomService:
             room = await room_store.get(db, room_id)
             if room is None:
                 raise not_found("room")
+            _not_direct(room)
             if actor.id == user_id and room.join_policy == "open":
                 subject = actor
             else:
@@ -123,6 +124,7 @@ class RoomService:
             room = await room_store.get(db, room_id)
         if room is None:
             raise not_found("room")
+        _not_direct(room)
         if room.join_policy != "open":
             raise forbidden("this group is invite-only")
         return await self.add_member(user, room_id, user.id)
@@ -133,6 +135,7 @@ class RoomService:
             if not await room_store.lock(db, room_id):
                 raise not_found("room")
             actor_member = await self._require_role(db, room_id, actor, ROLES)
+            _not_direct(await room_store.get(db, room_id))
             subject = await room_store.get_member(db, room_id, user_id)
             if subject is None:
                 if await user_store.get(db, user_id) is None:
@@ -167,6 +170,7 @@ class RoomService:
         async with self._db.transaction() as db:
             if not await room_store.lock(db, room_id):
                 raise not_found("room")
+            _not_direct(await room_store.get(db, room_id))
             await self._require_role(db, room_id, actor, {"owner"})
             subject = await room_store.get_member(db, room_id, user_id)
             if subject is None:
@@ -197,6 +201,12 @@ class RoomService:
 
     def _publish(self, message: Message) -> None:
         self._bus.publish_room(message.room_id, Posted(message))
+
+
+def _not_direct(room: Room) -> None:
+    """A direct room cannot be joined, added to, left, bound or given roles (docs/protocol.md §6.3)."""
+    if room.kind == "direct":
+        raise forbidden("a direct room has exactly its two members")
 
 
 def _check_room_fields(*, name=None, topic=None, join_policy=None, **unknown) -> None:
