@@ -3,6 +3,8 @@
 import dataclasses
 import itertools
 
+import pytest
+
 from storage import rooms
 from storage.records import Room, RoomState
 
