@@ -92,7 +92,7 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.ROOMS] = RoomService(db, bus)
     app[keys.DIRECT] = DirectService(db, bus)
     app[keys.ALUMNI] = AlumniService(db, bus, app[keys.MESSAGES], settings)
-    app[keys.POSTS] = PostService(db, app[keys.MESSAGES])
+    app[keys.POSTS] = PostService(db, app[keys.MESSAGES], bus)
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
     try:
         yield

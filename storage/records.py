@@ -189,4 +189,17 @@ class Post:
     created: int
     updated: int
     alumni_ids: tuple[str, ...] = ()
+    likes: int = 0
+    comments: int = 0
+    liked: bool = False  # by the viewer it was read for (docs/protocol.md §6.6)
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: str
+    post_id: str
+    author: User
+    text: str
+    reply_to: str | None
+    created: int
 

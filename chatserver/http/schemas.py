@@ -59,11 +59,6 @@ class NewDirect(msgspec.Struct, frozen=True):
     user_id: Annotated[str, Meta(max_length=64)]
 
 
-class NewComment(msgspec.Struct, frozen=True):
-    text: str
-    reply_to: Annotated[str, Meta(max_length=64)] | None = None
-
-
 class NewBot(msgspec.Struct, frozen=True):
     name: str
     display: Annotated[str, Meta(max_length=64)] | None = None
