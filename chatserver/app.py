@@ -12,6 +12,7 @@ from client_proto.errors import CloseCode
 from storage.db import Database
 
 from . import keys, ws
+from .announcements import Announcer
 from .bus.base import Bus
 from .bus.memory import MemoryBus
 from .config import ConfigError, Settings
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[keys.METRICS] = Metrics()
     app[keys.LOGIN_GUARD] = LoginGuard(settings.login_attempts, FAILED_LOGINS_PER_ADDRESS)
     app.cleanup_ctx.append(_server_parts)
-    app.on_shutdown.append(_drain)
+    app.on_shutdown.append(drain)  # for runners other than chatserver.runner (tests' TestServer)
 
     routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES]
     app[keys.ROUTES] = routes
@@ -80,7 +81,8 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     bus = make_bus(settings)
     hub = Hub(db, bus, replay_limit=settings.replay_limit, heartbeat=settings.heartbeat, metrics=metrics)
     await bus.start(hub)
-    writer = MessageWriter(db, bus, metrics)
+    announcer = Announcer(bus)
+    writer = MessageWriter(db, bus, announcer, metrics)
     writer.start()
     app[keys.DB] = db
     app[keys.BUS] = bus
@@ -89,10 +91,10 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.WRITER] = writer
     app[keys.ACCOUNTS] = AccountService(db, bus)
     app[keys.MESSAGES] = MessageService(db, bus, writer, settings)
-    app[keys.ROOMS] = RoomService(db, bus)
+    app[keys.ROOMS] = RoomService(db, bus, announcer)
     app[keys.DIRECT] = DirectService(db, bus)
-    app[keys.ALUMNI] = AlumniService(db, bus, app[keys.MESSAGES], settings)
-    app[keys.POSTS] = PostService(db, app[keys.MESSAGES], bus)
+    app[keys.ALUMNI] = AlumniService(db, bus, announcer, settings)
+    app[keys.POSTS] = PostService(db, announcer, bus)
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
     try:
         yield
@@ -105,10 +107,10 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
         await db.close()
 
 
-async def _drain(app: web.Application) -> None:
+async def drain(app: web.Application) -> None:
     """SIGTERM: refuse new connections, close open ones with 1001 so clients resume elsewhere."""
     hub = app.get(keys.HUB)
-    if hub is None:
+    if hub is None or hub.draining:
         return
     hub.draining = True
     await hub.close_all(CloseCode.GOING_AWAY, "server shutting down")

@@ -4,7 +4,7 @@ The bus hands the hub every event of the rooms this node serves. Messages go
 through a per-room sequencer first: it delivers seq N+1 only after N, holds
 an early message briefly and fills a real gap from storage, so each
 connection sees every room's messages in strictly increasing seq with no gap
-and no repeat, whichever node stored them (PROTOCOL §4.1, §4.3).
+and no repeat, whichever node stored them (docs/protocol.md §10.1, §10.3).
 
 A message is encoded once per codec and the same bytes are queued on every
 member connection, with no await per recipient.
@@ -27,6 +27,7 @@ from storage.db import Database, StorageUnavailable
 from storage.records import Message
 
 from . import wsframe
+from .announcements import departed
 from .bus.base import Bus
 from .bus.events import (
     ControlEvent,
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 
 GAP_WAIT = 0.25  # seconds an early message waits for the ones before it
 IDLE_ROOM_TTL = 30.0  # seconds a room with no local member stays subscribed
-_LEAVING = frozenset({"member.left", "member.kicked"})
 
 
 class _Room:
@@ -80,6 +80,7 @@ class Hub:
         self._replay_limit = replay_limit
         self._heartbeat = heartbeat
         self.metrics = metrics
+        self._slow_closes = metrics.closes.labels("slow_consumer")
         self._rooms: dict[str, _Room] = {}
         self._room_setup: dict[str, asyncio.Future[_Room]] = {}
         self._unsubscribing: dict[str, asyncio.Task] = {}
@@ -112,6 +113,12 @@ class Hub:
         conns.add(conn)
         self._connection_count += 1
         self.metrics.connections.inc()
+
+    def closing(self, conn: Connection, code: int) -> None:
+        """The server decided to close `conn`: from now on it is not online and hears none of its rooms."""
+        if code == CloseCode.SLOW_CONSUMER:
+            self._slow_closes.inc()
+        self.unregister(conn)
 
     def unregister(self, conn: Connection) -> None:
         for room_id in list(conn.rooms) + list(conn.holding):
@@ -343,8 +350,8 @@ class Hub:
             delivered += len(conns)
         self.metrics.deliveries.inc(delivered)
         self.metrics.fanout_latency.observe(max(0.0, time.time() - message.ts / 1000))
-        if message.system_type in _LEAVING:
-            leaver = (message.system_data or {}).get("user", {}).get("id")
+        leaver = departed(message)
+        if leaver is not None:
             for conn in self.user_connections(leaver):
                 self.detach(conn, room_id)
 

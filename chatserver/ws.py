@@ -126,7 +126,7 @@ class _Session:
         if user is None:
             return False
         if self.hub.user_connection_count(user.id) >= self.settings.max_user_connections:
-            # `rate_limited` carries `retry_after` and is followed by 4008 (PROTOCOL §2.4); a place
+            # `rate_limited` carries `retry_after` and is followed by 4008 (docs/protocol.md §4.1); a place
             # frees when one of the user's connections closes, a silent one within two heartbeats.
             await self._refuse(
                 ErrorCode.RATE_LIMITED, "too many connections for this user", CloseCode.FLOODING, hello.ref,
@@ -141,7 +141,7 @@ class _Session:
             codec=self.codec,
             flusher=self.app[keys.FLUSHER],
             send_buffer=self.settings.send_buffer,
-            on_slow=self.metrics.closes.labels("slow_consumer").inc,
+            hub=self.hub,
         )
         self.conn = conn
         logs.bind(session=conn.session, user=user.id)
@@ -256,7 +256,7 @@ class _Session:
             msg = await ws.receive()
             conn.last_seen = time.monotonic()
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                if not conn.closed:
+                if conn.accepting:  # after the server decided to close, frames are not taken
                     await self._on_frame(msg.data)
             elif msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
@@ -272,6 +272,7 @@ class _Session:
     async def _on_frame(self, data: str | bytes) -> None:
         conn = self.conn
         ref = None
+        conn.accept()
         try:
             frame = self._decode(data)
             ref = getattr(frame, "ref", None)
@@ -288,6 +289,8 @@ class _Session:
         except Exception:
             log.exception("op failed", extra={"user": conn.user.id})
             self._error(ErrorCode.INTERNAL, "internal error; it has been logged", ref)
+        finally:
+            conn.settle()
 
     def _error(self, code: str, message: str, ref=None, retry_after: int | None = None) -> None:
         self.metrics.errors.labels(code).inc()
@@ -361,22 +364,21 @@ class _Session:
         def acked(stored: Stored) -> None:
             m = stored.message
             conn.send(frames.Ack(room=m.room_id, seq=m.seq, id=m.id, ts=m.ts, dup=stored.dup, ref=ref))
+            conn.settle()
 
         def failed(exc: BaseException) -> None:
             if isinstance(exc, ServiceError):
                 self._error(exc.code, exc.message, ref, exc.retry_after)
             else:
                 self._error(ErrorCode.INTERNAL, "internal error; it has been logged", ref)
+            conn.settle()
 
-        if frame.room in conn.rooms and frame.mentions != "all":
-            role = "member"  # the fast path: no I/O; the commit re-checks membership
-        else:
-            # Not known on this connection (yet), or the role matters: ask storage first.
-            role = (await self.messages.membership(conn.user, frame.room)).role
-        new = self.messages.prepare(
-            conn.user, frame.room, frame.text, frame.cid, role=role, reply_to=frame.reply_to,
-            mentions=frame.mentions,
-        )
-        self.messages.submit(new, acked, failed)
-
-
+        conn.accept()  # answered by `acked` or `failed` after the commit
+        try:
+            await self.messages.submit(
+                conn.user, frame.room, frame.text, frame.cid, reply_to=frame.reply_to, mentions=frame.mentions,
+                known_member=frame.room in conn.rooms, on_stored=acked, on_failed=failed,
+            )
+        except BaseException:
+            conn.settle()  # refused before queueing: `_on_frame` answers it
+            raise

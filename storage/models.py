@@ -162,7 +162,7 @@ class MessageMention(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
-# Alumni records (issue 4) ----------------------------------------------------
+# Alumni records ---------------------------------------------------------------
 
 
 class AlumniRecord(Base):
@@ -240,7 +240,7 @@ class FeedEntry(Base):
     post_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
-# Posts (issue 5) ---------------------------------------------------------------
+# Posts --------------------------------------------------------------------------
 
 
 class Post(Base):

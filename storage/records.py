@@ -127,7 +127,7 @@ class Unchanged:
     """An update that changes nothing (reacting twice the same way): no entry was made."""
 
 
-# Alumni records (issue 4) ----------------------------------------------------
+# Alumni records ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +175,7 @@ class FeedEntry:
     post_id: str | None = None
 
 
-# Posts (issue 5) ---------------------------------------------------------------
+# Posts --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

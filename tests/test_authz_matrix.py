@@ -9,7 +9,7 @@ in the group. `stranger` is signed in and in none of it; `anon` has no token.
 Beside it: an open group of `owner`'s, and a pending invitation of the
 record for `stranger`.
 
-PROTOCOL §3: no valid token is 401, unknown ids are 404, existing things the
+docs/protocol.md §12.1: no valid token is 401, unknown ids are 404, existing things the
 caller may not touch are 403; §2.2: over WebSocket a room the caller is not
 a member of is `forbidden` for every op, an unknown one `not_found`.
 A row that changes something gets a world of its own, and where one role's

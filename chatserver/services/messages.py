@@ -6,9 +6,9 @@ unknown room), then stores, then publishes on the bus.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 from client_proto.errors import ErrorCode
 from storage import messages as message_store
@@ -18,12 +18,12 @@ from storage.db import Database
 from storage.records import Member, Message, NewMessage, Stored, Unchanged, User
 
 from ..bus.base import Bus
-from ..bus.events import Posted, ReadMoved, TypingStarted
+from ..bus.events import ReadMoved, TypingStarted
 from ..config import Settings
 from ..errors import ServiceError, forbidden, invalid, not_found
+from .roles import ADMIN_ROLES
 from .writer import MessageWriter
 
-ADMIN_ROLES = frozenset({"owner", "admin"})
 
 
 class MessageService:
@@ -43,43 +43,32 @@ class MessageService:
                 raise forbidden("you are not a member of this room")
         return member
 
-    def prepare(
+    async def submit(
         self,
         user: User,
         room_id: str,
         text: str,
         cid: str,
         *,
-        role: str,
         reply_to: int | None = None,
         mentions: list[str] | str | None = None,
-    ) -> NewMessage:
-        """Check a chat message against the limits and the sender's role; no I/O."""
-        self._check_text(text)
-        if not cid or len(cid) > 64:
-            raise invalid("cid: 1 to 64 characters required")
-        if mentions == "all" and role not in ADMIN_ROLES:
-            raise forbidden('only the owner or an admin may mention "all"')
-        if isinstance(mentions, list):
-            mentions = list(dict.fromkeys(mentions))
-        return NewMessage(room_id=room_id, sender=user, text=text, cid=cid, reply_to=reply_to, mentions=mentions)
-
-    def submit(
-        self,
-        message: NewMessage,
+        known_member: bool = False,
         on_stored: Callable[[Stored], None],
         on_failed: Callable[[BaseException], None],
     ) -> None:
-        """Queue a prepared message for the next group commit (the WebSocket fast path)."""
-        self._writer.submit(message, on_stored, on_failed)
+        """Check a chat message and queue it for the next group commit, without waiting for it.
 
-    def _check_text(self, text: str) -> None:
-        if len(text) > self._settings.max_text:
-            raise ServiceError(
-                ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
-            )
-        if not text.strip():
-            raise invalid("text: must not be empty")
+        The one path of every send (WebSocket and HTTP). Exactly one callback runs
+        after the commit; `on_stored` runs synchronously before the message is
+        published, so an ack written there reaches the sender before the message.
+        `known_member` (the caller's connection already hears the room) skips the
+        storage read; the commit checks membership again in any case. Raises
+        `ServiceError` for what is refused before queueing.
+        """
+        role = "member"
+        if not known_member or mentions == "all":  # the role matters, or membership is not known yet
+            role = (await self.membership(user, room_id)).role
+        self._writer.submit(self._checked(user, room_id, text, cid, role, reply_to, mentions), on_stored, on_failed)
 
     async def send(
         self,
@@ -90,27 +79,47 @@ class MessageService:
         *,
         reply_to: int | None = None,
         mentions: list[str] | str | None = None,
-        on_stored: Callable[[Stored], None] | None = None,
     ) -> Stored:
-        """Store a chat message once per (room, sender, cid) and publish it.
-
-        `on_stored` runs synchronously right after the commit, before the
-        message is published: the WebSocket layer writes its ack there.
-        """
-        member = await self.membership(user, room_id)
-        new = self.prepare(
-            user, room_id, text, cid, role=member.role, reply_to=reply_to, mentions=mentions
+        """`submit`, then wait for the commit: stored once per (room, sender, cid), and published."""
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        await self.submit(
+            user, room_id, text, cid, reply_to=reply_to, mentions=mentions,
+            on_stored=lambda stored: future.done() or future.set_result(stored),
+            on_failed=lambda exc: future.done() or future.set_exception(exc),
         )
-        return await self._writer.store(new, on_stored)
+        return await future
 
-    async def post_system(self, room_id: str, type_: str, data: dict[str, Any], text: str) -> Message:
-        """Store a durable system message with a seq and publish it (PROTOCOL §2.3)."""
-        new = NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)
-        return (await self._writer.store(new)).message
+    async def _commit(self, entry: NewMessage) -> Stored | Unchanged:
+        """Queue a timeline update for the group commit and wait for it (docs/protocol.md §6.2)."""
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._writer.submit(
+            entry,
+            lambda stored: future.done() or future.set_result(stored),
+            lambda exc: future.done() or future.set_exception(exc),
+        )
+        return await future
 
-    def publish(self, message: Message) -> None:
-        """Publish a message stored by the caller's own transaction."""
-        self._bus.publish_room(message.room_id, Posted(message))
+    def _checked(
+        self, user: User, room_id: str, text: str, cid: str, role: str,
+        reply_to: int | None, mentions: list[str] | str | None,
+    ) -> NewMessage:
+        """A chat message checked against the limits and the sender's role; no I/O."""
+        self._check_text(text)
+        if not cid or len(cid) > 64:
+            raise invalid("cid: 1 to 64 characters required")
+        if mentions == "all" and role not in ADMIN_ROLES:
+            raise forbidden('only the owner or an admin may mention "all"')
+        if isinstance(mentions, list):
+            mentions = list(dict.fromkeys(mentions))
+        return NewMessage(room_id=room_id, sender=user, text=text, cid=cid, reply_to=reply_to, mentions=mentions)
+
+    def _check_text(self, text: str) -> None:
+        if len(text) > self._settings.max_text:
+            raise ServiceError(
+                ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
+            )
+        if not text.strip():
+            raise invalid("text: must not be empty")
 
     async def history(
         self,
@@ -158,18 +167,18 @@ class MessageService:
             raise forbidden("only the author may edit a message")
         if time.time() - message.ts / 1000 > self._settings.edit_window:
             raise forbidden(f"messages can be edited within {int(self._settings.edit_window)} s")
-        return (await self._writer.store(timeline.edit_entry(room_id, user, seq, text))).message
+        return (await self._commit(timeline.edit_entry(room_id, user, seq, text))).message
 
     async def react(self, user: User, room_id: str, seq: int, emoji: str, on: bool = True) -> Stored | Unchanged:
         """Add or take back a reaction; the same way twice changes nothing (`Unchanged`)."""
         await self.membership(user, room_id)
         if not 1 <= len(emoji) <= 16 or "\x00" in emoji:
             raise invalid("emoji: 1 to 16 characters")
-        return await self._writer.store(timeline.reaction_entry(room_id, user, seq, emoji, on))
+        return await self._commit(timeline.reaction_entry(room_id, user, seq, emoji, on))
 
     async def set_pinned(self, user: User, room_id: str, seq: int, pinned: bool) -> Stored | Unchanged:
         """The `pinned` / `unpinned` timeline update; who may pin is the caller's rule (docs/protocol.md §6.4)."""
-        return await self._writer.store(timeline.pin_entry(room_id, user, seq, pinned))
+        return await self._commit(timeline.pin_entry(room_id, user, seq, pinned))
 
     async def edits(self, user: User, room_id: str, seq: int) -> list[tuple[str, int]]:
         """Earlier versions (text, ts) of a message, oldest first (members)."""
@@ -209,28 +218,8 @@ class MessageService:
                 raise forbidden("only the author, an owner or an admin may recall a message")
             if age > self._settings.recall_window:
                 raise forbidden(f"messages can be recalled within {int(self._settings.recall_window)} s")
-        await self._writer.store(timeline.recall_entry(room_id, user, seq))
+        await self._commit(timeline.recall_entry(room_id, user, seq))
 
     def typing(self, user: User, room_id: str) -> None:
         self._bus.publish_room(room_id, TypingStarted(room_id=room_id, user=user))
 
-
-async def store_system(db, room_id: str, type_: str, data: dict[str, Any], text: str) -> Message:
-    """Store a system message in the caller's transaction; the caller publishes it after the commit.
-
-    For changes announced atomically with what they announce (a join and its
-    `member.joined`): nothing is announced that was not stored.
-    """
-    (message,) = await store_systems(db, [(room_id, type_, data, text)])
-    return message
-
-
-async def store_systems(db, pending: list[tuple[str, str, dict[str, Any], str]]) -> list[Message]:
-    """`store_system` for many (room_id, type, data, text) at once: one batch, rooms locked in id order."""
-    if not pending:
-        return []
-    batch = [
-        NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)
-        for room_id, type_, data, text in pending
-    ]
-    return [stored.message for stored in await message_store.append_batch(db, batch)]

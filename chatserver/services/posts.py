@@ -1,4 +1,4 @@
-"""Use cases of posts and personal spaces (PROTOCOL §3 "Spaces and posts").
+"""Use cases of posts and personal spaces (docs/protocol.md §12.8).
 
 A post is stored once and linked to every record it is published to. Each
 change is one transaction that also writes the records' feed entries and the
@@ -19,19 +19,21 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from storage import alumni as alumni_store
 from storage import feed as feed_store
 from storage import post_reactions
 from storage import posts as post_store
 from storage import users as user_store
 from storage.db import Database
-from storage.records import AlumniRecord, Comment, FeedEntry, Message, Post, User
+from storage.records import AlumniRecord, Comment, FeedEntry, Post, User
 
+from ..announcements import Announcement, Announcer, Person, PostDeleted, PostPublished, PostRef, PostUpdated
 from ..bus.base import Bus
 from ..bus.events import Notified
-from ..errors import forbidden, invalid, not_found
 from ..views import user_json
-from .messages import MessageService, store_systems
+from ..errors import forbidden, invalid, not_found
 
 MAX_TITLE = 200
 MAX_BODY = 100_000
@@ -41,9 +43,15 @@ MAX_COMMENT = 2000
 Cursor = tuple[int, str]  # (ts, id) of the last item of the previous page
 
 
+def post_ref(post: Post, *, excerpt: bool = True) -> PostRef:
+    """What groups and feeds carry about a post: `{id, title, excerpt, author}` (no excerpt once deleted)."""
+    return PostRef(id=post.id, title=post.title, author=Person.of(post.author),
+                   excerpt=post.body[:EXCERPT] if excerpt else None)
+
+
 def summary(post: Post) -> dict[str, Any]:
-    """What groups and feeds carry about a post: `{id, title, excerpt, author}`."""
-    return {"id": post.id, "title": post.title, "excerpt": post.body[:EXCERPT], "author": user_json(post.author)}
+    """`post_ref` as the JSON object a feed entry stores."""
+    return msgspec.to_builtins(post_ref(post))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +65,10 @@ class Space:
 
 
 class PostService:
-    def __init__(self, db: Database, messages: MessageService, bus: Bus | None = None):
+    def __init__(self, db: Database, announcer: Announcer, bus: Bus | None = None):
         self._db = db
-        self._messages = messages
-        self._bus = bus
+        self._announcer = announcer
+        self._bus = bus  # `notify` of likes and comments (None: a reader that changes nothing)
 
     async def create(self, author: User, title: str, body: str, alumni_ids: list[str] | None = None) -> Post:
         """Write a post in the author's space, published to each record of `alumni_ids`."""
@@ -69,8 +77,8 @@ class PostService:
         async with self._db.transaction() as db:
             records = await _records_of_author(db, author, record_ids)
             post = await post_store.create(db, author=author, title=title, body=body, record_ids=record_ids)
-            announced = await store_systems(db, await _publish(db, post, records, ts=post.created))
-        self._announce(announced)
+            announced = await self._announcer.store_many(db, await _publish(db, post, records, ts=post.created))
+        self._announcer.publish(*announced)
         return post
 
     async def get(self, viewer: User, post_id: str) -> Post:
@@ -186,10 +194,10 @@ class PostService:
             pending = _withdraw(post, removed)
             if text_changed:
                 await post_store.set_feed_data(db, post.id, {"post": summary(post)})
-                pending += _system_in(kept, "post.updated", {"post": summary(post)}, _text(post, "updated"))
+                pending += _system_in(kept, PostUpdated(post=post_ref(post)), _text(post, "updated"))
             pending += await _publish(db, post, added)
-            announced = await store_systems(db, pending)
-        self._announce(announced)
+            announced = await self._announcer.store_many(db, pending)
+        self._announcer.publish(*announced)
         return post
 
     async def delete(self, author: User, post_id: str) -> None:
@@ -202,8 +210,8 @@ class PostService:
             records = await _records(db, list(post.alumni_ids))
             await feed_store.delete_for_post(db, post.id)
             await post_store.delete_post(db, post.id)
-            announced = await store_systems(db, _withdraw(post, records))
-        self._announce(announced)
+            announced = await self._announcer.store_many(db, _withdraw(post, records))
+        self._announcer.publish(*announced)
 
     async def in_record(
         self, viewer: User, record_id: str, *, before: Cursor | None = None, limit: int = 50
@@ -252,10 +260,6 @@ class PostService:
             own = await _with_liked(db, user, own)
         merged = sorted([*entries, *own], key=feed_key, reverse=True)
         return merged[:limit], len(merged) > limit
-
-    def _announce(self, messages: list[Message]) -> None:
-        for message in messages:
-            self._messages.publish(message)
 
 
 def feed_key(item: FeedEntry | Post) -> Cursor:
@@ -329,29 +333,24 @@ async def _may_read(db, viewer: User, post: Post) -> bool:
 
 # ------------------------------------------------------------------ announcements
 
-# A system message to store: (room, type, data, text).
-Pending = tuple[str, str, dict[str, Any], str]
-
-
 def _text(post: Post, verb: str) -> str:
     return f"{post.author.display} {verb} the post \u201c{post.title}\u201d"
 
 
-def _system_in(records: list[AlumniRecord], type_: str, data: dict[str, Any], text: str) -> list[Pending]:
+def _system_in(records: list[AlumniRecord], payload, text: str) -> list[Announcement]:
     """One system message in the bound group of each record that has one."""
-    return [(r.room_id, type_, data, text) for r in records if r.room_id is not None]
+    return [(r.room_id, payload, text) for r in records if r.room_id is not None]
 
 
-async def _publish(db, post: Post, records: list[AlumniRecord], ts: int | None = None) -> list[Pending]:
+async def _publish(db, post: Post, records: list[AlumniRecord], ts: int | None = None) -> list[Announcement]:
     """Show the post in each record: a `post` feed entry there, and `post.published` in its group."""
     data = {"post": summary(post)}
     for record in records:
         await feed_store.add_entry(
             db, record_id=record.id, type="post", actor_id=post.author.id, data=data, post_id=post.id, ts=ts
         )
-    return _system_in(records, "post.published", data, _text(post, "published"))
+    return _system_in(records, PostPublished(post=post_ref(post)), _text(post, "published"))
 
 
-def _withdraw(post: Post, records: list[AlumniRecord]) -> list[Pending]:
-    data = {"post": {"id": post.id, "title": post.title, "author": user_json(post.author)}}
-    return _system_in(records, "post.deleted", data, _text(post, "deleted"))
+def _withdraw(post: Post, records: list[AlumniRecord]) -> list[Announcement]:
+    return _system_in(records, PostDeleted(post=post_ref(post, excerpt=False)), _text(post, "deleted"))
