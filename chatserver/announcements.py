@@ -201,7 +201,7 @@ class Announcer:
                 continue
             self._bus.publish_room(message.room_id, Posted(message))
             if message.update is not None and message.update["type"] == "recalled":
-                # The live `recalled` event goes out beside the entry (docs/protocol.md §2.3).
+                # The live `recalled` event goes out beside the entry (docs/protocol.md §5.3).
                 self._bus.publish_room(
                     message.room_id,
                     MessageRecalled(room_id=message.room_id, seq=message.update["target"], by=message.sender),
@@ -215,7 +215,7 @@ class Announcer:
                 self._bus.publish_control(MembershipChanged(message.room_id, user_id, added=False, seq=message.seq))
 
     def mentioned(self, message: Message, user_ids: Iterable[str]) -> None:
-        """`notify` `mention` on every connection of each mentioned user, on every node (docs/protocol.md §6.3)."""
+        """`notify` `mention` on every connection of each mentioned user, on every node (docs/protocol.md §6.5)."""
         self._bus.publish_control(
             Notified(
                 user_ids=list(user_ids),

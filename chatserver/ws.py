@@ -341,7 +341,7 @@ class _Session:
                 raise ServiceError(ErrorCode.INVALID, "hello was already said on this connection")
 
     def _take_send_token(self) -> bool:
-        """The send rate limit, shared by `send`, `edit` and `react` (docs/protocol.md §6.2).
+        """The send rate limit, shared by `send`, `edit` and `react` (docs/protocol.md §5.5).
 
         False when the connection is being closed for sustained flooding.
         """

@@ -106,7 +106,7 @@ class PresenceRequest(_Frame, tag="presence"):
 
 
 class Edit(_Frame, tag="edit"):
-    """Change the text of one's own message (docs/protocol.md §6.2)."""
+    """Change the text of one's own message (docs/protocol.md §6.4)."""
 
     room: Id
     seq: PositiveSeq
@@ -118,7 +118,7 @@ Emoji = Annotated[str, Meta(min_length=1, max_length=16)]
 
 
 class React(_Frame, tag="react"):
-    """Add (`on`) or take back a reaction (docs/protocol.md §6.2)."""
+    """Add (`on`) or take back a reaction (docs/protocol.md §6.4)."""
 
     room: Id
     seq: PositiveSeq
@@ -184,7 +184,7 @@ class SystemInfo(msgspec.Struct, frozen=True):
 
 
 class Update(msgspec.Struct, frozen=True, omit_defaults=True):
-    """The `update` of a timeline update entry (docs/protocol.md §6.2)."""
+    """The `update` of a timeline update entry (docs/protocol.md §6.4)."""
 
     type: Literal["edited", "reaction", "pinned", "unpinned", "recalled"]
     target: int
@@ -195,7 +195,7 @@ class Update(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class Reply(msgspec.Struct, frozen=True):
-    """What a reply quotes of its original (docs/protocol.md §6.3)."""
+    """What a reply quotes of its original (docs/protocol.md §6.5)."""
 
     seq: int
     from_: User | None = msgspec.field(name="from")
@@ -287,11 +287,11 @@ class Gap(_Frame, tag="gap"):
 class Notify(_Frame, tag="notify"):
     type: str
     invitation: dict[str, Any] | None = None
-    # `mention` (docs/protocol.md §6.3)
+    # `mention` (docs/protocol.md §6.5)
     room: str | None = None
     seq: int | None = None
     from_: dict[str, Any] | None = msgspec.field(default=None, name="from")
-    # `comment` / `like` (docs/protocol.md §6.6)
+    # `comment` / `like` (docs/protocol.md §12.11)
     post: str | None = None  # the post's id, like `room`
     by: dict[str, Any] | None = None
 

@@ -111,7 +111,7 @@ async def append_batch(
     A message whose (room, sender, cid) exists already, or repeats one earlier
     in the batch, is not stored again: its result is the first message with
     `dup=True`. A text message whose sender is not a member gives `NotMember`.
-    An update, a reply or mentions that break docs/protocol.md §6.2/§6.3 give
+    An update, a reply or mentions that break docs/protocol.md §6.4/§6.5 give
     `Refused`; an update that changes nothing gives `Unchanged` (no entry).
     """
     results: list[Stored | NotMember | Refused | Unchanged | None] = [None] * len(batch)
@@ -186,7 +186,7 @@ async def append_batch(
         results[i] = Stored(message, dup=False, mentioned=outcome.mentioned if outcome else ())
         rows.append(_row(message))
         if m.sender is not None and m.update is None:
-            # Update entries never move read markers (docs/protocol.md §6.2).
+            # Update entries never move read markers (docs/protocol.md §6.4).
             read_markers[(m.room_id, m.sender.id)] = seq
     if rows:
         advanced = {row["room_id"] for row in rows}
@@ -270,7 +270,7 @@ async def history(
     `after` pages forward (the `limit` messages right after it); otherwise the
     page ends right before `before` (or at the newest message) and `more`
     tells whether older ones exist. Each message shows the effect of every
-    update so far (docs/protocol.md §6.2): its row holds the current text,
+    update so far (docs/protocol.md §6.4): its row holds the current text,
     `edited_ts`, `pinned` and `recalled`; reactions come from the per-emoji
     aggregates (with `me` for `viewer_id`), so a page reads a bounded number
     of rows however many people reacted.
@@ -307,7 +307,7 @@ async def between(conn: AsyncConnection, room_id: str, after: int, upto: int) ->
 
 
 async def _with_replies(conn: AsyncConnection, found: list[Message]) -> list[Message]:
-    """Give each reply its quote of the original's current text (docs/protocol.md §6.3)."""
+    """Give each reply its quote of the original's current text (docs/protocol.md §6.5)."""
     pairs = {(m.room_id, m.reply_to) for m in found if m.reply_to is not None and m.kind == "text"}
     if not pairs:
         return found

@@ -109,7 +109,7 @@ class Message(Base):
     recalled: Mapped[bool] = mapped_column(Boolean, default=False)
     system_type: Mapped[str | None] = mapped_column(String(40))
     system_data: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
-    # Timeline updates (docs/protocol.md §6.2): the folded state of a text message ...
+    # Timeline updates (docs/protocol.md §6.4): the folded state of a text message ...
     edited_ts: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # ... and, on an update entry (kind "update"), its `update` object: {type, target, ...}.
@@ -269,7 +269,7 @@ class PostLike(Base):
 
 
 class PostComment(Base):
-    """A comment; paged newest first on (created, id) like history (docs/protocol.md §6.6)."""
+    """A comment; paged newest first on (created, id) like history (docs/protocol.md §12.11)."""
 
     __tablename__ = "post_comments"
     __table_args__ = (Index("ix_post_comments_post", "post_id", "created", "id"),)

@@ -52,7 +52,7 @@ class RoomState:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What a reply quotes of its original (docs/protocol.md §6.3)."""
+    """What a reply quotes of its original (docs/protocol.md §6.5)."""
 
     seq: int
     sender: User | None
@@ -81,7 +81,7 @@ class Message:
     recalled: bool = False
     system_type: str | None = None
     system_data: dict[str, Any] | None = field(default=None)
-    # An update entry's {type, target, ...} (docs/protocol.md §6.2).
+    # An update entry's {type, target, ...} (docs/protocol.md §6.4).
     update: dict[str, Any] | None = None
     reply: Reply | None = None
     edited_ts: int | None = None
@@ -191,7 +191,7 @@ class Post:
     alumni_ids: tuple[str, ...] = ()
     likes: int = 0
     comments: int = 0
-    liked: bool = False  # by the viewer it was read for (docs/protocol.md §6.6)
+    liked: bool = False  # by the viewer it was read for (docs/protocol.md §12.11)
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ async def get_direct(conn: AsyncConnection, a: str, b: str) -> Room | None:
 
 
 async def create_direct(conn: AsyncConnection, *, name: str, creator_id: str, other_id: str) -> Room:
-    """A direct room of two users, both `member` (docs/protocol.md §6.3); raises IntegrityError
+    """A direct room of two users, both `member` (docs/protocol.md §12.10); raises IntegrityError
     if the pair has one already (a concurrent create won)."""
     room_id = new_id("r")
     now = now_ms()
@@ -259,7 +259,7 @@ async def states_for_user(conn: AsyncConnection, user_id: str) -> list[RoomState
             MessageRow.room_id == Membership.room_id,
             MessageRow.seq > Membership.read_seq,
             or_(MessageRow.sender_id.is_(None), MessageRow.sender_id != user_id),
-            MessageRow.kind != "update",  # update entries never count (docs/protocol.md §6.2)
+            MessageRow.kind != "update",  # update entries never count (docs/protocol.md §6.4)
         )
         .correlate(Membership)
         .scalar_subquery()
@@ -288,7 +288,7 @@ async def states_for_user(conn: AsyncConnection, user_id: str) -> list[RoomState
 
 
 def _unread_mentions(user_id: str):
-    """Unread messages (past the read marker) that mention the user, not recalled (docs/protocol.md §6.3)."""
+    """Unread messages (past the read marker) that mention the user, not recalled (docs/protocol.md §6.5)."""
     return (
         select(func.count())
         .select_from(MessageMention)

@@ -1,4 +1,4 @@
-"""Timeline updates, replies and mentions, decided inside the group commit (docs/protocol.md §6.2, §6.3).
+"""Timeline updates, replies and mentions, decided inside the group commit (docs/protocol.md §6.4, §6.5).
 
 `messages.append_batch` hands every entry of a batch that needs earlier
 state (an update of an earlier message, a reply, mentions) to a `Timeline`:
@@ -30,7 +30,7 @@ from .models import (
 )
 from .records import NewMessage, Reply, User
 
-MAX_EMOJI = 20  # distinct emoji on one message (docs/protocol.md §6.2)
+MAX_EMOJI = 20  # distinct emoji on one message (docs/protocol.md §6.4)
 EXCERPT = 100  # characters of the original a reply quotes
 UPDATE_TYPES = frozenset({"edited", "reaction", "pinned", "unpinned", "recalled"})
 
@@ -293,7 +293,7 @@ class Timeline:
         emoji, on = m.update["emoji"], m.update["on"]
         mine = (m.room_id, target_seq, emoji, m.sender.id)
         if (mine in self.mine) == on:
-            return Outcome(unchanged=True)  # the same way twice: no entry (docs/protocol.md §6.2)
+            return Outcome(unchanged=True)  # the same way twice: no entry (docs/protocol.md §6.4)
         counts = self.counts.setdefault((m.room_id, target_seq), {})
         if on:
             if emoji not in counts and len(counts) >= MAX_EMOJI:

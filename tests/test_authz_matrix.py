@@ -197,7 +197,7 @@ HTTP_ROWS = [
     Http("POST", "/api/rooms/{room_id}/messages", only("", 404, deny=404), {"room_id": "unknown"},
          body=send_text, label="unknown group"),
     Http("GET", "/api/rooms/{room_id}/online", only(IN_GROUP, 200), ROOM),
-    # timeline updates (docs/protocol.md §6.2): the message at `seq` is the member's
+    # timeline updates (docs/protocol.md §6.4): the message at `seq` is the member's
     Http("PATCH", "/api/rooms/{room_id}/messages/{seq}", only("member", 200), {**ROOM, "seq": "seq"},
          body={"text": "edited"}),
     Http("PUT", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(IN_GROUP, 200),
@@ -205,7 +205,7 @@ HTTP_ROWS = [
     Http("DELETE", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(IN_GROUP, 204),
          {**ROOM, "seq": "seq", "emoji": "emoji"}),
     Http("GET", "/api/rooms/{room_id}/messages/{seq}/edits", only(IN_GROUP, 200), {**ROOM, "seq": "seq"}),
-    # direct rooms (§6.3): each caller opens one with the owner; the owner's with the member exists by then
+    # direct rooms (§12.10): each caller opens one with the owner; the owner's with the member exists by then
     Http("POST", "/api/dms", only("everyone", 201, owner=200), body=direct_with),
     # alumni records
     Http("POST", "/api/alumni", only("everyone", 201), body={"name": "another", "school": "school"}),
@@ -234,7 +234,7 @@ HTTP_ROWS = [
     Http("GET", "/api/posts/{post_id}", only("", 404, deny=404), {"post_id": "unknown"}, label="unknown post"),
     Http("PATCH", "/api/posts/{post_id}", only("member", 200), POST, body={"title": "edited"}),
     Http("DELETE", "/api/posts/{post_id}", only("member", 204), POST, world="each"),
-    # comments and likes (§6.6): whoever may read the post
+    # comments and likes (§12.11): whoever may read the post
     Http("PUT", "/api/posts/{post_id}/likes/me", only(f"{IN_GROUP} record_member", 200), POST),
     Http("DELETE", "/api/posts/{post_id}/likes/me", only(f"{IN_GROUP} record_member", 204), POST),
     Http("POST", "/api/posts/{post_id}/comments", only(f"{IN_GROUP} record_member", 201), POST,

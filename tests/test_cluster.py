@@ -256,7 +256,7 @@ async def test_typing_and_presence_cross_nodes_and_a_crashed_nodes_users_fade_ou
 
 
 async def test_changes_made_while_offline_reach_a_resume_on_another_node_once(cluster):
-    """docs/protocol.md §6.2: an edit, a reaction and a recall are timeline entries, so a member who was
+    """docs/protocol.md §6.4: an edit, a reaction and a recall are timeline entries, so a member who was
     offline gets each exactly once, in order, when it resumes (here on the other node)."""
     node_a, node_b = await cluster(2)
     (owner, owner_token), (reader, reader_token) = await signed_up(node_a.url, 2)

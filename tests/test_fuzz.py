@@ -145,7 +145,7 @@ class FrameFuzzer:
             frame[r.choice(["before", "after"])] = r.randint(0, 60)
         elif op in ("read", "recall"):
             frame.update(room=room, seq=r.randint(0, 60))
-        elif op == "edit":  # mostly someone else's message or none: docs/protocol.md §6.2's refusals
+        elif op == "edit":  # mostly someone else's message or none: docs/protocol.md §6.4's refusals
             frame.update(room=room, seq=r.randint(0, 60), text=self.string() or "x")
         elif op == "react":
             frame.update(room=room, seq=r.randint(0, 60), emoji=self.string(r.randint(0, 18)) or "+1",

@@ -90,7 +90,7 @@ class MessageService:
         return await future
 
     async def _commit(self, entry: NewMessage) -> Stored | Unchanged:
-        """Queue a timeline update for the group commit and wait for it (docs/protocol.md §6.2)."""
+        """Queue a timeline update for the group commit and wait for it (docs/protocol.md §6.4)."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._writer.submit(
             entry,
@@ -153,7 +153,7 @@ class MessageService:
         """Change the text of one's own message within the edit window; returns the update entry.
 
         The rules that hold whatever happens meanwhile (not recalled, a text
-        message) are checked again by the group commit (docs/protocol.md §6.2).
+        message) are checked again by the group commit (docs/protocol.md §6.4).
         """
         await self.membership(user, room_id)
         self._check_text(text)
@@ -202,7 +202,7 @@ class MessageService:
         """Recall a message: its author within the recall window, or an owner/admin any time.
 
         Stored as a `recalled` timeline update (resume delivers it); the live
-        `recalled` event goes out too (docs/protocol.md §6.2).
+        `recalled` event goes out too (docs/protocol.md §6.4).
         """
         member = await self.membership(user, room_id)
         async with self._db.read() as db:

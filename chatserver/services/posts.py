@@ -91,7 +91,7 @@ class PostService:
             [post] = await _with_liked(db, viewer, [post])
         return post
 
-    # -------------------------------------------------------------- likes and comments (§6.6)
+    # -------------------------------------------------------------- likes and comments (§12.11)
 
     async def like(self, user: User, post_id: str) -> int:
         """Like a post the caller may read (once); the like count. The author is told (not of their own)."""

@@ -192,7 +192,7 @@ class RoomService:
         return member
 
 def _not_direct(room: Room) -> None:
-    """A direct room cannot be joined, added to, left, bound or given roles (docs/protocol.md §6.3)."""
+    """A direct room cannot be joined, added to, left, bound or given roles (docs/protocol.md §12.10)."""
     if room.kind == "direct":
         raise forbidden("a direct room has exactly its two members")
 

@@ -1,4 +1,4 @@
-"""Comments and likes on posts (docs/protocol.md §6.6): the read rule, counts, notify, paging."""
+"""Comments and likes on posts (docs/protocol.md §12.11): the read rule, counts, notify, paging."""
 
 from __future__ import annotations
 
@@ -42,18 +42,20 @@ async def test_comments_page_like_history(make_account, http):
     author = await make_account("author")
     reader = await make_account("reader")
     post = await _public_post(http, author)
-    ids = []
+    made = []
     for n in range(5):
         reply = await http("POST", f"/api/posts/{post}/comments", token=reader.token, json={"text": f"c{n}"})
         assert reply.status == 201
         assert set(reply.body) == {"id", "post", "author", "text", "reply_to", "created"}
-        ids.append(reply.body["id"])
+        made.append(reply.body)
+    # Oldest to newest by (created, id): two comments of one millisecond follow their ids.
+    order = [c["text"] for c in sorted(made, key=lambda c: (c["created"], c["id"]))]
     first = await http("GET", f"/api/posts/{post}/comments?limit=2", token=author.token)
-    assert [c["text"] for c in first.body["items"]] == ["c3", "c4"] and first.body["next"]
+    assert [c["text"] for c in first.body["items"]] == order[3:] and first.body["next"]
     second = await http("GET", f"/api/posts/{post}/comments?limit=2&before={first.body['next']}", token=author.token)
-    assert [c["text"] for c in second.body["items"]] == ["c1", "c2"]
+    assert [c["text"] for c in second.body["items"]] == order[1:3]
     last = await http("GET", f"/api/posts/{post}/comments?limit=2&before={second.body['next']}", token=author.token)
-    assert [c["text"] for c in last.body["items"]] == ["c0"] and last.body["next"] is None
+    assert [c["text"] for c in last.body["items"]] == order[:1] and last.body["next"] is None
     assert (await http("GET", f"/api/posts/{post}", token=reader.token)).body["comments"] == 5
 
 

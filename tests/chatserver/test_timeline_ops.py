@@ -1,4 +1,4 @@
-"""`edit`, `react`, `recall`, replies and mentions over WebSocket and HTTP (docs/protocol.md §6.2, §6.3)."""
+"""`edit`, `react`, `recall`, replies and mentions over WebSocket and HTTP (docs/protocol.md §6.4, §6.5)."""
 
 from __future__ import annotations
 

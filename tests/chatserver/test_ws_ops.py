@@ -308,7 +308,7 @@ async def test_author_recalls_own_message(pair):
     message = history["messages"][-2]
     assert message["seq"] == ack["seq"] and message["recalled"] is True
     assert message.get("text") is None
-    # It keeps its seq; the recall is an update entry of its own (docs/protocol.md §6.2).
+    # It keeps its seq; the recall is an update entry of its own (docs/protocol.md §6.4).
     assert seqs(history["messages"]) == [1, 2, 3]
     assert history["messages"][-1]["update"] == {"type": "recalled", "target": 2}
 

@@ -518,7 +518,7 @@ def test_server_frames_round_trip(name, frame):
 
 @BOTH
 def test_timeline_frames_on_the_wire(name):
-    """docs/protocol.md §6.2/§6.3 field names, in JSON and in msgpack."""
+    """docs/protocol.md §6.4/§6.5 field names, in JSON and in msgpack."""
     codec = server_codec(name)
     raw = codec.encode(FOLDED_MSG)
     wire = json.loads(raw) if not codec.binary else msgpack.unpackb(raw)

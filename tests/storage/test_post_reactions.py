@@ -27,11 +27,13 @@ async def test_comments_page_newest_first_and_count(db, make_user):
     post = await _post(db, alice)
     async with db.transaction() as conn:
         made = [await post_reactions.add_comment(conn, post.id, alice, f"c{n}", None) for n in range(5)]
+    # Newest first by (created, id): comments of one millisecond follow their ids.
+    newest_first = [c.text for c in sorted(made, key=lambda c: (c.created, c.id), reverse=True)]
     async with db.read() as conn:
         first = await post_reactions.comments(conn, post.id, limit=2)
-        assert [c.text for c in first] == ["c4", "c3"]
+        assert [c.text for c in first] == newest_first[:2]
         older = await post_reactions.comments(conn, post.id, before=(first[-1].created, first[-1].id), limit=10)
-        assert [c.text for c in older] == ["c2", "c1", "c0"]
+        assert [c.text for c in older] == newest_first[2:]
         assert (await posts.get(conn, post.id)).comments == 5
     async with db.transaction() as conn:
         assert await post_reactions.delete_comment(conn, made[0]) is True

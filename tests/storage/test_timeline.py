@@ -1,4 +1,4 @@
-"""storage.timeline through append_batch: updates, replies and mentions (docs/protocol.md §6.2, §6.3)."""
+"""storage.timeline through append_batch: updates, replies and mentions (docs/protocol.md §6.4, §6.5)."""
 
 import pytest
 from sqlalchemy import event, text
