@@ -56,11 +56,14 @@ export class MembersPanel {
           h("span", { class: "muted" }, ` @${m.user.name}`),
           m.role !== "member" ? h("span", { class: `tag role-${m.role}` }, m.role) : null,
           m.user.bot ? h("span", { class: "tag" }, "bot") : null,
+          m.user.id !== this.chat.me.id && room.kind !== "direct"
+            ? h("button", { type: "button", class: "small ghost message-user", onclick: () => this.message(m.user) },
+              "Message") : null,
           admin && m.role === "member" && m.user.id !== this.chat.me.id
             ? h("button", { type: "button", class: "small ghost", onclick: () => this.remove(m.user) }, "Remove") : null)))),
       admin ? this.addForm() : null,
       admin ? this.settingsForm() : null,
-      room.role !== "owner" ? h("section", {},
+      room.role !== "owner" && room.kind !== "direct" ? h("section", {},
         h("button", { type: "button", class: "danger small", onclick: () => this.leave() }, "Leave this group")) : null);
   }
 
@@ -110,6 +113,16 @@ export class MembersPanel {
     h("h3", {}, "Settings"), field("Name", name), field("Topic", topic), field("Who can join", policy), error,
     h("button", { type: "submit", class: "small" }, "Save"));
     return h("section", {}, form);
+  }
+
+  /** Open (or find) the direct room with this member and go there. */
+  async message(user) {
+    try {
+      const id = await this.chat.openDirect(user.id);
+      location.hash = `#/room/${encodeURIComponent(id)}`;
+    } catch (err) {
+      this.toast(errorWords(err), { kind: "error" });
+    }
   }
 
   async remove(user) {
