@@ -330,7 +330,7 @@ class _Session:
                     conn.send(frames.Ok(seq=entry.seq, ref=ref))
             case frames.React(room=room, seq=seq, emoji=emoji, on=on, ref=ref):
                 if self._take_send_token():
-                    await self.messages.react(user, room, seq, emoji, on)
+                    await self.messages.react(user, room, seq, emoji, on, known_member=room in conn.rooms)
                     conn.send(frames.Ok(ref=ref))
             case frames.PresenceRequest(room=room, ref=ref):
                 online = await self.rooms.online(user, room)

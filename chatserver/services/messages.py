@@ -169,9 +169,16 @@ class MessageService:
             raise forbidden(f"messages can be edited within {int(self._settings.edit_window)} s")
         return (await self._commit(timeline.edit_entry(room_id, user, seq, text))).message
 
-    async def react(self, user: User, room_id: str, seq: int, emoji: str, on: bool = True) -> Stored | Unchanged:
-        """Add or take back a reaction; the same way twice changes nothing (`Unchanged`)."""
-        await self.membership(user, room_id)
+    async def react(
+        self, user: User, room_id: str, seq: int, emoji: str, on: bool = True, *, known_member: bool = False
+    ) -> Stored | Unchanged:
+        """Add or take back a reaction; the same way twice changes nothing (`Unchanged`).
+
+        `known_member` (the caller's connection hears the room) skips the storage read, as for
+        `send`: the group commit checks membership again in any case.
+        """
+        if not known_member:
+            await self.membership(user, room_id)
         if not 1 <= len(emoji) <= 16 or "\x00" in emoji:
             raise invalid("emoji: 1 to 16 characters")
         return await self._commit(timeline.reaction_entry(room_id, user, seq, emoji, on))
