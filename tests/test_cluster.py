@@ -295,3 +295,23 @@ async def test_changes_made_while_offline_reach_a_resume_on_another_node_once(cl
     assert folded[first.seq].text == "first" and folded[first.seq].edited_ts == got[0].update.edited_ts
     assert [(r.emoji, r.count, r.me) for r in folded[first.seq].reactions] == [("👍", 1, False)]
     assert folded[second.seq].recalled and folded[second.seq].text is None
+
+
+async def test_a_mention_notifies_every_connection_on_every_node(cluster):
+    """docs/protocol.md §6.5: `notify` `mention` reaches each connection of the mentioned member, whichever node."""
+    node_a, node_b = await cluster(2)
+    (owner, owner_token), (bob, bob_token) = await signed_up(node_a.url, 2)
+    room = await group_of(node_a.url, owner_token, [bob])
+    async with (
+        ChatClient(node_a.ws_url, owner_token) as writer,
+        ChatClient(node_a.ws_url, bob_token) as bob_on_a,
+        ChatClient(node_b.ws_url, bob_token) as bob_on_b,
+    ):
+        ack = await writer.send(room, "@bob look", mentions=[bob["id"]])
+        for client in (bob_on_a, bob_on_b):
+            async with asyncio.timeout(15):
+                while True:
+                    event = await client.next_event(timeout=15)
+                    if isinstance(event, frames.Notify) and event.type == "mention":
+                        break
+            assert (event.room, event.seq, event.from_["id"]) == (room, ack.seq, owner["id"])
