@@ -203,3 +203,12 @@ async def test_the_client_library_edits_and_reacts(make_account, make_room):
         page = await b.history(room)
         original = next(m for m in page.messages if m.seq == ack.seq)
         assert original.text == "hello" and [(r.emoji, r.count, r.me) for r in original.reactions] == [("👍", 1, True)]
+
+
+@with_settings(send_rate=0.5, send_burst=2)
+async def test_edit_and_react_share_the_send_rate_limit(pair):
+    room, a, b = pair
+    ack = await a.call("send", room=room, text="one", cid="1")
+    await a.call("react", room=room, seq=ack["seq"], emoji="👍")
+    limited = await a.request({"op": "edit", "room": room, "seq": ack["seq"], "text": "two"})
+    assert limited["code"] == "rate_limited" and limited["retry_after"] > 0
