@@ -9,11 +9,11 @@ from storage import records
 
 
 def user_frame(user: records.User) -> frames.User:
-    return frames.User(id=user.id, name=user.name, display=user.display, bot=user.bot)
+    return frames.User(id=user.id, name=user.name, display=user.display, bot=user.bot, avatar=user.avatar)
 
 
 def user_json(user: records.User) -> dict[str, Any]:
-    return {"id": user.id, "name": user.name, "display": user.display, "bot": user.bot}
+    return {"id": user.id, "name": user.name, "display": user.display, "bot": user.bot, "avatar": user.avatar}
 
 
 def message_frame(m: records.Message) -> frames.Message:
@@ -39,6 +39,7 @@ def message_frame(m: records.Message) -> frames.Message:
         reactions=[frames.Reaction(r.emoji, r.count, r.me) for r in m.reactions] if m.reactions is not None else None,
         # Folded state, shown where reactions are (history): `pinned` false is worth saying there.
         pinned=m.pinned if m.reactions is not None else (True if m.pinned else None),
+        files=None if m.recalled or not m.files else [frames.FileInfo(**f) for f in m.files],
     )
 
 
@@ -52,6 +53,7 @@ def room_json(room: records.Room, owner: records.User) -> dict[str, Any]:
         "member_count": room.member_count,
         "last_seq": room.last_seq,
         "kind": room.kind,
+        "avatar": room.avatar,
     }
     if room.mentions is not None:
         body["mentions"] = room.mentions

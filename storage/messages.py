@@ -14,7 +14,7 @@ import functools
 from sqlalchemy import Select, and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from . import rooms, timeline, users
+from . import files, rooms, timeline, users
 from .db import now_ms
 from .ids import new_id
 from .keyset import key_params, key_table
@@ -38,6 +38,7 @@ _SELECT = select(
     MessageRow.edited_ts,
     MessageRow.pinned,
     MessageRow.update_data,
+    MessageRow.files,
     *users.PREFIXED_COLUMNS,
 ).outerjoin(UserRow, UserRow.id == MessageRow.sender_id)
 
@@ -96,6 +97,7 @@ def _message(row) -> Message:
         update=row.update_data,
         edited_ts=row.edited_ts,
         pinned=bool(row.pinned),
+        files=None if row.recalled else row.files,
     )
 
 
@@ -105,14 +107,15 @@ class NotMember(Exception):
 
 async def append_batch(
     conn: AsyncConnection, batch: list[NewMessage], *, check_membership: bool = True
-) -> list[Stored | NotMember | Refused | Unchanged]:
+) -> list[Stored | NotMember | files.FilesRefused | Refused | Unchanged]:
     """Store a batch of messages and timeline updates; one result per input, in input order.
 
     A message whose (room, sender, cid) exists already, or repeats one earlier
     in the batch, is not stored again: its result is the first message with
-    `dup=True`. A text message whose sender is not a member gives `NotMember`.
-    An update, a reply or mentions that break docs/protocol.md §6.4/§6.5 give
-    `Refused`; an update that changes nothing gives `Unchanged` (no entry).
+    `dup=True`. A text message whose sender is not a member gives `NotMember`; one naming
+    files that are missing or not the sender's gives `FilesRefused`. An update, a reply or
+    mentions that break docs/protocol.md §6.4/§6.5 give `Refused`; an update that changes
+    nothing gives `Unchanged` (no entry).
     """
     results: list[Stored | NotMember | Refused | Unchanged | None] = [None] * len(batch)
 
@@ -135,6 +138,7 @@ async def append_batch(
     state = Timeline()
     if needing:
         await state.load(conn, needing)
+    attached = await files.resolve_for_messages(conn, batch)  # {index: carried files | FilesRefused}
 
     # Every statement below is one executemany whatever the number of rooms: its cost per
     # batch, not per room, is what bounds ingest (one statement is a round trip to the
@@ -152,6 +156,9 @@ async def append_batch(
             continue
         if key is not None and key in first_in_batch:
             results[i] = first_in_batch[key]  # resolved to a dup below
+            continue
+        if isinstance(attached.get(i), files.FilesRefused):
+            results[i] = attached[i]
             continue
         seq = last_seqs[m.room_id] + 1
         outcome = None
@@ -182,6 +189,7 @@ async def append_batch(
             system_data=m.system_data,
             update=outcome.update if outcome else None,
             reply=outcome.reply if outcome else None,
+            files=attached.get(i),
         )
         results[i] = Stored(message, dup=False, mentioned=outcome.mentioned if outcome else ())
         rows.append(_row(message))
@@ -194,6 +202,8 @@ async def append_batch(
         await conn.execute(_INSERT, rows)
         if needing:
             await state.write(conn)
+        if attached:
+            await files.link_messages(conn, [r for r in results if isinstance(r, Stored)])
         if read_markers:
             # Sending a message moves the sender's read marker to it (docs/protocol.md §4.6).
             await conn.execute(
@@ -225,6 +235,7 @@ def _row(message: Message) -> dict:
         "edited_ts": None,
         "pinned": False,
         "update_data": message.update,
+        "files": message.files,
     }
 
 

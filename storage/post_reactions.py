@@ -1,4 +1,4 @@
-"""Likes and comments on posts (docs/protocol.md §12.11).
+"""Likes and comments on posts (docs/protocol.md §12.12).
 
 Each post keeps its like and comment counts on its own row, changed in the
 same transaction as the like or comment, so every list of posts shows them

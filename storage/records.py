@@ -13,6 +13,7 @@ class User:
     display: str
     bot: bool = False
     owner_id: str | None = None
+    avatar: str | None = None  # a file id
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class Room:
     member_count: int = 0
     kind: str = "group"  # group | direct
     mentions: int | None = None  # in the caller's own list: unread messages mentioning them
+    avatar: str | None = None  # a file id
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,7 @@ class Message:
     pinned: bool = False
     # Folded by `history` only (with `me` for the caller); None elsewhere.
     reactions: tuple[Reaction, ...] | None = None
+    files: list[dict[str, Any]] | None = None  # as carried: `FileMeta.carried()`
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,7 @@ class NewMessage:
     system_data: dict[str, Any] | None = None
     # A timeline update of an earlier message: {type, target, ...}; `sender` is who made it.
     update: dict[str, Any] | None = None
+    files: tuple[str, ...] | None = None  # ids of the sender's own files to attach
 
     @property
     def kind(self) -> str:
@@ -189,9 +193,10 @@ class Post:
     created: int
     updated: int
     alumni_ids: tuple[str, ...] = ()
+    files: list[dict[str, Any]] | None = None  # as carried: `FileMeta.carried()`
     likes: int = 0
     comments: int = 0
-    liked: bool = False  # by the viewer it was read for (docs/protocol.md §12.11)
+    liked: bool = False  # by the viewer it was read for (docs/protocol.md §12.12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,3 +208,30 @@ class Comment:
     reply_to: str | None
     created: int
 
+
+
+# Files (docs/protocol.md §12.10) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FileMeta:
+    """An uploaded file; its bytes are the blob `sha256`, its thumbnail (images) the blob `thumb`."""
+
+    id: str
+    owner_id: str
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    created: int
+    width: int | None = None
+    height: int | None = None
+    thumb: str | None = None
+
+    def carried(self) -> dict[str, Any]:
+        """What a message or post carries of it: `{id, name, size, content_type, width?, height?}`."""
+        info: dict[str, Any] = {"id": self.id, "name": self.name, "size": self.size, "content_type": self.content_type}
+        if self.width is not None:
+            info["width"] = self.width
+            info["height"] = self.height
+        return info

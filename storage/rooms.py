@@ -31,6 +31,7 @@ _ROOM_COLUMNS = (
     RoomRow.last_seq,
     RoomRow.kind,
     _member_count,
+    RoomRow.avatar,
 )
 
 
@@ -44,6 +45,7 @@ def _room(row) -> Room:
         last_seq=row.last_seq,
         member_count=row.member_count,
         kind=row.kind,
+        avatar=row.avatar,
     )
 
 
@@ -81,7 +83,7 @@ async def get_direct(conn: AsyncConnection, a: str, b: str) -> Room | None:
 
 
 async def create_direct(conn: AsyncConnection, *, name: str, creator_id: str, other_id: str) -> Room:
-    """A direct room of two users, both `member` (docs/protocol.md §12.10); raises IntegrityError
+    """A direct room of two users, both `member` (docs/protocol.md §12.11); raises IntegrityError
     if the pair has one already (a concurrent create won)."""
     room_id = new_id("r")
     now = now_ms()
@@ -143,11 +145,7 @@ def _member(row) -> Member:
 
 
 _MEMBER_QUERY = select(
-    UserRow.id,
-    UserRow.name,
-    UserRow.display,
-    UserRow.bot,
-    UserRow.owner_id,
+    *users.COLUMNS,
     Membership.role,
     Membership.joined,
     Membership.read_seq,

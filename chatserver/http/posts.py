@@ -13,6 +13,7 @@ import msgspec
 from aiohttp import web
 from msgspec import Meta
 
+from client_proto.frames import FileIds
 from storage import records
 
 from .. import keys
@@ -35,11 +36,13 @@ class NewPost(msgspec.Struct, frozen=True):
     title: Title
     body: Body
     alumni_ids: RecordIds | None = None
+    files: FileIds | None = None
 
 
 class NewRecordPost(msgspec.Struct, frozen=True):
     title: Title
     body: Body
+    files: FileIds | None = None
 
 
 class NewComment(msgspec.Struct, frozen=True):
@@ -53,6 +56,7 @@ class PostChanges(msgspec.Struct, frozen=True):
     title: Title | None = None
     body: Body | None = None
     alumni_ids: RecordIds | None = None
+    files: FileIds | None = None  # the whole new list
 
 
 # ---------------------------------------------------------------------------- views
@@ -67,6 +71,7 @@ def post_json(post: records.Post) -> dict[str, Any]:
         "created": post.created,
         "updated": post.updated,
         "alumni_ids": list(post.alumni_ids),
+        "files": post.files or [],
         "likes": post.likes,
         "liked": post.liked,
         "comments": post.comments,
@@ -128,14 +133,16 @@ def _comment_key(comment: records.Comment) -> Cursor:
 async def create_post(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, NewPost)
-    post = await request.app[keys.POSTS].create(user, body.title, body.body, body.alumni_ids)
+    post = await request.app[keys.POSTS].create(user, body.title, body.body, body.alumni_ids, body.files)
     return json_response(post_json(post), 201)
 
 
 async def create_record_post(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, NewRecordPost)
-    post = await request.app[keys.POSTS].create_in_record(user, request.match_info["record_id"], body.title, body.body)
+    post = await request.app[keys.POSTS].create_in_record(
+        user, request.match_info["record_id"], body.title, body.body, body.files
+    )
     return json_response(post_json(post), 201)
 
 
@@ -148,7 +155,8 @@ async def update_post(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, PostChanges)
     post = await request.app[keys.POSTS].update(
-        user, request.match_info["post_id"], title=body.title, body=body.body, alumni_ids=body.alumni_ids
+        user, request.match_info["post_id"], title=body.title, body=body.body, alumni_ids=body.alumni_ids,
+        files=body.files,
     )
     return json_response(post_json(post))
 
@@ -192,6 +200,7 @@ POST = {
         "created": {"type": "integer"}, "updated": {"type": "integer"},
         "alumni_ids": {"type": "array", "items": {"type": "string"}},
         "likes": {"type": "integer"}, "liked": {"type": "boolean"}, "comments": {"type": "integer"},
+        "files": {"type": "array", "items": {"type": "object"}},
     },
 }
 FEED_ITEM = {

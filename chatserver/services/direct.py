@@ -1,4 +1,4 @@
-"""Direct rooms: one private room per pair of users (docs/protocol.md §12.10)."""
+"""Direct rooms: one private room per pair of users (docs/protocol.md §12.11)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ..errors import forbidden, invalid, not_found
 
 
 async def _refused_by_block(db, sender: User, other: User) -> bool:
-    """Whether `other` blocked `sender`, which refuses a new direct room (docs/protocol.md §12.10).
+    """Whether `other` blocked `sender`, which refuses a new direct room (docs/protocol.md §12.11).
 
     HOOK: the block list arrives with the people/discovery work (issue 13); until it is merged
     nobody has blocked anyone. Wire it here: `return await block_store.blocked(db, other.id, sender.id)`.

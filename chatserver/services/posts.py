@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from client_proto.frames import MAX_FILES
 from storage import alumni as alumni_store
 from storage import feed as feed_store
 from storage import post_reactions
+from storage import files as file_store
 from storage import posts as post_store
 from storage import users as user_store
 from storage.db import Database
@@ -34,6 +36,9 @@ from ..bus.base import Bus
 from ..bus.events import Notified
 from ..views import user_json
 from ..errors import forbidden, invalid, not_found
+
+if TYPE_CHECKING:
+    from .files import FileService
 
 MAX_TITLE = 200
 MAX_BODY = 100_000
@@ -65,18 +70,27 @@ class Space:
 
 
 class PostService:
-    def __init__(self, db: Database, announcer: Announcer, bus: Bus | None = None):
+    def __init__(
+        self, db: Database, announcer: Announcer, files: FileService | None = None, bus: Bus | None = None
+    ):
         self._db = db
         self._announcer = announcer
+        self._files = files  # files on posts (docs/protocol.md §12.10)
         self._bus = bus  # `notify` of likes and comments (None: a reader that changes nothing)
 
-    async def create(self, author: User, title: str, body: str, alumni_ids: list[str] | None = None) -> Post:
-        """Write a post in the author's space, published to each record of `alumni_ids`."""
+    async def create(
+        self, author: User, title: str, body: str, alumni_ids: list[str] | None = None,
+        files: list[str] | None = None,
+    ) -> Post:
+        """Write a post in the author's space, published to each record of `alumni_ids`, carrying
+        `files` (the author's own uploads)."""
         _check_text(title, body)
         record_ids = _unique_ids(alumni_ids or [])
         async with self._db.transaction() as db:
             records = await _records_of_author(db, author, record_ids)
             post = await post_store.create(db, author=author, title=title, body=body, record_ids=record_ids)
+            if files:
+                post = await self._attach(db, author, post, files)
             announced = await self._announcer.store_many(db, await _publish(db, post, records, ts=post.created))
         self._announcer.publish(*announced)
         return post
@@ -86,12 +100,12 @@ class PostService:
             post = await post_store.get(db, post_id)
             if post is None:
                 raise not_found("post")
-            if not await _may_read(db, viewer, post):
+            if not await may_read(db, viewer, post):
                 raise forbidden("this post is shared with its records and their groups only")
             [post] = await _with_liked(db, viewer, [post])
         return post
 
-    # -------------------------------------------------------------- likes and comments (§12.11)
+    # -------------------------------------------------------------- likes and comments (§12.12)
 
     async def like(self, user: User, post_id: str) -> int:
         """Like a post the caller may read (once); the like count. The author is told (not of their own)."""
@@ -146,7 +160,7 @@ class PostService:
         post = await post_store.get(db, post_id)
         if post is None:
             raise not_found("post")
-        if not await _may_read(db, user, post):
+        if not await may_read(db, user, post):
             raise forbidden("this post is shared with its records and their groups only")
         return post
 
@@ -165,8 +179,9 @@ class PostService:
         title: str | None = None,
         body: str | None = None,
         alumni_ids: list[str] | None = None,
+        files: list[str] | None = None,
     ) -> Post:
-        """Change the text and/or the records of a post everywhere it shows.
+        """Change the text, the records and/or the files (the whole new list) of a post everywhere it shows.
 
         Records that stay get `post.updated` when the text changed; a record
         added gets `post.published` (once: it was not there before); a record
@@ -180,6 +195,9 @@ class PostService:
             text_changed = (title is not None and title != before.title) or (
                 body is not None and body != before.body
             )
+            if files is not None and [f["id"] for f in before.files or ()] != list(dict.fromkeys(files)):
+                before = await self._attach(db, author, before, files)
+                text_changed = True  # the post shows differently: `post.updated` tells its groups
             if not text_changed and wanted == list(before.alumni_ids):
                 return before
             added = await _records_of_author(db, author, [r for r in wanted if r not in before.alumni_ids])
@@ -226,9 +244,11 @@ class PostService:
             posts = await _with_liked(db, viewer, posts)
         return posts[:limit], len(posts) > limit
 
-    async def create_in_record(self, author: User, record_id: str, title: str, body: str) -> Post:
+    async def create_in_record(
+        self, author: User, record_id: str, title: str, body: str, files: list[str] | None = None
+    ) -> Post:
         """The same post written from the record's side; it shows in the author's space too."""
-        return await self.create(author, title, body, [record_id])
+        return await self.create(author, title, body, [record_id], files)
 
     async def space(self, viewer: User, user_id: str, *, before: Cursor | None = None, limit: int = 50) -> Space:
         """A user's space: who, their posts the viewer may read (newest first), the records they are in."""
@@ -260,6 +280,16 @@ class PostService:
             own = await _with_liked(db, user, own)
         merged = sorted([*entries, *own], key=feed_key, reverse=True)
         return merged[:limit], len(merged) > limit
+
+    async def _attach(self, db, author: User, post: Post, file_ids: list[str]) -> Post:
+        """Make the post carry exactly these files of the author's."""
+        file_ids = list(dict.fromkeys(file_ids))
+        if len(file_ids) > MAX_FILES:
+            raise invalid(f"files: at most {MAX_FILES}")
+        carried = [meta.carried() for meta in await self._files.own(db, author, file_ids)]
+        await post_store.set_files(db, post.id, carried)
+        await file_store.link_post(db, post.id, file_ids)
+        return dataclasses.replace(post, files=carried or None)
 
 
 def feed_key(item: FeedEntry | Post) -> Cursor:
@@ -325,7 +355,7 @@ async def _with_liked(db, viewer: User, posts: list[Post]) -> list[Post]:
     return [dataclasses.replace(p, liked=True) if p.id in liked else p for p in posts]
 
 
-async def _may_read(db, viewer: User, post: Post) -> bool:
+async def may_read(db, viewer: User, post: Post) -> bool:
     if viewer.id == post.author.id or not post.alumni_ids:
         return True
     return not set(post.alumni_ids).isdisjoint(await post_store.readable_records(db, viewer.id))

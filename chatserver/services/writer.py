@@ -22,13 +22,14 @@ from dataclasses import dataclass
 
 from storage import messages as message_store
 from storage.db import Database, StorageUnavailable
+from storage.files import FilesRefused
 from storage.messages import NotMember
 from storage.records import NewMessage, Stored
 from storage.timeline import Refused
 
 from ..announcements import Announcer
 from ..bus.base import Bus
-from ..errors import ServiceError, forbidden, invalid, unavailable
+from ..errors import ServiceError, files_refused, forbidden, invalid, unavailable
 from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,9 @@ class MessageWriter:
         for pending, result in zip(batch, results):
             if isinstance(result, NotMember):
                 pending.on_failed(forbidden("you are not a member of this room"))
+                continue
+            if isinstance(result, FilesRefused):
+                pending.on_failed(files_refused(result))
                 continue
             if isinstance(result, Refused):  # an update, reply or mention the rules refuse
                 pending.on_failed(ServiceError(result.code, result.message))

@@ -1,4 +1,4 @@
-"""Direct rooms (docs/protocol.md §12.10): one per pair, two plain members, closed to every membership change."""
+"""Direct rooms (docs/protocol.md §12.11): one per pair, two plain members, closed to every membership change."""
 
 from __future__ import annotations
 

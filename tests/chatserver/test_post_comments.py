@@ -1,4 +1,4 @@
-"""Comments and likes on posts (docs/protocol.md §12.11): the read rule, counts, notify, paging."""
+"""Comments and likes on posts (docs/protocol.md §12.12): the read rule, counts, notify, paging."""
 
 from __future__ import annotations
 

@@ -367,7 +367,7 @@ def test_from_and_kind_always_encoded():
     assert system["kind"] == "system"
     assert "from_" not in system
     text = encoded(TEXT_MSG)
-    assert text["from"] == {"id": "u1", "name": "alice", "display": "Alice", "bot": False}
+    assert text["from"] == {"id": "u1", "name": "alice", "display": "Alice", "bot": False, "avatar": None}
     assert text["kind"] == "text"
     assert encoded(Gap(room="r1", from_=3, to=9)) == {"op": "gap", "room": "r1", "from": 3, "to": 9}
 

@@ -1,6 +1,6 @@
 """Conversations in two browsers: edits with their history, reactions, replies that quote, @-mentions,
 direct rooms, and comments and likes under posts; and what changed while one browser was offline shows
-correctly after it comes back, nothing twice (docs/protocol.md §6.4, §6.5, §12.10, §12.11)."""
+correctly after it comes back, nothing twice (docs/protocol.md §6.4, §6.5, §12.11, §12.12)."""
 
 from __future__ import annotations
 

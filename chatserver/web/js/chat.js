@@ -95,7 +95,7 @@ export class Chat extends EventTarget {
       const room = this.rooms.get(id);
       if (room) {
         Object.assign(room, {
-          name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner,
+          name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner, avatar: data.avatar,
           kind: data.kind || "group",
         });
         this.emit("rooms");
@@ -394,10 +394,12 @@ export class Chat extends EventTarget {
 
   // ------------------------------------------------------------------ sending
 
-  send(roomId, text, { replyTo = null, mentions = null } = {}) {
+  /** Send `text` with `files` (file objects already uploaded, docs/protocol.md §12.10), as a reply to
+   * seq `replyTo`, mentioning the user ids `mentions` (docs/protocol.md §6.5). */
+  send(roomId, text, files = [], { replyTo = null, mentions = null } = {}) {
     const max = this.limits.max_text || 4000;
     if ([...text].length > max) throw new SocketError("too_large", `at most ${max} characters`);
-    const p = { cid: newCid(), room: roomId, text, state: "sending", error: null, created: Date.now() };
+    const p = { cid: newCid(), room: roomId, text, files, state: "sending", error: null, created: Date.now() };
     if (replyTo) p.reply_to = replyTo;
     if (mentions && mentions.length) p.mentions = mentions;
     this.pending.set(p.cid, p);
@@ -418,6 +420,7 @@ export class Chat extends EventTarget {
     this.socket
       .request({
         op: "send", room: p.room, text: p.text, cid: p.cid,
+        ...(p.files.length ? { files: p.files.map((f) => f.id) } : {}),
         ...(p.reply_to ? { reply_to: p.reply_to } : {}), ...(p.mentions ? { mentions: p.mentions } : {}),
       })
       .then((ack) => {

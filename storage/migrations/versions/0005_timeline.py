@@ -1,7 +1,7 @@
 """timeline updates (edits, reactions, pins), mentions, direct rooms, post comments and likes
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0006
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
