@@ -522,8 +522,8 @@ def test_timeline_frames_on_the_wire(name):
     codec = server_codec(name)
     raw = codec.encode(FOLDED_MSG)
     wire = json.loads(raw) if not codec.binary else msgpack.unpackb(raw)
-    assert wire["reply"] == {"seq": 7, "from": {"id": "u1", "name": "alice", "display": "Alice", "bot": False},
-                             "excerpt": "hi @helper"}
+    assert (wire["reply"]["seq"], wire["reply"]["from"]["id"], wire["reply"]["excerpt"]) == (7, "u1", "hi @helper")
+    assert set(wire["reply"]) == {"seq", "from", "excerpt"}
     assert wire["reactions"] == [{"emoji": "👍", "count": 2, "me": True}, {"emoji": "🎉", "count": 1, "me": False}]
     assert (wire["pinned"], wire["edited_ts"]) == (False, 5)
     raw = codec.encode(REACTION_ENTRY)
