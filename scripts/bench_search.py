@@ -1,4 +1,4 @@
-"""How long searches take at scale (docs/protocol.md §12.11): people, records, groups and messages.
+"""How long searches take at scale (docs/protocol.md §12.13): people, records, groups and messages.
 
 Seeds, on SQLite and on PostgreSQL, 1,000,000 messages (English and Chinese
 text, half each) in 1,000 rooms, 100,000 users and 10,000 alumni records,

@@ -1,4 +1,4 @@
-"""Blocks between users (docs/protocol.md §12.11): who refuses whom.
+"""Blocks between users (docs/protocol.md §12.13): who refuses whom.
 
 `blocked()` is the one check other features call: invitations skip a user
 who blocked the inviter, and a direct room cannot be opened with someone who

@@ -1,4 +1,4 @@
-"""Search: people, alumni records, groups and messages by what they contain (docs/protocol.md §12.11).
+"""Search: people, alumni records, groups and messages by what they contain (docs/protocol.md §12.13).
 
 A query `q` matches text that contains it, in any case and any script (a
 Chinese query of 2 or more characters finds any text holding those
@@ -249,7 +249,9 @@ async def groups(
     await _plan_for_these_values(conn)
     table = RoomRow.__table__
     rank = _rank(dialect, q, RoomRow.name, [RoomRow.topic]).label("rank")
-    query = select(*rooms.ROOM_COLUMNS, rank, RoomRow.created).where(RoomRow.join_policy.in_(PUBLIC_POLICIES))
+    query = select(*rooms.ROOM_COLUMNS, rank, RoomRow.created).where(
+        RoomRow.join_policy.in_(PUBLIC_POLICIES), RoomRow.kind == "group"
+    )
     possible, match = await _match_or_nothing(conn, table, q)
     if not possible:
         return []

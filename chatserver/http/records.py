@@ -1,4 +1,4 @@
-"""Managing alumni records over HTTP (docs/protocol.md §12.11): edit, delete, leave or remove, and
+"""Managing alumni records over HTTP (docs/protocol.md §12.13): edit, delete, leave or remove, and
 join requests decided by the owner."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Search over HTTP (docs/protocol.md §12.11): people, records, groups and messages.
+"""Search over HTTP (docs/protocol.md §12.13): people, records, groups and messages.
 
 Every list is `{items, next}`; `next` goes back as `before=`. `limit` is
 1-100 (default 20).

@@ -128,7 +128,7 @@ class AccountService:
 
     async def update_me(self, user: User, token: str | None, display: str | None,
                         password: tuple[str, str] | None) -> User:
-        """Change the display name and/or the password (docs/protocol.md §12.11).
+        """Change the display name and/or the password (docs/protocol.md §12.13).
 
         A new password needs the old one (403 otherwise) and ends every other
         token of the user: their connections on every node close with 4001,

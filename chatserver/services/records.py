@@ -1,4 +1,4 @@
-"""Use cases of managing alumni records (docs/protocol.md §12.11): the owner edits or deletes a
+"""Use cases of managing alumni records (docs/protocol.md §12.13): the owner edits or deletes a
 record, members leave or are removed, and people ask to join and the owner decides.
 
 Approving a request joins the record exactly as accepting an invitation does

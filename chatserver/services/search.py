@@ -1,4 +1,4 @@
-"""Use cases of search (docs/protocol.md §12.11): people, records, groups and messages.
+"""Use cases of search (docs/protocol.md §12.13): people, records, groups and messages.
 
 Privacy is decided here, before storage is asked: a message search reads
 only the rooms the caller belongs to at the moment of the query (the query

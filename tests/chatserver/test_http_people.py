@@ -1,4 +1,4 @@
-"""People over HTTP (docs/protocol.md §12.11): finding users, a user's page, the caller's own account
+"""People over HTTP (docs/protocol.md §12.13): finding users, a user's page, the caller's own account
 (display name, password) and blocks, through a real server."""
 
 from __future__ import annotations
@@ -93,3 +93,13 @@ async def test_display_change_shows_in_messages_already_sent(http, make_account,
     await alice.api.patch("/api/me", {"display": "Renamed"})
     history = await alice.api.get(f"/api/rooms/{room['id']}/messages")
     assert history["messages"][-1]["from"]["display"] == "Renamed"
+
+
+async def test_a_blocked_user_cannot_open_a_direct_room_with_the_blocker(http, make_account):
+    alice, bob = await make_account(), await make_account()
+    await alice.api.put(f"/api/me/blocks/{bob.id}")
+    (await http("POST", "/api/dms", token=bob.token, json={"user_id": alice.id})).error(403, "forbidden")
+    # One-way: the blocker may still open one.
+    assert (await http("POST", "/api/dms", token=alice.token, json={"user_id": bob.id})).status == 201
+    await alice.api.delete(f"/api/me/blocks/{bob.id}")
+    assert (await http("POST", "/api/dms", token=bob.token, json={"user_id": alice.id})).status == 200

@@ -1,4 +1,4 @@
-"""Managing alumni records (docs/protocol.md §12.11): owner edit and delete, leave and removal, join
+"""Managing alumni records (docs/protocol.md §12.13): owner edit and delete, leave and removal, join
 requests with the owner's approval, and invitations skipping people who blocked the inviter."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Search over HTTP (docs/protocol.md §12.11): messages of the caller's rooms with marked snippets,
+"""Search over HTTP (docs/protocol.md §12.13): messages of the caller's rooms with marked snippets,
 group discovery and record search, through a real server."""
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ async def test_record_search_best_match_first_and_filters(http, make_account):
 
 
 async def test_a_stranger_finds_nothing_private(http, make_account, make_room, connect):
-    """docs/protocol.md §12.11: no members-only profile field, no message of a room they are not in (or
+    """docs/protocol.md §12.13: no members-only profile field, no message of a room they are not in (or
     left), no invite-only group, no recalled text."""
     owner, mate, stranger = await make_account("priv"), await make_account("priv"), await make_account()
     secret_room, _ = await make_room(owner=owner, members=[mate], name="隐私 group")

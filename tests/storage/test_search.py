@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, update
 
-from storage import alumni, messages, rooms, search, users
+from storage import alumni, messages, rooms, search, timeline, users
 from storage.models import Message as MessageRow, Room as RoomRow
 
 
@@ -101,17 +101,20 @@ async def test_index_follows_edits_recalls_deletes_and_skips_system(db, make_use
     recalled = await send_message(room.id, alice, "regret this")
     await send_message(room.id, None, "alice joined words", system_type="member.joined", system_data={})
     async with db.transaction() as conn:
-        # An edit (docs/protocol.md §6.2) changes the row's text; the index must follow.
-        await conn.execute(
-            update(MessageRow).where(MessageRow.room_id == room.id, MessageRow.seq == edited.message.seq)
-            .values(text="new phrase")
-        )
-        await messages.recall(conn, room.id, recalled.message.seq)
+        # An edit and a recall are timeline entries that change their target's row; the index follows.
+        await messages.append_batch(conn, [
+            timeline.edit_entry(room.id, alice, edited.message.seq, "new phrase"),
+            timeline.update_entry(room.id, alice, "recalled", recalled.message.seq),
+        ])
     assert await _texts(db, "old words", alice) == []
     assert await _texts(db, "words", alice) == []  # the system message is never found
     assert await _texts(db, "new phrase", alice) == ["new phrase"]
     assert await _texts(db, "regret", alice) == []
     assert await _texts(db, "re", alice) == []
+    async with db.transaction() as conn:  # an edit of a message the index already holds
+        await messages.append_batch(conn, [timeline.edit_entry(room.id, alice, edited.message.seq, "third try")])
+    assert await _texts(db, "new phrase", alice) == []
+    assert await _texts(db, "third", alice) == ["third try"]
     async with db.transaction() as conn:
         await conn.execute(delete(MessageRow).where(MessageRow.room_id == room.id))
     assert await _texts(db, "phrase", alice) == []

@@ -1,4 +1,4 @@
-"""Finding people, records, groups and messages in the browser (docs/protocol.md §12.11): find a
+"""Finding people, records, groups and messages in the browser (docs/protocol.md §12.13): find a
 classmate's record, ask to join, the owner approves in a second browser, then chat in the bound group;
 the search box links to a message in its history; account settings and blocking."""
 

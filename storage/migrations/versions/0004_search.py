@@ -1,7 +1,7 @@
 """blocks, record join requests, and the search indexes (FTS5 trigram / pg_trgm)
 
 Revision ID: 0004
-Revises: 0006
+Revises: 0005
 
 The search indexes are the ones `storage/search.py` reads (its docstring says
 how). SQLite: a contentless FTS5 table with the `trigram` tokenizer per
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = "0004"
-down_revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-// Requests to join an alumni record (docs/protocol.md §12.11): the owner's list to
+// Requests to join an alumni record (docs/protocol.md §12.13): the owner's list to
 // approve or decline, and the button for someone outside the record.
 
 import { enc, withQuery } from "../api.js";

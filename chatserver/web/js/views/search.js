@@ -1,4 +1,4 @@
-// Finding people, records, groups and messages (docs/protocol.md §12.11): one
+// Finding people, records, groups and messages (docs/protocol.md §12.13): one
 // search box for all four, "find your class" (records by school and year, and
 // a request to join), a person's page (block; message when the server has
 // direct rooms) and the account's own settings (display name, password).
