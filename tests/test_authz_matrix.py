@@ -105,8 +105,8 @@ async def build_world(people: dict) -> World:
     ids = {role: people[role].id for role in PEOPLE}
     ids.update(bot=bot["user"]["id"], bot_out=bot_out["user"]["id"], room=room, open_room=open_room,
                record=record, post=post["id"], invitation=invitation[stranger.id], seq=str(message["seq"]),
-               record_request=request["id"], unknown="x_unknown", photo=photo, doc=doc, lonely=lonely)
-               unknown="x_unknown", photo=photo, doc=doc, lonely=lonely, emoji="plus1")
+               record_request=request["id"], unknown="x_unknown", photo=photo, doc=doc, lonely=lonely,
+               emoji="plus1")
     names = {role: people[role].user["name"] for role in PEOPLE}
     names.update(bot=bot["user"]["name"], bot_out=bot_out["user"]["name"])
     return World(tokens, ids, names)

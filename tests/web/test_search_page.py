@@ -1,6 +1,6 @@
 """Finding people, records, groups and messages in the browser (docs/protocol.md §12.13): find a
 classmate's record, ask to join, the owner approves in a second browser, then chat in the bound group;
-the search box links to a message in its history; account settings and blocking."""
+the search box links to a message in its history; a person's page (block, message); account settings."""
 
 from __future__ import annotations
 
@@ -70,7 +70,10 @@ async def test_search_box_finds_everything_and_links_to_the_message(web, person,
     await page.click("#block-user")
     await page.wait_for_selector("#block-user >> text=Unblock")
     assert [u["id"] for u in (await alice.api.get("/api/me/blocks"))["items"]] == [bob.id]
-    assert await page.is_hidden("#message-user")  # no direct rooms on this server yet
+    await page.click("#message-user")  # the server has direct rooms: one with Bob opens
+    await page.wait_for_url("**/#/room/**")
+    room_id = await page.evaluate("decodeURIComponent(location.hash.slice('#/room/'.length))")
+    assert (await alice.api.get(f"/api/rooms/{room_id}"))["kind"] == "direct"
 
     await page.goto(f"{web.server.url}/#/settings")
     await page.fill("#display-form input[name=display]", "Alice 王")
