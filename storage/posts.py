@@ -34,6 +34,9 @@ _SELECT = select(
     PostRow.body,
     PostRow.created,
     PostRow.updated,
+    PostRow.like_count,
+    PostRow.comment_count,
+    PostRow.files,
     *users.PREFIXED_COLUMNS,
 ).join(UserRow, UserRow.id == PostRow.author_id)
 
@@ -48,6 +51,9 @@ def _post(row, alumni_ids: list[str]) -> Post:
         created=row.created,
         updated=row.updated,
         alumni_ids=tuple(alumni_ids),
+        likes=row.like_count,
+        comments=row.comment_count,
+        files=row.files,
     )
 
 
@@ -67,7 +73,7 @@ async def _with_records(conn: AsyncConnection, rows) -> list[Post]:
     return [_post(row, links[row.id]) for row in rows]
 
 
-def _older_than(query, created_col, id_col, before: tuple[int, str] | None, limit: int):
+def older_than(query, created_col, id_col, before: tuple[int, str] | None, limit: int):
     """Keyset page: rows strictly older than `before` (created, id), newest first."""
     if before is not None:
         created, post_id = before
@@ -136,6 +142,11 @@ async def delete_post(conn: AsyncConnection, post_id: str) -> bool:
     return (await conn.execute(delete(PostRow).where(PostRow.id == post_id))).rowcount > 0
 
 
+async def set_files(conn: AsyncConnection, post_id: str, carried: list[dict[str, Any]] | None) -> None:
+    """The files the post carries, as `FileMeta.carried()` gives them (docs/protocol.md §12.10)."""
+    await conn.execute(update(PostRow).where(PostRow.id == post_id).values(files=carried or None))
+
+
 async def set_feed_data(conn: AsyncConnection, post_id: str, data: dict[str, Any]) -> None:
     """Rewrite the `data` of the post's feed entries in every record, so an edit shows in feeds too."""
     await conn.execute(update(FeedRow).where(FeedRow.post_id == post_id).values(data=data))
@@ -151,7 +162,7 @@ async def _authored(conn: AsyncConnection, author_id: str, condition, before, li
     query = _SELECT.where(PostRow.author_id == author_id)
     if condition is not None:
         query = query.where(condition)
-    rows = await conn.execute(_older_than(query, PostRow.created, PostRow.id, before, limit))
+    rows = await conn.execute(older_than(query, PostRow.created, PostRow.id, before, limit))
     return await _with_records(conn, rows)
 
 
@@ -193,7 +204,7 @@ async def in_record(
     conn: AsyncConnection, record_id: str, *, before: tuple[int, str] | None = None, limit: int = 50
 ) -> list[Post]:
     """The posts published to a record, newest first."""
-    page = _older_than(
+    page = older_than(
         select(LinkRow.post_id, LinkRow.post_created).where(LinkRow.record_id == record_id),
         LinkRow.post_created,
         LinkRow.post_id,

@@ -15,25 +15,36 @@ reach strangers through the author's space.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from client_proto.frames import MAX_FILES
 from storage import alumni as alumni_store
 from storage import feed as feed_store
+from storage import post_reactions
+from storage import files as file_store
 from storage import posts as post_store
 from storage import users as user_store
 from storage.db import Database
-from storage.records import AlumniRecord, FeedEntry, Post, User
+from storage.records import AlumniRecord, Comment, FeedEntry, Post, User
 
 from ..announcements import Announcement, Announcer, Person, PostDeleted, PostPublished, PostRef, PostUpdated
+from ..bus.base import Bus
+from ..bus.events import Notified
+from ..views import user_json
 from ..errors import forbidden, invalid, not_found
+
+if TYPE_CHECKING:
+    from .files import FileService
 
 MAX_TITLE = 200
 MAX_BODY = 100_000
 MAX_RECORDS = 100  # records one post may be published to
 EXCERPT = 200
+MAX_COMMENT = 2000
 Cursor = tuple[int, str]  # (ts, id) of the last item of the previous page
 
 
@@ -59,17 +70,27 @@ class Space:
 
 
 class PostService:
-    def __init__(self, db: Database, announcer: Announcer):
+    def __init__(
+        self, db: Database, announcer: Announcer, files: FileService | None = None, bus: Bus | None = None
+    ):
         self._db = db
         self._announcer = announcer
+        self._files = files  # files on posts (docs/protocol.md §12.10)
+        self._bus = bus  # `notify` of likes and comments (None: a reader that changes nothing)
 
-    async def create(self, author: User, title: str, body: str, alumni_ids: list[str] | None = None) -> Post:
-        """Write a post in the author's space, published to each record of `alumni_ids`."""
+    async def create(
+        self, author: User, title: str, body: str, alumni_ids: list[str] | None = None,
+        files: list[str] | None = None,
+    ) -> Post:
+        """Write a post in the author's space, published to each record of `alumni_ids`, carrying
+        `files` (the author's own uploads)."""
         _check_text(title, body)
         record_ids = _unique_ids(alumni_ids or [])
         async with self._db.transaction() as db:
             records = await _records_of_author(db, author, record_ids)
             post = await post_store.create(db, author=author, title=title, body=body, record_ids=record_ids)
+            if files:
+                post = await self._attach(db, author, post, files)
             announced = await self._announcer.store_many(db, await _publish(db, post, records, ts=post.created))
         self._announcer.publish(*announced)
         return post
@@ -79,9 +100,76 @@ class PostService:
             post = await post_store.get(db, post_id)
             if post is None:
                 raise not_found("post")
-            if not await _may_read(db, viewer, post):
+            if not await may_read(db, viewer, post):
                 raise forbidden("this post is shared with its records and their groups only")
+            [post] = await _with_liked(db, viewer, [post])
         return post
+
+    # -------------------------------------------------------------- likes and comments (§12.12)
+
+    async def like(self, user: User, post_id: str) -> int:
+        """Like a post the caller may read (once); the like count. The author is told (not of their own)."""
+        async with self._db.transaction() as db:
+            post = await self._readable(db, user, post_id)
+            added, count = await post_reactions.like(db, post.id, user.id)
+        if added:
+            self._notify(post, "like", user)
+        return count
+
+    async def unlike(self, user: User, post_id: str) -> None:
+        async with self._db.transaction() as db:
+            post = await self._readable(db, user, post_id)
+            await post_reactions.unlike(db, post.id, user.id)
+
+    async def comment(self, user: User, post_id: str, text: str, reply_to: str | None = None) -> Comment:
+        if not 1 <= len(text) <= MAX_COMMENT or not text.strip():
+            raise invalid(f"text: 1 to {MAX_COMMENT} characters")
+        async with self._db.transaction() as db:
+            post = await self._readable(db, user, post_id)
+            if reply_to is not None:
+                original = await post_reactions.get_comment(db, reply_to)
+                if original is None or original.post_id != post.id:
+                    raise invalid("reply_to: must be a comment of this post")
+            comment = await post_reactions.add_comment(db, post.id, user, text, reply_to)
+        self._notify(post, "comment", user)
+        return comment
+
+    async def comments(
+        self, user: User, post_id: str, *, before: Cursor | None = None, limit: int = 50
+    ) -> tuple[list[Comment], bool]:
+        """A page of comments: the newest before `before`, oldest first within the page; and `more`."""
+        async with self._db.read() as db:
+            post = await self._readable(db, user, post_id)
+            found = await post_reactions.comments(db, post.id, before=before, limit=limit + 1)
+        page = found[:limit]
+        page.reverse()
+        return page, len(found) > limit
+
+    async def delete_comment(self, user: User, post_id: str, comment_id: str) -> None:
+        """By the comment's author or the post's."""
+        async with self._db.transaction() as db:
+            post = await self._readable(db, user, post_id)
+            comment = await post_reactions.get_comment(db, comment_id)
+            if comment is None or comment.post_id != post.id:
+                raise not_found("comment")
+            if user.id not in (comment.author.id, post.author.id):
+                raise forbidden("only the comment's author or the post's may delete it")
+            await post_reactions.delete_comment(db, comment)
+
+    async def _readable(self, db, user: User, post_id: str) -> Post:
+        post = await post_store.get(db, post_id)
+        if post is None:
+            raise not_found("post")
+        if not await may_read(db, user, post):
+            raise forbidden("this post is shared with its records and their groups only")
+        return post
+
+    def _notify(self, post: Post, type_: str, by: User) -> None:
+        """`notify` `comment` / `like` to the post's author, on every node; never for their own."""
+        if by.id != post.author.id and self._bus is not None:
+            self._bus.publish_control(
+                Notified(user_ids=[post.author.id], type=type_, payload={"post": post.id, "by": user_json(by)})
+            )
 
     async def update(
         self,
@@ -91,8 +179,9 @@ class PostService:
         title: str | None = None,
         body: str | None = None,
         alumni_ids: list[str] | None = None,
+        files: list[str] | None = None,
     ) -> Post:
-        """Change the text and/or the records of a post everywhere it shows.
+        """Change the text, the records and/or the files (the whole new list) of a post everywhere it shows.
 
         Records that stay get `post.updated` when the text changed; a record
         added gets `post.published` (once: it was not there before); a record
@@ -106,6 +195,9 @@ class PostService:
             text_changed = (title is not None and title != before.title) or (
                 body is not None and body != before.body
             )
+            if files is not None and [f["id"] for f in before.files or ()] != list(dict.fromkeys(files)):
+                before = await self._attach(db, author, before, files)
+                text_changed = True  # the post shows differently: `post.updated` tells its groups
             if not text_changed and wanted == list(before.alumni_ids):
                 return before
             added = await _records_of_author(db, author, [r for r in wanted if r not in before.alumni_ids])
@@ -114,6 +206,7 @@ class PostService:
             await post_store.edit(db, before.id, title=title, body=body)
             await post_store.set_records(db, before, wanted)
             post = await post_store.get(db, before.id)
+            [post] = await _with_liked(db, author, [post])
             for record in removed:
                 await feed_store.delete_for_post(db, post.id, record.id)
             pending = _withdraw(post, removed)
@@ -148,11 +241,14 @@ class PostService:
             if not await alumni_store.is_member(db, record_id, viewer.id):
                 raise forbidden("only members of the record may list its posts")
             posts = await post_store.in_record(db, record_id, before=before, limit=limit + 1)
+            posts = await _with_liked(db, viewer, posts)
         return posts[:limit], len(posts) > limit
 
-    async def create_in_record(self, author: User, record_id: str, title: str, body: str) -> Post:
+    async def create_in_record(
+        self, author: User, record_id: str, title: str, body: str, files: list[str] | None = None
+    ) -> Post:
         """The same post written from the record's side; it shows in the author's space too."""
-        return await self.create(author, title, body, [record_id])
+        return await self.create(author, title, body, [record_id], files)
 
     async def space(self, viewer: User, user_id: str, *, before: Cursor | None = None, limit: int = 50) -> Space:
         """A user's space: who, their posts the viewer may read (newest first), the records they are in."""
@@ -162,6 +258,7 @@ class PostService:
                 raise not_found("user")
             audience = None if viewer.id == user.id else await post_store.readable_records(db, viewer.id)
             posts = await post_store.by_author(db, user.id, audience=audience, before=before, limit=limit + 1)
+            posts = await _with_liked(db, viewer, posts)
             records = await alumni_store.records_for_user(db, user.id)
             owners = await user_store.get_many(db, {r.owner_id for r in records})
         return Space(user, posts[:limit], len(posts) > limit, [(r, owners[r.owner_id]) for r in records])
@@ -180,8 +277,19 @@ class PostService:
             record_ids = await alumni_store.record_ids_for_user(db, user.id)
             entries = await feed_store.entries(db, record_ids, before=before, limit=limit + 1)
             own = await post_store.unshared(db, user.id, record_ids, before=before, limit=limit + 1)
+            own = await _with_liked(db, user, own)
         merged = sorted([*entries, *own], key=feed_key, reverse=True)
         return merged[:limit], len(merged) > limit
+
+    async def _attach(self, db, author: User, post: Post, file_ids: list[str]) -> Post:
+        """Make the post carry exactly these files of the author's."""
+        file_ids = list(dict.fromkeys(file_ids))
+        if len(file_ids) > MAX_FILES:
+            raise invalid(f"files: at most {MAX_FILES}")
+        carried = [meta.carried() for meta in await self._files.own(db, author, file_ids)]
+        await post_store.set_files(db, post.id, carried)
+        await file_store.link_post(db, post.id, file_ids)
+        return dataclasses.replace(post, files=carried or None)
 
 
 def feed_key(item: FeedEntry | Post) -> Cursor:
@@ -241,7 +349,13 @@ async def _own_post(db, author: User, post_id: str) -> Post:
     return post
 
 
-async def _may_read(db, viewer: User, post: Post) -> bool:
+async def _with_liked(db, viewer: User, posts: list[Post]) -> list[Post]:
+    """The posts with `liked` for this viewer (one query for the page)."""
+    liked = await post_reactions.liked_among(db, viewer.id, [p.id for p in posts])
+    return [dataclasses.replace(p, liked=True) if p.id in liked else p for p in posts]
+
+
+async def may_read(db, viewer: User, post: Post) -> bool:
     if viewer.id == post.author.id or not post.alumni_ids:
         return True
     return not set(post.alumni_ids).isdisjoint(await post_store.readable_records(db, viewer.id))

@@ -8,7 +8,7 @@ connections at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -23,14 +23,18 @@ from ..bus.events import MembershipChanged
 from ..errors import conflict, forbidden, invalid, not_found
 from .roles import ADMIN_ROLES, ROLES
 
+if TYPE_CHECKING:
+    from .files import FileService
+
 JOIN_POLICIES = ("open", "invite")
 
 
 class RoomService:
-    def __init__(self, db: Database, bus: Bus, announcer: Announcer):
+    def __init__(self, db: Database, bus: Bus, announcer: Announcer, files: FileService | None = None):
         self._db = db
         self._bus = bus
         self._announcer = announcer
+        self._files = files  # room avatars
 
     async def create(self, owner: User, name: str, topic: str | None, join_policy: str) -> Room:
         _check_room_fields(name=name, topic=topic, join_policy=join_policy)
@@ -65,6 +69,9 @@ class RoomService:
         _check_room_fields(**changes)
         async with self._db.transaction() as db:
             await self._require_role(db, room_id, actor, ADMIN_ROLES)
+            if "avatar" in changes:  # one of the actor's own images (docs/protocol.md §12.10)
+                await self._files.check_avatar(db, actor, changes["avatar"])
+                await self._files.set_room_avatar(db, room_id, changes["avatar"])
             message = await self._announcer.store(
                 db, room_id, RoomUpdated(by=Person.of(actor), changes=changes), f"{actor.display} updated the group"
             )
@@ -91,6 +98,7 @@ class RoomService:
             room = await room_store.get(db, room_id)
             if room is None:
                 raise not_found("room")
+            _not_direct(room)
             if actor.id == user_id and room.join_policy == "open":
                 subject = actor
             else:
@@ -118,6 +126,7 @@ class RoomService:
             room = await room_store.get(db, room_id)
         if room is None:
             raise not_found("room")
+        _not_direct(room)
         if room.join_policy != "open":
             raise forbidden("this group is invite-only")
         return await self.add_member(user, room_id, user.id)
@@ -128,6 +137,7 @@ class RoomService:
             if not await room_store.lock(db, room_id):
                 raise not_found("room")
             actor_member = await self._require_role(db, room_id, actor, ROLES)
+            _not_direct(await room_store.get(db, room_id))
             subject = await room_store.get_member(db, room_id, user_id)
             if subject is None:
                 if await user_store.get(db, user_id) is None:
@@ -160,6 +170,7 @@ class RoomService:
         async with self._db.transaction() as db:
             if not await room_store.lock(db, room_id):
                 raise not_found("room")
+            _not_direct(await room_store.get(db, room_id))
             await self._require_role(db, room_id, actor, {"owner"})
             subject = await room_store.get_member(db, room_id, user_id)
             if subject is None:
@@ -187,7 +198,13 @@ class RoomService:
             raise forbidden("only the owner or an admin may do that")
         return member
 
-def _check_room_fields(*, name=None, topic=None, join_policy=None, **unknown) -> None:
+def _not_direct(room: Room) -> None:
+    """A direct room cannot be joined, added to, left, bound or given roles (docs/protocol.md §12.11)."""
+    if room.kind == "direct":
+        raise forbidden("a direct room has exactly its two members")
+
+
+def _check_room_fields(*, name=None, topic=None, join_policy=None, avatar=None, **unknown) -> None:
     if unknown:
         raise invalid(f"{next(iter(unknown))}: not a room field")
     if name is not None and not 1 <= len(name.strip()) <= 100:

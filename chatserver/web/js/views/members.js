@@ -1,9 +1,11 @@
 // A group's side panel: its id (to share), members with roles, adding a
 // member by user id (owner/admin), group settings (owner/admin), leaving.
 
-import { attempt, clear, displayName, field, h, idBadge } from "../dom.js";
+import { append, attempt, clear, displayName, field, h, idBadge } from "../dom.js";
 import { enc } from "../api.js";
 import { errorWords } from "../words.js";
+import { avatar, pictureChooser } from "../files.js";
+import { initials } from "./sidebar.js";
 
 const ADMIN_ROLES = new Set(["owner", "admin"]);
 
@@ -43,7 +45,8 @@ export class MembersPanel {
     const admin = ADMIN_ROLES.has(room.role);
     const order = { owner: 0, admin: 1, member: 2 };
     members.sort((a, b) => order[a.role] - order[b.role] || displayName(a.user).localeCompare(displayName(b.user)));
-    clear(this.el).append(
+    // dom.js `append`, not Element.append: the null of a section a member does not get is skipped, not shown.
+    append(clear(this.el), [
       h("section", {},
         h("h3", {}, "Group id"),
         h("p", { class: "muted" }, room.join_policy === "open"
@@ -52,16 +55,20 @@ export class MembersPanel {
       h("section", {},
         h("h3", {}, `Members (${members.length})`),
         h("ul", { class: "member-list" }, members.map((m) => h("li", { dataset: { user: m.user.id } },
+          avatar(this.api, m.user.avatar, initials(displayName(m.user)), { class: "avatar small" }),
           h("span", { class: "member-name" }, displayName(m.user)),
           h("span", { class: "muted" }, ` @${m.user.name}`),
           m.role !== "member" ? h("span", { class: `tag role-${m.role}` }, m.role) : null,
           m.user.bot ? h("span", { class: "tag" }, "bot") : null,
+          m.user.id !== this.chat.me.id && room.kind !== "direct"
+            ? h("button", { type: "button", class: "small ghost message-user", onclick: () => this.message(m.user) },
+              "Message") : null,
           admin && m.role === "member" && m.user.id !== this.chat.me.id
             ? h("button", { type: "button", class: "small ghost", onclick: () => this.remove(m.user) }, "Remove") : null)))),
       admin ? this.addForm() : null,
       admin ? this.settingsForm() : null,
-      room.role !== "owner" ? h("section", {},
-        h("button", { type: "button", class: "danger small", onclick: () => this.leave() }, "Leave this group")) : null);
+      room.role !== "owner" && room.kind !== "direct" ? h("section", {},
+        h("button", { type: "button", class: "danger small", onclick: () => this.leave() }, "Leave this group")) : null]);
   }
 
   addForm() {
@@ -108,8 +115,24 @@ export class MembersPanel {
       }
     } },
     h("h3", {}, "Settings"), field("Name", name), field("Topic", topic), field("Who can join", policy), error,
-    h("button", { type: "submit", class: "small" }, "Save"));
+    h("button", { type: "submit", class: "small" }, "Save"),
+    pictureChooser(this.api, "Change the group's picture", async (file) => {
+      const updated = await this.api.patch(`/api/rooms/${enc(room.id)}`, { avatar: file.id });
+      room.avatar = updated.avatar;
+      this.chat.emit("rooms");
+      this.toast("Group picture changed.", { kind: "info" });
+    }, (err) => this.toast(errorWords(err), { kind: "error" })));
     return h("section", {}, form);
+  }
+
+  /** Open (or find) the direct room with this member and go there. */
+  async message(user) {
+    try {
+      const id = await this.chat.openDirect(user.id);
+      location.hash = `#/room/${encodeURIComponent(id)}`;
+    } catch (err) {
+      this.toast(errorWords(err), { kind: "error" });
+    }
   }
 
   async remove(user) {

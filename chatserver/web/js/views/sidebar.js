@@ -1,6 +1,7 @@
 // My groups, most recently active first, with unread badges; live.
 
 import { clear, h } from "../dom.js";
+import { avatar } from "../files.js";
 
 export class Sidebar {
   constructor({ chat }) {
@@ -38,6 +39,7 @@ export class Sidebar {
     clear(this.list);
     for (const room of rooms) {
       const unread = room.id === this.active ? 0 : room.unread;
+      const mentions = room.id === this.active ? 0 : room.mentions || 0;
       this.list.append(h("li", {},
         h("a", {
           class: `room-item${room.id === this.active ? " active" : ""}${unread ? " has-unread" : ""}`,
@@ -45,8 +47,10 @@ export class Sidebar {
           dataset: { room: room.id },
           "aria-current": room.id === this.active ? "page" : null,
         },
-        h("span", { class: "avatar", "aria-hidden": "true" }, initials(room.name)),
+        avatar(this.chat.api, room.avatar, initials(room.name)),
         h("span", { class: "room-name" }, room.name),
+        room.kind === "direct" ? h("span", { class: "tag direct-tag" }, "direct") : null,
+        mentions ? h("span", { class: "badge mention-count", "aria-label": `${mentions} mentions` }, `@${mentions}`) : null,
         unread ? h("span", { class: "badge", "aria-label": `${unread} unread` }, unread > 99 ? "99+" : String(unread)) : null)));
     }
   }

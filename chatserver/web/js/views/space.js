@@ -5,6 +5,7 @@
 import { enc, withQuery } from "../api.js";
 import { attempt, clear, displayName, field, fullTime, h, idBadge, shortTime, showError } from "../dom.js";
 import { errorWords } from "../words.js";
+import { filesView } from "../files.js";
 
 export function mountSpace(main, ctx, params) {
   const { api, chat } = ctx;
@@ -96,6 +97,8 @@ export function postItem(post, ctx, { onChange }) {
         edited ? ` · edited ${shortTime(post.updated)}` : "",
         inRecords.length ? [" · in ", inRecords] : null),
       h("div", { class: "post-body prewrap" }, post.body || ""),
+      filesView(ctx.api, post.files),
+      postSocial(post, ctx),
       mine && onChange ? h("div", { class: "actions" },
         h("button", { type: "button", class: "small ghost", onclick: edit }, "Edit"),
         deleteButton()) : null);
@@ -136,6 +139,72 @@ export function postItem(post, ctx, { onChange }) {
   return item;
 }
 
+/** Likes and comments under a post (docs/protocol.md §12.12): the like toggles; the comments open
+ * on a click, newest page first, with older ones on demand and a form to add one. */
+function postSocial(post, ctx) {
+  const { api, chat } = ctx;
+  const likes = h("span", { class: "like-count" }, String(post.likes || 0));
+  const like = h("button", {
+    type: "button", class: `small ghost like${post.liked ? " liked" : ""}`, "aria-pressed": String(Boolean(post.liked)),
+    onclick: async () => {
+      try {
+        if (post.liked) {
+          await api.del(`/api/posts/${enc(post.id)}/likes/me`);
+          post.liked = false;
+          post.likes = Math.max(0, (post.likes || 1) - 1);
+        } else {
+          const reply = await api.put(`/api/posts/${enc(post.id)}/likes/me`);
+          post.liked = true;
+          post.likes = reply.count;
+        }
+        like.classList.toggle("liked", post.liked);
+        like.setAttribute("aria-pressed", String(post.liked));
+        likes.textContent = String(post.likes);
+      } catch (err) {
+        ctx.toast(errorWords(err), { kind: "error" });
+      }
+    },
+  }, "♥ ", likes);
+  const count = h("span", { class: "comment-count" }, String(post.comments || 0));
+  const box = h("div", { class: "comments", hidden: true });
+  const list = h("ol", { class: "comment-list" });
+  const older = h("button", { type: "button", class: "small ghost", hidden: true }, "Older comments");
+  let next = null;
+  const row = (c) => h("li", { class: "comment", dataset: { comment: c.id } },
+    h("strong", {}, c.author.id === chat.me.id ? "You" : displayName(c.author)), " ",
+    h("span", { class: "comment-text" }, c.text), " ",
+    h("time", { class: "muted small", title: fullTime(c.created) }, shortTime(c.created)));
+  const page = async (before) => {
+    const data = await api.get(withQuery(`/api/posts/${enc(post.id)}/comments`, { before, limit: 20 }));
+    list.prepend(...data.items.map(row));
+    next = data.next;
+    older.hidden = !next;
+  };
+  older.addEventListener("click", () => page(next).catch((err) => ctx.toast(errorWords(err), { kind: "error" })));
+  const text = h("input", { name: "comment", maxlength: 2000, required: true, placeholder: "Write a comment…" });
+  const form = h("form", { class: "comment-form", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const comment = await api.post(`/api/posts/${enc(post.id)}/comments`, { text: text.value });
+      list.append(row(comment));
+      text.value = "";
+      post.comments = (post.comments || 0) + 1;
+      count.textContent = String(post.comments);
+    } catch (err) {
+      ctx.toast(errorWords(err), { kind: "error" });
+    }
+  } }, text, h("button", { type: "submit", class: "small primary" }, "Comment"));
+  box.append(older, list, form);
+  const toggle = h("button", { type: "button", class: "small ghost show-comments", onclick: async () => {
+    box.hidden = !box.hidden;
+    if (!box.hidden && !box.dataset.loaded) {
+      box.dataset.loaded = "1";
+      await page(null).catch((err) => ctx.toast(errorWords(err), { kind: "error" }));
+    }
+  } }, "Comments (", count, ")");
+  return h("div", { class: "post-social-wrap" }, h("div", { class: "post-social" }, like, toggle), box);
+}
+
 /** The write/edit form: title, body, and (with `records`) the records to publish to. */
 export function postEditor(ctx, { title, submitLabel, post = null, records = null, save, onSaved, onCancel }) {
   const titleInput = h("input", { name: "title", maxlength: 200, required: true, value: post ? post.title : "" });
@@ -144,13 +213,43 @@ export function postEditor(ctx, { title, submitLabel, post = null, records = nul
   const boxes = (records || []).map((r) => h("label", { class: "check" },
     h("input", { type: "checkbox", name: "alumni_ids", value: r.id, checked: chosen.has(r.id) }), ` ${r.name}`));
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  // Pictures and files the post carries (docs/protocol.md §12.10), uploaded as soon as they are chosen.
+  let files = post ? [...(post.files || [])] : [];
+  let uploading = 0;
+  const fileList = h("ul", { class: "attachments" });
+  const renderFiles = () => {
+    clear(fileList).append(files.map((f) => h("li", { class: "attachment ready" }, h("span", { class: "file-name" }, f.name),
+      h("button", { type: "button", class: "small ghost", "aria-label": `Remove ${f.name}`,
+        onclick: () => { files = files.filter((x) => x !== f); renderFiles(); } }, "×"))),
+    uploading ? h("li", { class: "attachment uploading" }, "uploading…") : null);
+  };
+  const fileInput = h("input", { type: "file", multiple: true, hidden: true, name: "post-files", onchange: async () => {
+    const chosen = [...fileInput.files];
+    fileInput.value = "";
+    uploading += chosen.length;
+    renderFiles();
+    for (const file of chosen) {
+      try {
+        files.push(await ctx.api.upload(file));
+      } catch (err) {
+        showError(error, `${file.name}: ${errorWords(err)}`);
+      }
+      uploading -= 1;
+      renderFiles();
+    }
+  } });
+  renderFiles();
   const form = h("form", { class: "post-form", onsubmit: async (event) => {
     event.preventDefault();
     if (!titleInput.value.trim()) {
       showError(error, "A post needs a title.");
       return;
     }
-    const data = { title: titleInput.value.trim(), body: body.value };
+    if (uploading) {
+      showError(error, "Wait until the files are uploaded.");
+      return;
+    }
+    const data = { title: titleInput.value.trim(), body: body.value, files: files.map((f) => f.id) };
     if (records) data.alumni_ids = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
     const saved = await attempt(form, error, () => save(data));
     if (!saved) return;
@@ -158,11 +257,15 @@ export function postEditor(ctx, { title, submitLabel, post = null, records = nul
     if (!post) {
       titleInput.value = "";
       body.value = "";
+      files = [];
+      renderFiles();
     }
     onSaved(saved);
   } },
   h("h2", {}, title),
   field("Title", titleInput), field("Text", body),
+  fileInput, fileList,
+  h("button", { type: "button", class: "small ghost", onclick: () => fileInput.click() }, "Add pictures or files"),
   boxes.length ? h("fieldset", { class: "records" }, h("legend", {}, "Publish to my alumni records"), boxes) : null,
   error,
   h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, submitLabel),
