@@ -183,8 +183,9 @@ async def _close(client: ChatClient) -> None:
 
 
 class Chaos:
-    def __init__(self, seconds: float, clients: int, seed: int, logs: Path):
+    def __init__(self, seconds: float, clients: int, seed: int, logs: Path, calm: tuple[float, float] = (1.5, 3.0)):
         self.seconds, self.clients, self.rng, self.logs = seconds, clients, random.Random(seed), logs
+        self.calm = calm  # seconds between two faults, drawn from this range
         self.pg = PostgresProcess()
         self.redis = RedisCluster()
         self.nodes: list[ServerProcess] = []
@@ -239,7 +240,7 @@ class Chaos:
         faults = [self.kill_node, self.freeze_node, self.kill_redis_master, self.stop_postgres]
         for round_ in itertools.count():
             for fault in faults:
-                await asyncio.sleep(self.rng.uniform(1.5, 3.0))
+                await asyncio.sleep(self.rng.uniform(*self.calm))
                 if stop.is_set() and round_ > 0:
                     return
                 print(f"  {time.strftime('%H:%M:%S')} fault: {fault.__name__}", flush=True)
@@ -307,10 +308,11 @@ class Chaos:
         return stored
 
 
-async def chaos(seconds: float, clients: int = 6, seed: int | None = None) -> tuple[list[Verdict], dict, Path]:
+async def chaos(seconds: float, clients: int = 6, seed: int | None = None,
+                calm: tuple[float, float] = (1.5, 3.0)) -> tuple[list[Verdict], dict, Path]:
     seed = random.randrange(10**6) if seed is None else seed
     logs = Path(tempfile.mkdtemp(prefix="chat-chaos-"))
-    run = Chaos(seconds, clients, seed, logs)
+    run = Chaos(seconds, clients, seed, logs, calm)
     for need in (PostgresProcess.available(), RedisCluster.available()):
         if need:
             raise SystemExit(f"chaos needs {need}")
