@@ -18,6 +18,7 @@ from .bus.memory import MemoryBus
 from .config import ConfigError, Settings
 from .connection import Flusher
 from .http import accounts as accounts_http
+from .http import admin as admin_http
 from .http import alumni as alumni_http
 from .http import ops as ops_http
 from .http import posts as posts_http
@@ -30,6 +31,7 @@ from .ratelimit import LoginGuard
 from .services.accounts import AccountService
 from .services.alumni import AlumniService
 from .services.messages import MessageService
+from .services.moderation import ModerationService
 from .services.posts import PostService
 from .services.rooms import RoomService
 from .services.writer import MessageWriter
@@ -51,7 +53,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_server_parts)
     app.on_shutdown.append(drain)  # for runners other than chatserver.runner (tests' TestServer)
 
-    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES]
+    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *admin_http.ROUTES, *alumni_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES]
     app[keys.ROUTES] = routes
     add_routes(app, routes)
     app.router.add_get("/ws", ws.handle)
@@ -89,8 +91,9 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.FLUSHER] = Flusher()
     app[keys.WRITER] = writer
     app[keys.ACCOUNTS] = AccountService(db, bus)
-    app[keys.MESSAGES] = MessageService(db, bus, writer, settings)
-    app[keys.ROOMS] = RoomService(db, bus, announcer)
+    app[keys.MESSAGES] = MessageService(db, bus, writer, settings, policies=hub.policy)
+    app[keys.ROOMS] = RoomService(db, bus, announcer, settings)
+    app[keys.MODERATION] = ModerationService(db, announcer, app[keys.ROOMS])
     app[keys.ALUMNI] = AlumniService(db, bus, announcer, settings)
     app[keys.POSTS] = PostService(db, announcer)
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)

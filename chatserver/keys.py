@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .services.accounts import AccountService
     from .services.alumni import AlumniService
     from .services.messages import MessageService
+    from .services.moderation import ModerationService
     from .services.posts import PostService
     from .services.rooms import RoomService
     from .services.writer import MessageWriter
@@ -32,6 +33,7 @@ WRITER = web.AppKey("writer", "MessageWriter")
 ACCOUNTS = web.AppKey("accounts", "AccountService")
 MESSAGES = web.AppKey("messages", "MessageService")
 ROOMS = web.AppKey("rooms", "RoomService")
+MODERATION = web.AppKey("moderation", "ModerationService")
 ALUMNI = web.AppKey("alumni", "AlumniService")
 POSTS = web.AppKey("posts", "PostService")
 LOGIN_GUARD = web.AppKey("login_guard", "LoginGuard")

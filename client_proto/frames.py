@@ -229,8 +229,17 @@ class Gap(_Frame, tag="gap"):
 
 
 class Notify(_Frame, tag="notify"):
+    """`invitation` with type `invitation`; `request` with type `join_request` (docs/protocol.md §6.4)."""
+
     type: str
     invitation: dict[str, Any] | None = None
+    request: dict[str, Any] | None = None
+
+
+class RoomDeleted(_Frame, tag="room_deleted"):
+    """The group was dissolved: nothing more of it follows."""
+
+    room: str
 
 
 ServerFrame = Union[
@@ -247,5 +256,6 @@ ServerFrame = Union[
     Error,
     Gap,
     Notify,
+    RoomDeleted,
 ]
 SERVER_OPS = frozenset(cls.__struct_config__.tag for cls in ServerFrame.__args__)

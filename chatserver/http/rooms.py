@@ -6,7 +6,9 @@ import msgspec
 from aiohttp import web
 
 from .. import keys
-from ..views import member_json, message_frame, room_json
+from storage.records import JoinRequest
+
+from ..views import join_request_json, member_json, message_frame, room_json
 from . import schemas
 from .body import current_user, json_response, no_content, parse, query_int
 from .routes import Route
@@ -49,8 +51,16 @@ async def list_members(request: web.Request) -> web.Response:
 async def add_member(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, schemas.AddMember)
-    member = await request.app[keys.ROOMS].add_member(user, request.match_info["room_id"], body.user_id)
-    return json_response(member_json(member), 201)
+    added = await request.app[keys.ROOMS].add_member(user, request.match_info["room_id"], body.user_id, body.note)
+    if isinstance(added, JoinRequest):  # an `approval` group: the owner and admins decide
+        return json_response(join_request_json(added), 202)
+    return json_response(member_json(added), 201)
+
+
+async def dissolve(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    await request.app[keys.ROOMS].dissolve(user, request.match_info["room_id"])
+    return no_content()
 
 
 async def remove_member(request: web.Request) -> web.Response:
@@ -109,10 +119,12 @@ ROUTES = [
           tags=("rooms",)),
     Route("PATCH", ROOM_PATH, update_room, "Change a group (owner/admin)", schemas.RoomChanges, response=ROOM,
           tags=("rooms",)),
+    Route("DELETE", ROOM_PATH, dissolve, "Dissolve a group (owner): it and its history are deleted", status=204,
+          tags=("rooms",)),
     Route("GET", f"{ROOM_PATH}/members", list_members, "Members with roles",
           response={"type": "object", "properties": {"items": {"type": "array", "items": MEMBER}}},
           tags=("rooms",)),
-    Route("POST", f"{ROOM_PATH}/members", add_member, "Add a member (owner/admin), or join an open group",
+    Route("POST", f"{ROOM_PATH}/members", add_member, "Add a member (owner/admin), join an open group, or ask to join an approval group (202 request)",
           schemas.AddMember, 201, MEMBER, tags=("rooms",)),
     Route("DELETE", f"{ROOM_PATH}/members/{{user_id}}", remove_member, "Leave, or remove a member (owner/admin)",
           status=204, tags=("rooms",)),

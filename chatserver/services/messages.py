@@ -12,25 +12,32 @@ from collections.abc import Callable
 
 from client_proto.errors import ErrorCode
 from storage import messages as message_store
+from storage import moderation
 from storage import rooms as room_store
-from storage.db import Database
+from storage.db import Database, now_ms
 from storage.records import Member, Message, NewMessage, Stored, User
 
 from ..bus.base import Bus
 from ..bus.events import MessageRecalled, ReadMoved, TypingStarted
 from ..config import Settings
 from ..errors import ServiceError, forbidden, invalid, not_found
+from ..policy import RoomPolicy
 from .roles import ADMIN_ROLES
 from .writer import MessageWriter
 
 
 
 class MessageService:
-    def __init__(self, db: Database, bus: Bus, writer: MessageWriter, settings: Settings):
+    def __init__(
+        self, db: Database, bus: Bus, writer: MessageWriter, settings: Settings,
+        policies: Callable[[str], RoomPolicy | None] = lambda room_id: None,
+    ):
+        """`policies(room_id)`: the hub's live `RoomPolicy` of a room this node serves, else None."""
         self._db = db
         self._bus = bus
         self._writer = writer
         self._settings = settings
+        self._policies = policies
 
     async def membership(self, user: User, room_id: str) -> Member:
         """The caller's membership; `not_found` for an unknown room, `forbidden` for a non-member."""
@@ -67,7 +74,26 @@ class MessageService:
         role = "member"
         if not known_member or mentions == "all":  # the role matters, or membership is not known yet
             role = (await self.membership(user, room_id)).role
+        await self.check_may_post(user, room_id)
         self._writer.submit(self._checked(user, room_id, text, cid, role, reply_to, mentions), on_stored, on_failed)
+
+    async def check_may_post(self, user: User, room_id: str) -> None:
+        """Raise `forbidden` (with `retry_after` for a mute) when the user may not post in the room now.
+
+        For `send`, and for `edit` and `react` (docs/protocol.md §6.4). A room this node
+        serves (every room a local connection hears) is decided by the hub's policy, with
+        no storage read; any other (an HTTP sender's room no local connection hears) is read.
+        """
+        policy = self._policies(room_id)
+        if policy is None:
+            async with self._db.read() as db:
+                state = await moderation.policy_state(db, room_id)
+            if state is None:
+                raise not_found("room")
+            policy = RoomPolicy(state)
+        refusal = policy.refusal(user.id, now_ms())
+        if refusal is not None:
+            raise refusal
 
     async def send(
         self,
