@@ -67,7 +67,7 @@ def invitation_json(invitation: records.Invitation, record: dict[str, Any]) -> d
 
 
 def feed_entry_json(entry: records.FeedEntry) -> dict[str, Any]:
-    """PROTOCOL's `{id, ts, type, actor, data}`, plus `record` (its id) for feeds mixing records."""
+    """A feed entry `{id, ts, type, actor, data}` (docs/protocol.md §12.6), plus `record` (its id) for mixed feeds."""
     return {
         "id": entry.id,
         "ts": entry.ts,

@@ -2,7 +2,7 @@
 
 A change that a room should see (a join, a kick, a renamed group, a bound
 record, a published post …) is a durable system message with a seq
-(docs/protocol.md §3.3). It is stored inside the transaction of the change it
+(docs/protocol.md §6.2). It is stored inside the transaction of the change it
 announces, so nothing is announced that was not stored, and published only
 after that transaction commits. `Announcer` does both; every service calls
 it, and nothing else publishes a stored message.

@@ -1,6 +1,6 @@
 """One typed settings object, read from the environment and the command line in one place.
 
-Names and defaults follow PROTOCOL.md §5. Every setting is an environment
+Names and defaults follow docs/protocol.md §13. Every setting is an environment
 variable `CHAT_<NAME>`; `--host` and `--port` also come from the command line.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from client_proto.errors import ErrorCode
 
-# HTTP status for each error code (PROTOCOL §3). `gone` exists only over HTTP.
+# HTTP status for each error code (docs/protocol.md §7). `gone` exists only over HTTP.
 HTTP_STATUS = {
     ErrorCode.BAD_FRAME: 400,
     ErrorCode.INVALID: 422,

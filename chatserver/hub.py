@@ -4,7 +4,7 @@ The bus hands the hub every event of the rooms this node serves. Messages go
 through a per-room sequencer first: it delivers seq N+1 only after N, holds
 an early message briefly and fills a real gap from storage, so each
 connection sees every room's messages in strictly increasing seq with no gap
-and no repeat, whichever node stored them (PROTOCOL §4.1, §4.3).
+and no repeat, whichever node stored them (docs/protocol.md §10.1, §10.3).
 
 A message is encoded once per codec and the same bytes are queued on every
 member connection, with no await per recipient.

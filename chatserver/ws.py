@@ -126,7 +126,7 @@ class _Session:
         if user is None:
             return False
         if self.hub.user_connection_count(user.id) >= self.settings.max_user_connections:
-            # `rate_limited` carries `retry_after` and is followed by 4008 (PROTOCOL §2.4); a place
+            # `rate_limited` carries `retry_after` and is followed by 4008 (docs/protocol.md §4.1); a place
             # frees when one of the user's connections closes, a silent one within two heartbeats.
             await self._refuse(
                 ErrorCode.RATE_LIMITED, "too many connections for this user", CloseCode.FLOODING, hello.ref,

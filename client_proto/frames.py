@@ -1,4 +1,4 @@
-"""Every frame of PROTOCOL.md §2 as a frozen, typed msgspec Struct.
+"""Every frame of docs/protocol.md §5 and §6 as a frozen, typed msgspec Struct.
 
 One definition serves JSON and msgpack. Frames are tagged by their `op`
 field; client and server frames form two unions (`ClientFrame`,

@@ -1,4 +1,4 @@
-"""A small client for the HTTP API (PROTOCOL §3), for tests, bots and the load tester.
+"""A small client for the HTTP API (docs/protocol.md §12), for tests, bots and the load tester.
 
     async with ApiClient("http://127.0.0.1:8080") as api:
         user = await api.register("alice", "secret-pw")
@@ -75,7 +75,7 @@ class ApiClient:
             raw = await resp.read()
             if resp.status < 300:
                 return jsonlib.loads(raw) if raw else None
-            try:  # PROTOCOL §3: {"error": {"code", "message"}}; a proxy may send anything
+            try:  # docs/protocol.md §12.1: {"error": {"code", "message"}}; a proxy may send anything
                 error = dict(jsonlib.loads(raw)["error"])
             except (ValueError, KeyError, TypeError):
                 error = {}

@@ -1,6 +1,6 @@
 """How long a page of the personal feed takes for a user in many busy records.
 
-Builds the data of PROTOCOL §3's personal feed at scale (by default a user in
+Builds the data of docs/protocol.md §12.8's personal feed at scale (by default a user in
 20 records with 10,000 entries each, plus 1,000 posts of their own) on SQLite
 and on PostgreSQL, then times `PostService.feed` (the code behind
 `GET /api/me/feed`): the first page, and a page deep in the middle reached by

@@ -165,7 +165,7 @@ async def append_batch(
         await conn.execute(_SET_LAST_SEQ, [{"room": r, "last": last_seqs[r]} for r in sorted(advanced)])
         await conn.execute(_INSERT, rows)
         if read_markers:
-            # Sending a message moves the sender's read marker to it (PROTOCOL §2.1.6).
+            # Sending a message moves the sender's read marker to it (docs/protocol.md §4.6).
             await conn.execute(
                 _ADVANCE_READ_MARKER, [{"r": r, "u": u, "s": s} for (r, u), s in read_markers.items()]
             )

@@ -111,7 +111,7 @@ class Message(Base):
     system_data: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
-# Alumni records (issue 4) ----------------------------------------------------
+# Alumni records ---------------------------------------------------------------
 
 
 class AlumniRecord(Base):
@@ -189,7 +189,7 @@ class FeedEntry(Base):
     post_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
-# Posts (issue 5) ---------------------------------------------------------------
+# Posts --------------------------------------------------------------------------
 
 
 class Post(Base):

@@ -137,7 +137,7 @@ class Stored:
     dup: bool
 
 
-# Alumni records (issue 4) ----------------------------------------------------
+# Alumni records ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +185,7 @@ class FeedEntry:
     post_id: str | None = None
 
 
-# Posts (issue 5) ---------------------------------------------------------------
+# Posts --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ Beside it: an open group of `owner`'s; an `approval` group of `owner`'s with
 `admin` as admin and `member` and `muted`, where `stranger` asked to join; a
 group announcement; and a pending invitation of the record for `stranger`.
 
-PROTOCOL §3: no valid token is 401, unknown ids are 404, existing things the
+docs/protocol.md §12.1: no valid token is 401, unknown ids are 404, existing things the
 caller may not touch are 403; §2.2: over WebSocket a room the caller is not
 a member of is `forbidden` for every op, an unknown one `not_found`.
 A row that changes something gets a world of its own, and where one role's

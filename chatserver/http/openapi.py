@@ -87,7 +87,7 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     return {
         "openapi": "3.0.3",
-        "info": {"title": "chatserver", "version": "1", "description": "REST API of PROTOCOL.md §3"},
+        "info": {"title": "chatserver", "version": "1", "description": "REST API of docs/protocol.md §12"},
         "paths": paths,
         "components": {
             "schemas": components,

@@ -1,4 +1,4 @@
-"""Personal spaces, blog posts and the personal feed over HTTP (PROTOCOL §3 "Spaces and posts").
+"""Personal spaces, blog posts and the personal feed over HTTP (docs/protocol.md §12.8).
 
 Titles and bodies are stored and returned exactly as written: JSON text,
 never HTML. Clients escape them at display (the bundled web page uses

@@ -1,4 +1,4 @@
-"""Rooms (groups), members, roles, messages and presence over HTTP (PROTOCOL §3 "Rooms")."""
+"""Rooms (groups), members, roles, messages and presence over HTTP (docs/protocol.md §12.4)."""
 
 from __future__ import annotations
 

@@ -182,7 +182,7 @@ class AlumniService:
 
         Without `user_ids`: every member of the bound group who is not in the
         record and has no pending invitation (the inviter and bots aside).
-        Named users may be anyone (docs/protocol.md §6: finding classmates is the
+        Named users may be anyone (docs/protocol.md §12.7: finding classmates is the
         point); the hourly quota is the spam guard. Unknown ids: 404.
         """
         async with self._db.transaction() as db:

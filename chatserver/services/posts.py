@@ -1,4 +1,4 @@
-"""Use cases of posts and personal spaces (PROTOCOL §3 "Spaces and posts").
+"""Use cases of posts and personal spaces (docs/protocol.md §12.8).
 
 A post is stored once and linked to every record it is published to. Each
 change is one transaction that also writes the records' feed entries and the

@@ -1,4 +1,4 @@
-"""Roles in a group (docs/protocol.md §3, §6.4): named once for every service that checks them."""
+"""Roles in a group (docs/protocol.md §12.4): named once for every service that checks them."""
 
 from __future__ import annotations
 

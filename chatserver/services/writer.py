@@ -9,7 +9,7 @@ while a commit runs), batches grow to what arrives until `COMMIT_INTERVAL`
 (10 ms) after the previous commit started: a commit costs milliseconds of CPU
 however few messages it holds, and the messages of one batch reach each
 member in one write, so pacing bounds both costs per message, at a latency
-of at most that interval (see the README's Performance section).
+of at most that interval (see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # Under overload a commit takes everything queued up to this: a commit's round trips cost the
 # same however many rows it carries, so bigger batches are what keeps up (at 15,000 messages a
 # second offered, 500 held PostgreSQL to ~8,900 a second and SQLite to ~8,400; 2,000 gives
-# ~10,000 and ~11,500: see the README's Performance section).
+# ~10,000 and ~11,500: see docs/performance.md).
 MAX_BATCH = 2000
 COMMIT_INTERVAL = 0.010  # seconds: under load, commits start at most this often (see `_run`)
 

@@ -1,4 +1,4 @@
-"""Users, tokens and bots over HTTP (PROTOCOL §3 "Users and tokens", "Bots"), with status codes and
+"""Users, tokens and bots over HTTP (docs/protocol.md §12.2, §12.3), with status codes and
 the error shape `{"error":{"code","message"}}`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rooms, members, roles, messages and presence over HTTP (PROTOCOL §3 "Rooms"), with status codes and
+"""Rooms, members, roles, messages and presence over HTTP (docs/protocol.md §12.4), with status codes and
 the error shape."""
 
 from __future__ import annotations

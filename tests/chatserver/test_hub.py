@@ -1,4 +1,4 @@
-"""The hub (PROTOCOL §2.1.3, §2.3): who receives what, system messages, membership taking effect at once."""
+"""The hub (docs/protocol.md §4.3, §6): who receives what, system messages, membership taking effect at once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every client operation of PROTOCOL §2.2 with its reply, `ref` echoed (int and string)."""
+"""Every client operation of docs/protocol.md §5 with its reply, `ref` echoed (int and string)."""
 
 from __future__ import annotations
 

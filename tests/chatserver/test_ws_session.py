@@ -1,4 +1,4 @@
-"""The WebSocket session (PROTOCOL §2.1): hello, welcome, sub-protocols, resume and gap, heartbeat."""
+"""The WebSocket session (docs/protocol.md §4): hello, welcome, sub-protocols, resume and gap, heartbeat."""
 
 from __future__ import annotations
 

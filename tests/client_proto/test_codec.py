@@ -1,4 +1,4 @@
-"""Codec tests: pure, no sockets, no event loop (PROTOCOL §2, §2.4)."""
+"""Codec tests: pure, no sockets, no event loop (docs/protocol.md §3, §7)."""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def test_same_op_decodes_by_direction():
 
 
 # --------------------------------------------------------------------------
-# Error mapping (PROTOCOL §2.4)
+# Error mapping (docs/protocol.md §7)
 
 
 def decode_error(data: bytes | str, name: str = JSON_SUBPROTOCOL) -> FrameError:

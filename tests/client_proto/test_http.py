@@ -1,4 +1,4 @@
-"""ApiClient against a fake HTTP API built here with aiohttp.web (PROTOCOL §3)."""
+"""ApiClient against a fake HTTP API built here with aiohttp.web (docs/protocol.md §12)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-// The REST API of PROTOCOL §3: JSON in and out, `Authorization: Bearer <token>`.
+// The REST API of docs/protocol.md §12: JSON in and out, `Authorization: Bearer <token>`.
 
 export class ApiError extends Error {
   /** `status` 0 means the server could not be reached. `retryAfter` is in ms. */

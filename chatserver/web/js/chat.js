@@ -136,7 +136,7 @@ export class Chat extends EventTarget {
   }
 
   /** Drop the groups the server no longer counts us in. A removed member may never get its own
-   * `member.kicked` (PROTOCOL §2.3), so a refusal in a group is the cue to ask. */
+   * `member.kicked` (docs/protocol.md §4.3), so a refusal in a group is the cue to ask. */
   async reconcileRooms() {
     try {
       const data = await this.api.get("/api/rooms");
@@ -249,7 +249,7 @@ export class Chat extends EventTarget {
       room = this.ensureRoom(m.room);
       this.fetchRoom(m.room);
     }
-    // Our own joining counts as read (PROTOCOL 2.1.6: read_seq starts at our member.joined).
+    // Our own joining counts as read (docs/protocol.md §4.6: read_seq starts at our member.joined).
     const sys = m.kind === "system" && m.system;
     const joined = sys && sys.type === "member.joined" && sys.data && sys.data.user && sys.data.user.id === this.me.id;
     const mine = (m.from && m.from.id === this.me.id) || joined;

@@ -1,4 +1,4 @@
-// A personal space (PROTOCOL §3 "Spaces and posts"): a user's posts and
+// A personal space (docs/protocol.md §12.8): a user's posts and
 // records; in my own, writing, editing and deleting posts and publishing them
 // to my records. `#/space/<user>/<post>` opens a space at one post.
 
