@@ -229,7 +229,7 @@ class Gap(_Frame, tag="gap"):
 
 
 class Notify(_Frame, tag="notify"):
-    """`invitation` with type `invitation`; `request` with type `join_request` (docs/protocol.md §6.4)."""
+    """`invitation` with type `invitation`; `request` with type `join_request` (docs/protocol.md §12.10)."""
 
     type: str
     invitation: dict[str, Any] | None = None

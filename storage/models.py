@@ -66,7 +66,7 @@ class Room(Base):
     # The last seq handed out; incremented in the transaction that stores a message.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created: Mapped[int] = mapped_column(BigInteger)
-    # Mute-all (docs/protocol.md §6.4): only the owner and admins may send while true.
+    # Mute-all (docs/protocol.md §12.10): only the owner and admins may send while true.
     muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
@@ -226,7 +226,7 @@ class PostRecord(Base):
 Index("ix_feed_entries_post", FeedEntry.post_id)
 
 
-# Group administration (issue 14) ---------------------------------------------
+# Group administration (docs/protocol.md §12.10) ------------------------------
 
 
 class RoomMute(Base):

@@ -192,7 +192,7 @@ HTTP_ROWS = [
     Http("PUT", "/api/rooms/{room_id}/members/{user_id}/role", only("owner", 200),
          {**ROOM, "user_id": "member"}, body={"role": "admin"}, world="each"),
     Http("DELETE", "/api/rooms/{room_id}", only("owner", 204), ROOM, world="each"),
-    # group administration (docs/protocol.md §6.4)
+    # group administration (docs/protocol.md §12.10)
     Http("PUT", "/api/rooms/{room_id}/members/{user_id}/mute", only(GROUP_ADMINS, 200),
          {**ROOM, "user_id": "member"}, body={"seconds": 600}, world="row"),
     Http("DELETE", "/api/rooms/{room_id}/members/{user_id}/mute", only(GROUP_ADMINS, 204),

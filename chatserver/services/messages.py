@@ -80,7 +80,7 @@ class MessageService:
     async def check_may_post(self, user: User, room_id: str) -> None:
         """Raise `forbidden` (with `retry_after` for a mute) when the user may not post in the room now.
 
-        For `send`, and for `edit` and `react` (docs/protocol.md §6.4). A room this node
+        For `send`, and for `edit` and `react` (docs/protocol.md §12.10). A room this node
         serves (every room a local connection hears) is decided by the hub's policy, with
         no storage read; any other (an HTTP sender's room no local connection hears) is read.
         """
