@@ -76,15 +76,7 @@ class ModerationService:
     async def unmute(self, actor: User, room_id: str, user_id: str) -> None:
         """Lift a mute (also of someone who left meanwhile); nothing happens when none is in force."""
         async with self._db.transaction() as db:
-            if not await room_store.lock(db, room_id):
-                raise not_found("room")
-            acting = await require_role(db, room_id, actor, ADMIN_ROLES)
-            subject = await room_store.get_member(db, room_id, user_id)
-            user = subject.user if subject is not None else await user_store.get(db, user_id)
-            if user is None:
-                raise not_found("user")
-            if not outranks(acting.role, subject.role if subject is not None else None):
-                raise forbidden("an admin cannot unmute the owner or an admin")
+            user, subject = await self._target(db, room_id, actor, user_id, "unmute")
             message = None
             if await moderation.unmute(db, room_id, user_id):
                 message = await self._announcer.store(
@@ -98,15 +90,7 @@ class ModerationService:
     async def ban(self, actor: User, room_id: str, user_id: str, reason: str) -> Ban:
         """Owner/admin bans a user (not the owner; an admin not an admin); a member is removed too."""
         async with self._db.transaction() as db:
-            if not await room_store.lock(db, room_id):
-                raise not_found("room")
-            acting = await require_role(db, room_id, actor, ADMIN_ROLES)
-            subject = await room_store.get_member(db, room_id, user_id)
-            user = subject.user if subject is not None else await user_store.get(db, user_id)
-            if user is None:
-                raise not_found("user")
-            if not outranks(acting.role, subject.role if subject is not None else None):
-                raise forbidden("the owner cannot be banned, and an admin cannot ban an admin")
+            user, subject = await self._target(db, room_id, actor, user_id, "ban")
             message = None
             if await moderation.ban(db, room_id, user_id, actor.id, reason):
                 for pending in await request_store.list_for_room(db, room_id, "pending"):
@@ -215,6 +199,21 @@ class ModerationService:
             message = await self._announcer.store(db, room_id, RoomUpdated(by=Person.of(actor), changes=changes), text)
         self._announcer.publish(message)
         return member
+
+    @staticmethod
+    async def _target(db, room_id: str, actor: User, user_id: str, verb: str) -> tuple[User, Member | None]:
+        """Lock the room and check the actor may `verb` the user (a member or not): the user and
+        their membership, if any."""
+        if not await room_store.lock(db, room_id):
+            raise not_found("room")
+        acting = await require_role(db, room_id, actor, ADMIN_ROLES)
+        subject = await room_store.get_member(db, room_id, user_id)
+        user = subject.user if subject is not None else await user_store.get(db, user_id)
+        if user is None:
+            raise not_found("user")
+        if not outranks(acting.role, subject.role if subject is not None else None):
+            raise forbidden(f"nobody may {verb} the owner, and an admin may not {verb} an admin")
+        return user, subject
 
     @staticmethod
     async def _member(db, room_id: str, user_id: str) -> Member:
