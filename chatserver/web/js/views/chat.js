@@ -4,7 +4,7 @@
 // messages survive a lost connection (sent again with the same cid).
 
 import { enc } from "../api.js";
-import { clear, displayName, fullTime, h, shortTime } from "../dom.js";
+import { attempt, clear, displayName, field, fullTime, h, shortTime } from "../dom.js";
 import { describeSystem } from "../system.js";
 import { errorWords } from "../words.js";
 import { MembersPanel } from "./members.js";
@@ -57,6 +57,12 @@ async function showOutsider(section, { api, chat }, id) {
   }
   if (chat.rooms.has(id)) return;
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  if (room && room.join_policy === "approval") {
+    clear(section).append(h("div", { class: "page" },
+      h("h1", {}, room.name), room.topic ? h("p", { class: "muted" }, room.topic) : null,
+      askToJoin(api, chat.me, room), h("p", {}, h("a", { href: "#/" }, "Back to my groups"))));
+    return;
+  }
   const join = room && room.join_policy === "open"
     ? h("button", {
       type: "button", class: "primary", async onclick() {
@@ -76,6 +82,28 @@ async function showOutsider(section, { api, chat }, id) {
     error, join, h("p", {}, h("a", { href: "#/" }, "Back to my groups"))));
 }
 
+/** An `approval` group: a note and "Ask to join"; the owner and admins decide. */
+function askToJoin(api, me, room) {
+  const note = h("input", { name: "note", maxlength: 1000, placeholder: "a note for the admins (optional)" });
+  const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  const done = h("p", { class: "request-sent", hidden: true });
+  const form = h("form", { class: "ask-to-join", onsubmit: async (event) => {
+    event.preventDefault();
+    const request = await attempt(form, error, () => api.post(`/api/rooms/${enc(room.id)}/members`,
+      { user_id: me.id, note: note.value.trim() }), (err) => (err.code === "conflict"
+      ? "You have asked already: the owner or an admin will decide." : err.code === "forbidden"
+        ? "You may not join this group." : errorWords(err)));
+    if (request) {
+      form.hidden = true;
+      done.textContent = "Request sent: you join as soon as the owner or an admin approves it.";
+      done.hidden = false;
+    }
+  } },
+  h("p", {}, "The owner or an admin approves who joins this group."), field("Note", note), error,
+  h("button", { type: "submit", class: "primary" }, "Ask to join"));
+  return h("div", {}, form, done);
+}
+
 class ChatView {
   constructor(section, ctx, room) {
     this.section = section;
@@ -92,6 +120,8 @@ class ChatView {
     const { chat, room } = this;
     this.nameEl = h("h2", { class: "room-name" });
     this.topicEl = h("p", { class: "room-topic" });
+    this.announceEl = h("p", { class: "room-announcement", id: "announcement", hidden: true });
+    this.blockEl = h("p", { class: "send-block", id: "send-block", role: "status", hidden: true });
     this.onlineEl = h("span", { class: "online", hidden: true });
     this.members = new MembersPanel(this.ctx, room, () => this.updateActions());
     this.list = h("ol", { class: "message-list", id: "messages" });
@@ -111,11 +141,11 @@ class ChatView {
     this.section.append(
       h("header", { class: "chat-head" },
         h("a", { class: "back", href: "#/", "aria-label": "Back to groups" }, "‹"),
-        h("div", { class: "chat-title" }, this.nameEl, this.topicEl),
+        h("div", { class: "chat-title" }, this.nameEl, this.topicEl, this.announceEl),
         this.onlineEl,
         h("button", { type: "button", class: "small ghost", "aria-expanded": "false", onclick: (e) => this.toggleMembers(e.currentTarget) }, "Members")),
       h("div", { class: "chat-body" },
-        h("div", { class: "chat-main" }, this.scroller, this.jump, this.typingEl, this.composer),
+        h("div", { class: "chat-main" }, this.scroller, this.jump, this.typingEl, this.blockEl, this.composer),
         this.members.el));
     this.renderHead();
     this.renderAll();
@@ -134,7 +164,7 @@ class ChatView {
     this.listen(this.scroller, "scroll", () => this.onScroll());
     this.listen(document, "visibilitychange", () => this.onScroll());
     this.listen(window, "resize", () => this.onScroll());
-    this.tick = setInterval(() => this.updateActions(), 10000);
+    this.tick = setInterval(() => { this.updateActions(); this.renderBlock(); }, 10000);
     this.presenceTick = setInterval(() => this.refreshPresence(), 30000);
     chat.members(room.id).then(() => this.updateActions()).catch(() => {});
     if (room.join_policy === null) chat.fetchRoom(room.id); // welcome gives names only: get the topic
@@ -148,6 +178,8 @@ class ChatView {
     for (const [target, type, fn] of this.listeners) target.removeEventListener(type, fn);
     clearInterval(this.tick);
     clearInterval(this.presenceTick);
+    clearTimeout(this.unblockTimer);
+    this.members.stop();
     if (this.chat.viewing === this.room.id) this.chat.viewing = null;
   }
 
@@ -168,7 +200,28 @@ class ChatView {
     this.nameEl.textContent = room.name;
     this.topicEl.textContent = room.topic || "";
     this.topicEl.hidden = !room.topic;
+    const notice = room.announcement;
+    this.announceEl.textContent = notice ? `Announcement: ${notice.text}` : "";
+    this.announceEl.title = notice ? `Announcement by ${displayName(notice.by)}, ${fullTime(notice.ts)}` : "";
+    this.announceEl.hidden = !notice;
     document.title = `${room.name} · Chat`;
+    this.renderBlock();
+  }
+
+  /** Disable the composer, saying why and until when, while we may not send. */
+  renderBlock() {
+    const block = this.chat.sendBlock(this.room.id);
+    clearTimeout(this.unblockTimer);
+    this.blockEl.hidden = !block;
+    this.blockEl.textContent = block
+      ? (block.until ? `${block.text} until ${fullTime(block.until)}.` : `${block.text}.`) : "";
+    for (const control of this.composer.querySelectorAll("textarea, button")) control.disabled = Boolean(block);
+    this.input.placeholder = block ? "You cannot send here right now" : "Write a message…";
+    if (block && block.until) {
+      // Re-check when the mute ends (timers over ~24 days overflow: the 10 s tick covers those).
+      const wait = block.until - Date.now() + 200;
+      if (wait < 2 ** 31 - 1) this.unblockTimer = setTimeout(() => this.renderBlock(), wait);
+    }
   }
 
   async refreshPresence() {
