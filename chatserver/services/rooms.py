@@ -8,6 +8,7 @@ connections at once.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -50,13 +51,16 @@ class RoomService:
         return room
 
     async def get(self, user: User, room_id: str) -> tuple[Room, User]:
-        """The room and its owner; members see any room, others only `open` ones."""
+        """The room and its owner; members see any room, others only `open` and `approval` ones,
+        without the announcement (members read those)."""
         async with self._db.read() as db:
             room = await room_store.get(db, room_id)
             if room is None:
                 raise not_found("room")
-            if room.join_policy not in SELF_SERVE and await room_store.get_member(db, room_id, user.id) is None:
-                raise forbidden("you are not a member of this room")
+            if await room_store.get_member(db, room_id, user.id) is None:
+                if room.join_policy not in SELF_SERVE:
+                    raise forbidden("you are not a member of this room")
+                room = dataclasses.replace(room, announcement=None)
             owner = await user_store.get(db, room.owner_id)
         return room, owner
 

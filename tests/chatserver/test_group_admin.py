@@ -201,7 +201,9 @@ async def test_join_approval(make_account, make_room, connect, http):
     await alice.api.put(f"/api/rooms/{room}/members/{ann.id}/role", {"role": "admin"})
     owner_wire, admin_wire, dan_wire = await connect(alice), await connect(ann), await connect(dan)
     assert (await dan_wire.request({"op": "join", "room": room}))["code"] == "forbidden"
-    assert (await http("GET", f"/api/rooms/{room}", token=dan.token)).status == 200  # he may see what he asks for
+    await alice.api.post(f"/api/rooms/{room}/announcements", {"text": "members only"})
+    seen = await http("GET", f"/api/rooms/{room}", token=dan.token)  # he may see what he asks to join ...
+    assert seen.status == 200 and seen.body["announcement"] is None  # ... but not what only members read
     reply = await http("POST", f"/api/rooms/{room}/members", token=dan.token, json={"user_id": dan.id, "note": "hi"})
     assert reply.status == 202, reply.body
     request = reply.body
@@ -220,6 +222,7 @@ async def test_join_approval(make_account, make_room, connect, http):
     approved = await http("POST", f"/api/room-requests/{request['id']}/approve", token=ann.token)
     assert approved.status == 200 and approved.body["status"] == "approved"
     joined = await system_of(owner_wire, room, "member.joined")
+    assert (await http("GET", f"/api/rooms/{room}", token=dan.token)).body["announcement"]["text"] == "members only"
     assert joined["system"]["data"] == {"user": dan.user, "by": ann.user}
     assert (await dan_wire.expect("message", room=room))["seq"] == joined["seq"]  # he hears the room at once
     (await http("POST", f"/api/room-requests/{request['id']}/decline", token=alice.token)).error(409, "conflict")
