@@ -34,6 +34,7 @@ class Person(msgspec.Struct, frozen=True):
     name: str
     display: str
     bot: bool = False
+    avatar: str | None = None  # a file id (docs/protocol.md §12.10)
 
     @classmethod
     def of(cls, user: User) -> "Person":

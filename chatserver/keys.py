@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .ratelimit import LoginGuard
     from .services.accounts import AccountService
     from .services.alumni import AlumniService
+    from .services.files import FileService
     from .services.messages import MessageService
     from .services.moderation import ModerationService
     from .services.posts import PostService
@@ -36,5 +37,6 @@ ROOMS = web.AppKey("rooms", "RoomService")
 MODERATION = web.AppKey("moderation", "ModerationService")
 ALUMNI = web.AppKey("alumni", "AlumniService")
 POSTS = web.AppKey("posts", "PostService")
+FILES = web.AppKey("files", "FileService")
 LOGIN_GUARD = web.AppKey("login_guard", "LoginGuard")
 ROUTES = web.AppKey("routes", list)

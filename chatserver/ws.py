@@ -359,7 +359,7 @@ class _Session:
         try:
             await self.messages.submit(
                 conn.user, frame.room, frame.text, frame.cid, reply_to=frame.reply_to, mentions=frame.mentions,
-                known_member=frame.room in conn.rooms, on_stored=acked, on_failed=failed,
+                files=frame.files, known_member=frame.room in conn.rooms, on_stored=acked, on_failed=failed,
             )
         except BaseException:
             conn.settle()  # refused before queueing: `_on_frame` answers it

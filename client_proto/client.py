@@ -307,10 +307,11 @@ class ChatClient:
         cid: str | None = None,
         reply_to: int | None = None,
         mentions: list[str] | str | None = None,
+        files: list[str] | None = None,
     ) -> Ack:
         """Post a message; `cid` (a new uuid4 hex if not given) makes a retry harmless."""
         frame = Send(room=room, text=text, cid=cid or uuid.uuid4().hex,
-                     reply_to=reply_to, mentions=mentions)
+                     reply_to=reply_to, mentions=mentions, files=files)
         return await self.request(frame)
 
     async def history(

@@ -32,6 +32,7 @@ _ROOM_COLUMNS = (
     RoomRow.last_seq,
     RoomRow.muted,
     _member_count,
+    RoomRow.avatar,
 )
 
 
@@ -45,6 +46,7 @@ def _room(row) -> Room:
         last_seq=row.last_seq,
         member_count=row.member_count,
         muted=bool(row.muted),
+        avatar=row.avatar,
     )
 
 
@@ -147,11 +149,7 @@ def _member(row) -> Member:
 
 
 _MEMBER_QUERY = select(
-    UserRow.id,
-    UserRow.name,
-    UserRow.display,
-    UserRow.bot,
-    UserRow.owner_id,
+    *users.COLUMNS,
     Membership.role,
     Membership.joined,
     Membership.read_seq,

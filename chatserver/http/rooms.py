@@ -37,7 +37,9 @@ async def update_room(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, schemas.RoomChanges)
     changes = msgspec.structs.asdict(body)
-    changes = {k: v for k, v in changes.items() if v is not None}
+    changes = {k: v for k, v in changes.items() if v is not None and k != "avatar"}
+    if body.avatar is not msgspec.UNSET:
+        changes["avatar"] = body.avatar
     room, owner = await request.app[keys.ROOMS].update(user, request.match_info["room_id"], changes)
     return json_response(room_json(room, owner))
 
@@ -94,7 +96,8 @@ async def post_message(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, schemas.PostMessage)
     stored = await request.app[keys.MESSAGES].send(
-        user, request.match_info["room_id"], body.text, body.cid, reply_to=body.reply_to, mentions=body.mentions
+        user, request.match_info["room_id"], body.text, body.cid, reply_to=body.reply_to, mentions=body.mentions,
+        files=body.files,
     )
     m = stored.message
     return json_response({"seq": m.seq, "id": m.id, "ts": m.ts, "dup": stored.dup}, 200 if stored.dup else 201)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from client_proto.errors import ErrorCode
+from client_proto.frames import MAX_FILES
 from storage import messages as message_store
 from storage import moderation
 from storage import rooms as room_store
@@ -58,6 +59,7 @@ class MessageService:
         *,
         reply_to: int | None = None,
         mentions: list[str] | str | None = None,
+        files: list[str] | None = None,
         known_member: bool = False,
         on_stored: Callable[[Stored], None],
         on_failed: Callable[[BaseException], None],
@@ -69,18 +71,20 @@ class MessageService:
         published, so an ack written there reaches the sender before the message.
         `known_member` (the caller's connection already hears the room) skips the
         storage read; the commit checks membership again in any case. Raises
-        `ServiceError` for what is refused before queueing.
+        `ServiceError` for what is refused before queueing. `files` (ids of the sender's own
+        uploads, docs/protocol.md §12.10) are checked by the commit that stores the message.
         """
         role = "member"
         if not known_member or mentions == "all":  # the role matters, or membership is not known yet
             role = (await self.membership(user, room_id)).role
         await self.check_may_post(user, room_id)
-        self._writer.submit(self._checked(user, room_id, text, cid, role, reply_to, mentions), on_stored, on_failed)
+        new = self._checked(user, room_id, text, cid, role, reply_to, mentions, files)
+        self._writer.submit(new, on_stored, on_failed)
 
     async def check_may_post(self, user: User, room_id: str) -> None:
         """Raise `forbidden` (with `retry_after` for a mute) when the user may not post in the room now.
 
-        For `send`, and for `edit` and `react` (docs/protocol.md §12.10). A room this node
+        For `send`, and for `edit` and `react` (docs/protocol.md §12.11). A room this node
         serves (every room a local connection hears) is decided by the hub's policy, with
         no storage read; any other (an HTTP sender's room no local connection hears) is read.
         """
@@ -104,11 +108,12 @@ class MessageService:
         *,
         reply_to: int | None = None,
         mentions: list[str] | str | None = None,
+        files: list[str] | None = None,
     ) -> Stored:
         """`submit`, then wait for the commit: stored once per (room, sender, cid), and published."""
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         await self.submit(
-            user, room_id, text, cid, reply_to=reply_to, mentions=mentions,
+            user, room_id, text, cid, reply_to=reply_to, mentions=mentions, files=files,
             on_stored=lambda stored: future.done() or future.set_result(stored),
             on_failed=lambda exc: future.done() or future.set_exception(exc),
         )
@@ -116,22 +121,27 @@ class MessageService:
 
     def _checked(
         self, user: User, room_id: str, text: str, cid: str, role: str,
-        reply_to: int | None, mentions: list[str] | str | None,
+        reply_to: int | None, mentions: list[str] | str | None, files: list[str] | None = None,
     ) -> NewMessage:
         """A chat message checked against the limits and the sender's role; no I/O."""
         if len(text) > self._settings.max_text:
             raise ServiceError(
                 ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
             )
-        if not text.strip():
-            raise invalid("text: must not be empty")
+        if not text.strip() and not files:
+            raise invalid("text: must not be empty (unless the message carries files)")
+        if files:
+            files = list(dict.fromkeys(files))
+            if len(files) > MAX_FILES:
+                raise invalid(f"files: at most {MAX_FILES}")
         if not cid or len(cid) > 64:
             raise invalid("cid: 1 to 64 characters required")
         if mentions == "all" and role not in ADMIN_ROLES:
             raise forbidden('only the owner or an admin may mention "all"')
         if isinstance(mentions, list):
             mentions = list(dict.fromkeys(mentions))
-        return NewMessage(room_id=room_id, sender=user, text=text, cid=cid, reply_to=reply_to, mentions=mentions)
+        return NewMessage(room_id=room_id, sender=user, text=text, cid=cid, reply_to=reply_to, mentions=mentions,
+                          files=tuple(files) if files else None)
 
     async def history(
         self,

@@ -15,13 +15,16 @@ reach strangers through the author's space.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from client_proto.frames import MAX_FILES
 from storage import alumni as alumni_store
 from storage import feed as feed_store
+from storage import files as file_store
 from storage import posts as post_store
 from storage import users as user_store
 from storage.db import Database
@@ -29,6 +32,9 @@ from storage.records import AlumniRecord, FeedEntry, Post, User
 
 from ..announcements import Announcement, Announcer, Person, PostDeleted, PostPublished, PostRef, PostUpdated
 from ..errors import forbidden, invalid, not_found
+
+if TYPE_CHECKING:
+    from .files import FileService
 
 MAX_TITLE = 200
 MAX_BODY = 100_000
@@ -59,17 +65,24 @@ class Space:
 
 
 class PostService:
-    def __init__(self, db: Database, announcer: Announcer):
+    def __init__(self, db: Database, announcer: Announcer, files: FileService | None = None):
         self._db = db
         self._announcer = announcer
+        self._files = files  # files on posts (docs/protocol.md §12.10)
 
-    async def create(self, author: User, title: str, body: str, alumni_ids: list[str] | None = None) -> Post:
-        """Write a post in the author's space, published to each record of `alumni_ids`."""
+    async def create(
+        self, author: User, title: str, body: str, alumni_ids: list[str] | None = None,
+        files: list[str] | None = None,
+    ) -> Post:
+        """Write a post in the author's space, published to each record of `alumni_ids`, carrying
+        `files` (the author's own uploads)."""
         _check_text(title, body)
         record_ids = _unique_ids(alumni_ids or [])
         async with self._db.transaction() as db:
             records = await _records_of_author(db, author, record_ids)
             post = await post_store.create(db, author=author, title=title, body=body, record_ids=record_ids)
+            if files:
+                post = await self._attach(db, author, post, files)
             announced = await self._announcer.store_many(db, await _publish(db, post, records, ts=post.created))
         self._announcer.publish(*announced)
         return post
@@ -79,7 +92,7 @@ class PostService:
             post = await post_store.get(db, post_id)
             if post is None:
                 raise not_found("post")
-            if not await _may_read(db, viewer, post):
+            if not await may_read(db, viewer, post):
                 raise forbidden("this post is shared with its records and their groups only")
         return post
 
@@ -91,8 +104,9 @@ class PostService:
         title: str | None = None,
         body: str | None = None,
         alumni_ids: list[str] | None = None,
+        files: list[str] | None = None,
     ) -> Post:
-        """Change the text and/or the records of a post everywhere it shows.
+        """Change the text, the records and/or the files (the whole new list) of a post everywhere it shows.
 
         Records that stay get `post.updated` when the text changed; a record
         added gets `post.published` (once: it was not there before); a record
@@ -106,6 +120,9 @@ class PostService:
             text_changed = (title is not None and title != before.title) or (
                 body is not None and body != before.body
             )
+            if files is not None and [f["id"] for f in before.files or ()] != list(dict.fromkeys(files)):
+                before = await self._attach(db, author, before, files)
+                text_changed = True  # the post shows differently: `post.updated` tells its groups
             if not text_changed and wanted == list(before.alumni_ids):
                 return before
             added = await _records_of_author(db, author, [r for r in wanted if r not in before.alumni_ids])
@@ -150,9 +167,11 @@ class PostService:
             posts = await post_store.in_record(db, record_id, before=before, limit=limit + 1)
         return posts[:limit], len(posts) > limit
 
-    async def create_in_record(self, author: User, record_id: str, title: str, body: str) -> Post:
+    async def create_in_record(
+        self, author: User, record_id: str, title: str, body: str, files: list[str] | None = None
+    ) -> Post:
         """The same post written from the record's side; it shows in the author's space too."""
-        return await self.create(author, title, body, [record_id])
+        return await self.create(author, title, body, [record_id], files)
 
     async def space(self, viewer: User, user_id: str, *, before: Cursor | None = None, limit: int = 50) -> Space:
         """A user's space: who, their posts the viewer may read (newest first), the records they are in."""
@@ -182,6 +201,16 @@ class PostService:
             own = await post_store.unshared(db, user.id, record_ids, before=before, limit=limit + 1)
         merged = sorted([*entries, *own], key=feed_key, reverse=True)
         return merged[:limit], len(merged) > limit
+
+    async def _attach(self, db, author: User, post: Post, file_ids: list[str]) -> Post:
+        """Make the post carry exactly these files of the author's."""
+        file_ids = list(dict.fromkeys(file_ids))
+        if len(file_ids) > MAX_FILES:
+            raise invalid(f"files: at most {MAX_FILES}")
+        carried = [meta.carried() for meta in await self._files.own(db, author, file_ids)]
+        await post_store.set_files(db, post.id, carried)
+        await file_store.link_post(db, post.id, file_ids)
+        return dataclasses.replace(post, files=carried or None)
 
 
 def feed_key(item: FeedEntry | Post) -> Cursor:
@@ -241,7 +270,7 @@ async def _own_post(db, author: User, post_id: str) -> Post:
     return post
 
 
-async def _may_read(db, viewer: User, post: Post) -> bool:
+async def may_read(db, viewer: User, post: Post) -> bool:
     if viewer.id == post.author.id or not post.alumni_ids:
         return True
     return not set(post.alumni_ids).isdisjoint(await post_store.readable_records(db, viewer.id))

@@ -9,7 +9,7 @@ connections at once.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -28,15 +28,22 @@ from ..errors import conflict, forbidden, invalid, not_found
 from ..views import join_request_json
 from .roles import ADMIN_ROLES, ROLES, outranks, require_role
 
+if TYPE_CHECKING:
+    from .files import FileService
+
 JOIN_POLICIES = ("open", "invite", "approval")
 SELF_SERVE = ("open", "approval")  # a non-member may see the group and ask to be in it
 
 
 class RoomService:
-    def __init__(self, db: Database, bus: Bus, announcer: Announcer, settings: Settings | None = None):
+    def __init__(
+        self, db: Database, bus: Bus, announcer: Announcer, files: FileService | None = None,
+        settings: Settings | None = None,
+    ):
         self._db = db
         self._bus = bus
         self._announcer = announcer
+        self._files = files  # room avatars
         self._max_members = settings.room_max_members if settings is not None else Settings.room_max_members
 
     async def create(self, owner: User, name: str, topic: str | None, join_policy: str) -> Room:
@@ -81,6 +88,9 @@ class RoomService:
             text = f"{actor.display} updated the group"
         async with self._db.transaction() as db:
             await require_role(db, room_id, actor, ADMIN_ROLES)
+            if "avatar" in changes:  # one of the actor's own images (docs/protocol.md §12.10)
+                await self._files.check_avatar(db, actor, changes["avatar"])
+                await self._files.set_room_avatar(db, room_id, changes["avatar"])
             message = await self._announcer.store(db, room_id, RoomUpdated(by=Person.of(actor), changes=changes), text)
             room = await room_store.update_room(db, room_id, **changes)  # its last_seq counts `room.updated`
             owner = await user_store.get(db, room.owner_id)
@@ -236,7 +246,8 @@ class RoomService:
             await room_store.delete_room(db, room_id)
         self._bus.publish_control(RoomDeleted(room_id=room_id, user_ids=sorted(user_ids)))
 
-def _check_room_fields(*, name=None, topic=None, join_policy=None, muted=None, **unknown) -> None:
+
+def _check_room_fields(*, name=None, topic=None, join_policy=None, muted=None, avatar=None, **unknown) -> None:
     if unknown:
         raise invalid(f"{next(iter(unknown))}: not a room field")
     if name is not None and not 1 <= len(name.strip()) <= 100:

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 
 from storage import messages as message_store
 from storage.db import Database, StorageUnavailable
+from storage.files import FilesRefused
 from storage.messages import NotMember
 from storage.records import NewMessage, Stored
 
 from ..announcements import Announcer
 from ..bus.base import Bus
-from ..errors import forbidden, invalid, unavailable
+from ..errors import files_refused, forbidden, invalid, unavailable
 from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,9 @@ class MessageWriter:
         for pending, result in zip(batch, results):
             if isinstance(result, NotMember):
                 pending.on_failed(forbidden("you are not a member of this room"))
+                continue
+            if isinstance(result, FilesRefused):
+                pending.on_failed(files_refused(result))
                 continue
             pending.on_stored(result)
             if not result.dup:

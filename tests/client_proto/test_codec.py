@@ -338,7 +338,7 @@ def encoded(frame: msgspec.Struct) -> dict:
 
 
 def test_room_deleted_and_join_request_notify_on_the_wire():
-    """docs/protocol.md §12.10: `{"op":"room_deleted","room"}` and nothing more; a join request rides `notify`."""
+    """docs/protocol.md §12.11: `{"op":"room_deleted","room"}` and nothing more; a join request rides `notify`."""
     codec = server_codec(JSON_SUBPROTOCOL)
     assert json.loads(codec.encode(RoomDeleted(room="r1"))) == {"op": "room_deleted", "room": "r1"}
     request = {"id": "jr1", "room": "r1", "user": {"id": "u1"}, "note": "", "status": "pending", "created": 1}
@@ -352,7 +352,7 @@ def test_from_and_kind_always_encoded():
     assert system["kind"] == "system"
     assert "from_" not in system
     text = encoded(TEXT_MSG)
-    assert text["from"] == {"id": "u1", "name": "alice", "display": "Alice", "bot": False}
+    assert text["from"] == {"id": "u1", "name": "alice", "display": "Alice", "bot": False, "avatar": None}
     assert text["kind"] == "text"
     assert encoded(Gap(room="r1", from_=3, to=9)) == {"op": "gap", "room": "r1", "from": 3, "to": 9}
 

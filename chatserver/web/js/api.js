@@ -51,6 +51,40 @@ export class Api {
     throw err;
   }
 
+  /** Upload a File or Blob (docs/protocol.md §12.10): its bytes are the body; → the file object. */
+  async upload(file) {
+    const headers = { Accept: "application/json" };
+    if (file.type) headers["Content-Type"] = file.type;
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    return this.answer(() => fetch(withQuery("/api/files", { name: file.name }), { method: "POST", headers, body: file }));
+  }
+
+  /** The bytes at `path` (a file or thumbnail) as a Blob, fetched with the token (never in a URL). */
+  async blob(path) {
+    const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+    let response;
+    try {
+      response = await fetch(path, { headers });
+    } catch (err) {
+      throw new ApiError(0, "network", "");
+    }
+    if (!response.ok) throw new ApiError(response.status, STATUS_CODES[response.status] || "internal", "");
+    return response.blob();
+  }
+
+  async answer(send) {
+    let response;
+    try {
+      response = await send();
+    } catch (err) {
+      throw new ApiError(0, "network", "");
+    }
+    const data = await response.json().catch(() => null);
+    if (response.ok) return data;
+    const error = (data && data.error) || {};
+    throw new ApiError(response.status, error.code || STATUS_CODES[response.status] || "internal", error.message || "");
+  }
+
   get(path) { return this.request("GET", path); }
   post(path, body = {}) { return this.request("POST", path, body); }
   put(path, body = {}) { return this.request("PUT", path, body); }

@@ -90,7 +90,7 @@ export class Chat extends EventTarget {
       const room = this.rooms.get(id);
       if (room) {
         Object.assign(room, {
-          name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner,
+          name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner, avatar: data.avatar,
           muted: Boolean(data.muted), announcement: data.announcement || null,
         });
         this.emit("rooms");
@@ -398,10 +398,11 @@ export class Chat extends EventTarget {
 
   // ------------------------------------------------------------------ sending
 
-  send(roomId, text) {
+  /** Send `text` with `files` (file objects already uploaded, docs/protocol.md §12.10). */
+  send(roomId, text, files = []) {
     const max = this.limits.max_text || 4000;
     if ([...text].length > max) throw new SocketError("too_large", `at most ${max} characters`);
-    const p = { cid: newCid(), room: roomId, text, state: "sending", error: null, created: Date.now() };
+    const p = { cid: newCid(), room: roomId, text, files, state: "sending", error: null, created: Date.now() };
     this.pending.set(p.cid, p);
     this.transmit(p);
     this.emit("pending", { room: roomId });
@@ -418,7 +419,7 @@ export class Chat extends EventTarget {
     p.state = "sending";
     p.error = null;
     this.socket
-      .request({ op: "send", room: p.room, text: p.text, cid: p.cid })
+      .request({ op: "send", room: p.room, text: p.text, cid: p.cid, ...(p.files.length ? { files: p.files.map((f) => f.id) } : {}) })
       .then((ack) => {
         const room = this.rooms.get(p.room);
         if (room) room.read_seq = Math.max(room.read_seq, ack.seq);

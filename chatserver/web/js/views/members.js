@@ -8,12 +8,14 @@
 import { append, attempt, clear, displayName, field, fullTime, h, idBadge } from "../dom.js";
 import { enc } from "../api.js";
 import { errorWords } from "../words.js";
+import { avatar, pictureChooser } from "../files.js";
+import { initials } from "./sidebar.js";
 
 const ADMIN_ROLES = new Set(["owner", "admin"]);
 const POLICIES = { invite: "Invite only", open: "Open", approval: "By request (owner or admin approves)" };
 const MUTE_FOR = [["600", "10 minutes"], ["3600", "1 hour"], ["86400", "1 day"], ["604800", "7 days"], ["2592000", "30 days"]];
 
-/** May someone of role `actor` mute, remove or ban someone of role `subject` (docs/protocol.md §12.10)? */
+/** May someone of role `actor` mute, remove or ban someone of role `subject` (docs/protocol.md §12.11)? */
 function outranks(actor, subject) {
   if (actor === "owner") return subject !== "owner";
   return actor === "admin" && subject === "member";
@@ -71,6 +73,7 @@ export class MembersPanel {
     const admin = ADMIN_ROLES.has(room.role);
     const order = { owner: 0, admin: 1, member: 2 };
     members.sort((a, b) => order[a.role] - order[b.role] || displayName(a.user).localeCompare(displayName(b.user)));
+    // dom.js `append`, not Element.append: the null of a section a member does not get is skipped, not shown.
     const policyWords = { open: "Anyone with this id can join.", approval: "Anyone with this id can ask to join." };
     append(clear(this.el), [
       h("section", {},
@@ -114,6 +117,7 @@ export class MembersPanel {
     }
     if (self || ADMIN_ROLES.has(role)) actions.append(act("Group card", () => this.editCard(item, m)));
     const item = h("li", { dataset: { user: m.user.id } },
+      avatar(this.api, m.user.avatar, initials(displayName(m.user)), { class: "avatar small" }),
       h("span", { class: "member-name" }, m.nickname || displayName(m.user)),
       m.nickname ? h("span", { class: "muted" }, ` (${displayName(m.user)})`) : null,
       h("span", { class: "muted" }, ` @${m.user.name}`),
@@ -225,7 +229,13 @@ export class MembersPanel {
     } },
     h("h3", {}, "Settings"), field("Name", name), field("Topic", topic), field("Who can join", policy),
     h("label", { class: "check" }, mutedAll, " Mute everyone (only the owner and admins may send)"), error,
-    h("button", { type: "submit", class: "small" }, "Save"));
+    h("button", { type: "submit", class: "small" }, "Save"),
+    pictureChooser(this.api, "Change the group's picture", async (file) => {
+      const updated = await this.api.patch(this.path(), { avatar: file.id });
+      room.avatar = updated.avatar;
+      this.chat.emit("rooms");
+      this.toast("Group picture changed.", { kind: "info" });
+    }, (err) => this.toast(errorWords(err), { kind: "error" })));
     return h("section", {}, form);
   }
 
