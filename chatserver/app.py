@@ -33,6 +33,7 @@ from .metrics import Metrics
 from .ratelimit import LoginGuard
 from .services.accounts import AccountService
 from .services.alumni import AlumniService
+from .services.direct import DirectService
 from .services.files import FileService
 from .services.messages import MessageService
 from .services.moderation import ModerationService
@@ -121,8 +122,9 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.FILES] = files = FileService(db, make_blob_store(settings, db), settings)
     app[keys.ROOMS] = RoomService(db, bus, announcer, files, settings)
     app[keys.MODERATION] = ModerationService(db, announcer, app[keys.ROOMS])
+    app[keys.DIRECT] = DirectService(db, bus)
     app[keys.ALUMNI] = AlumniService(db, bus, announcer, settings)
-    app[keys.POSTS] = PostService(db, announcer, files)
+    app[keys.POSTS] = PostService(db, announcer, files, bus)
     sweeper = asyncio.get_running_loop().create_task(files.sweeper(), name="file-sweeper")
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
     try:

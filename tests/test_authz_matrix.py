@@ -116,7 +116,7 @@ async def build_world(people: dict) -> World:
     ids.update(bot=bot["user"]["id"], bot_out=bot_out["user"]["id"], room=room, open_room=open_room,
                record=record, post=post["id"], invitation=invitation[stranger.id], seq=str(message["seq"]),
                unknown="x_unknown", approval=approval, request=request["id"], announcement=notice["id"],
-               photo=photo, doc=doc, lonely=lonely)
+               photo=photo, doc=doc, lonely=lonely, emoji="plus1")
     names = {role: people[role].user["name"] for role in PEOPLE}
     names.update(bot=bot["user"]["name"], bot_out=bot_out["user"]["name"])
     return World(tokens, ids, names)
@@ -165,6 +165,17 @@ def add_someone(world: World, role: str) -> dict:
     return {"user_id": world.ids["stranger" if role == "record_member" else "record_member"]}
 
 
+async def commented(world: World, people: dict) -> None:
+    """A comment of the record member's on the member's post."""
+    comment = await people["record_member"].api.post(f"/api/posts/{world.ids['post']}/comments", {"text": "hi"})
+    world.ids["comment"] = comment["id"]
+
+
+def direct_with(world: World, role: str) -> dict:
+    """A direct room with the owner (the owner's own: with the member, whose room with the owner exists)."""
+    return {"user_id": world.ids["member" if role == "owner" else "owner"]}
+
+
 def send_text(world: World, role: str) -> dict:
     return {"text": f"from {role}", "cid": uuid.uuid4().hex}
 
@@ -207,7 +218,7 @@ HTTP_ROWS = [
     Http("PUT", "/api/rooms/{room_id}/members/{user_id}/role", only("owner", 200),
          {**ROOM, "user_id": "member"}, body={"role": "admin"}, world="each"),
     Http("DELETE", "/api/rooms/{room_id}", only("owner", 204), ROOM, world="each"),
-    # group administration (docs/protocol.md §12.11)
+    # group administration (docs/protocol.md §12.13)
     Http("PUT", "/api/rooms/{room_id}/members/{user_id}/mute", only(GROUP_ADMINS, 200),
          {**ROOM, "user_id": "member"}, body={"seconds": 600}, world="row"),
     Http("DELETE", "/api/rooms/{room_id}/members/{user_id}/mute", only(GROUP_ADMINS, 204),
@@ -240,6 +251,16 @@ HTTP_ROWS = [
     Http("POST", "/api/rooms/{room_id}/messages", only("", 404, deny=404), {"room_id": "unknown"},
          body=send_text, label="unknown group"),
     Http("GET", "/api/rooms/{room_id}/online", only(IN_GROUP, 200), ROOM),
+    # timeline updates (docs/protocol.md §6.4): the message at `seq` is the member's
+    Http("PATCH", "/api/rooms/{room_id}/messages/{seq}", only("member", 200), {**ROOM, "seq": "seq"},
+         body={"text": "edited"}),
+    Http("PUT", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(IN_GROUP, 200),
+         {**ROOM, "seq": "seq", "emoji": "emoji"}),
+    Http("DELETE", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(IN_GROUP, 204),
+         {**ROOM, "seq": "seq", "emoji": "emoji"}),
+    Http("GET", "/api/rooms/{room_id}/messages/{seq}/edits", only(IN_GROUP, 200), {**ROOM, "seq": "seq"}),
+    # direct rooms (§12.11): each caller opens one with the owner; the owner's with the member exists by then
+    Http("POST", "/api/dms", only("everyone", 201, owner=200), body=direct_with),
     # alumni records
     Http("POST", "/api/alumni", only("everyone", 201), body={"name": "another", "school": "school"}),
     Http("GET", "/api/alumni/{record_id}", only("everyone", 200), RECORD),
@@ -267,6 +288,14 @@ HTTP_ROWS = [
     Http("GET", "/api/posts/{post_id}", only("", 404, deny=404), {"post_id": "unknown"}, label="unknown post"),
     Http("PATCH", "/api/posts/{post_id}", only("member", 200), POST, body={"title": "edited"}),
     Http("DELETE", "/api/posts/{post_id}", only("member", 204), POST, world="each"),
+    # comments and likes (§12.12): whoever may read the post
+    Http("PUT", "/api/posts/{post_id}/likes/me", only(f"{IN_GROUP} record_member", 200), POST),
+    Http("DELETE", "/api/posts/{post_id}/likes/me", only(f"{IN_GROUP} record_member", 204), POST),
+    Http("POST", "/api/posts/{post_id}/comments", only(f"{IN_GROUP} record_member", 201), POST,
+         body={"text": "a comment"}),
+    Http("GET", "/api/posts/{post_id}/comments", only(f"{IN_GROUP} record_member", 200), POST),
+    Http("DELETE", "/api/posts/{post_id}/comments/{comment_id}", only("member record_member", 204),
+         {**POST, "comment_id": "comment"}, world="each", setup=commented),
     Http("POST", "/api/alumni/{record_id}/posts", only(IN_RECORD, 201), RECORD, body={"title": "t", "body": "b"}),
     Http("GET", "/api/alumni/{record_id}/posts", only(IN_RECORD, 200), RECORD),
     Http("GET", "/api/users/{user_id}/space", only("everyone", 200), {"user_id": "member"}),
@@ -330,6 +359,10 @@ WS_ROWS = [
     Ws("recall", lambda w: {"op": "recall", "room": w.ids["room"], "seq": int(w.ids["seq"])},
        ws_only("member admin owner"), world="row"),  # its author, or an owner/admin
     Ws("presence", in_room("presence"), ws_only(IN_GROUP)),
+    Ws("edit", lambda w: {"op": "edit", "room": w.ids["room"], "seq": int(w.ids["seq"]), "text": "edited"},
+       ws_only("member")),  # its author only
+    Ws("react", lambda w: {"op": "react", "room": w.ids["room"], "seq": int(w.ids["seq"]), "emoji": "👍",
+                           "on": True}, ws_only(IN_GROUP)),
     Ws("ping", lambda w: {"op": "ping"}, ws_only("everyone")),
 ]
 

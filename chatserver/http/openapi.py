@@ -49,6 +49,8 @@ _ROOM = {
             "type": "object", "nullable": True, "required": ["id", "text", "by", "ts"],
             "properties": {"id": {"type": "string"}, "text": {"type": "string"},
                            "by": {"$ref": "#/components/schemas/User"}, "ts": {"type": "integer"}}},
+        "kind": {"type": "string", "enum": ["group", "direct"]},
+        "mentions": {"type": "integer"},
     },
 }
 _MEMBER = {

@@ -71,6 +71,14 @@ class PostMessage(msgspec.Struct, frozen=True):
     files: FileIds | None = None
 
 
+class EditMessage(msgspec.Struct, frozen=True):
+    text: str
+
+
+class NewDirect(msgspec.Struct, frozen=True):
+    user_id: Annotated[str, Meta(max_length=64)]
+
+
 class NewBot(msgspec.Struct, frozen=True):
     name: str
     display: Annotated[str, Meta(max_length=64)] | None = None

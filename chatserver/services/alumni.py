@@ -100,8 +100,11 @@ class AlumniService:
         """
         async with self._db.transaction() as db:
             record = await _record(db, record_id)
-            if await room_store.get(db, room_id) is None:
+            room = await room_store.get(db, room_id)
+            if room is None:
                 raise not_found("room")
+            if room.kind == "direct":
+                raise forbidden("a direct room cannot be bound to a record")
             self._require_owner(record, actor)
             await _require_room_admin(db, room_id, actor)
             if record.room_id == room_id:

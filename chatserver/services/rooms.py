@@ -116,6 +116,7 @@ class RoomService:
             if not await room_store.lock(db, room_id):  # first: adds to one room queue here (the size limit)
                 raise not_found("room")
             room = await room_store.get(db, room_id)
+            _not_direct(room)
             actor_member = await room_store.get_member(db, room_id, actor.id)
             if actor_member is not None and actor_member.role in ADMIN_ROLES:
                 subject = await user_store.get(db, user_id)
@@ -173,6 +174,7 @@ class RoomService:
             room = await room_store.get(db, room_id)
         if room is None:
             raise not_found("room")
+        _not_direct(room)
         if room.join_policy != "open":
             raise forbidden("this group is invite-only" if room.join_policy == "invite"
                             else "this group takes requests to join: POST /api/rooms/{id}/members")
@@ -184,6 +186,7 @@ class RoomService:
             if not await room_store.lock(db, room_id):
                 raise not_found("room")
             actor_member = await require_role(db, room_id, actor, ROLES)
+            _not_direct(await room_store.get(db, room_id))
             subject = await room_store.get_member(db, room_id, user_id)
             if subject is None:
                 if await user_store.get(db, user_id) is None:
@@ -216,6 +219,7 @@ class RoomService:
         async with self._db.transaction() as db:
             if not await room_store.lock(db, room_id):
                 raise not_found("room")
+            _not_direct(await room_store.get(db, room_id))
             await require_role(db, room_id, actor, {"owner"})
             subject = await room_store.get_member(db, room_id, user_id)
             if subject is None:
@@ -245,6 +249,12 @@ class RoomService:
             user_ids = await room_store.member_ids(db, room_id)
             await room_store.delete_room(db, room_id)
         self._bus.publish_control(RoomDeleted(room_id=room_id, user_ids=sorted(user_ids)))
+
+
+def _not_direct(room: Room) -> None:
+    """A direct room cannot be joined, added to, left, bound or given roles (docs/protocol.md §12.11)."""
+    if room.kind == "direct":
+        raise forbidden("a direct room has exactly its two members")
 
 
 def _check_room_fields(*, name=None, topic=None, join_policy=None, muted=None, avatar=None, **unknown) -> None:

@@ -1,7 +1,7 @@
 """group administration: mute-all, group cards, mutes, bans, join requests, announcements
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0005
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = "0007"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

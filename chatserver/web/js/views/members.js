@@ -15,7 +15,7 @@ const ADMIN_ROLES = new Set(["owner", "admin"]);
 const POLICIES = { invite: "Invite only", open: "Open", approval: "By request (owner or admin approves)" };
 const MUTE_FOR = [["600", "10 minutes"], ["3600", "1 hour"], ["86400", "1 day"], ["604800", "7 days"], ["2592000", "30 days"]];
 
-/** May someone of role `actor` mute, remove or ban someone of role `subject` (docs/protocol.md §12.11)? */
+/** May someone of role `actor` mute, remove or ban someone of role `subject` (docs/protocol.md §12.13)? */
 function outranks(actor, subject) {
   if (actor === "owner") return subject !== "owner";
   return actor === "admin" && subject === "member";
@@ -88,7 +88,7 @@ export class MembersPanel {
       admin ? this.addForm() : null,
       admin ? this.settingsForm() : null,
       room.role === "owner" ? this.dissolveSection() : null,
-      room.role !== "owner" ? h("section", {},
+      room.role !== "owner" && room.kind !== "direct" ? h("section", {},
         h("button", { type: "button", class: "danger small", onclick: () => this.leave() }, "Leave this group")) : null]);
   }
 
@@ -115,7 +115,13 @@ export class MembersPanel {
       actions.append(act("Remove", () => this.run(() => this.api.del(this.path(`/members/${enc(m.user.id)}`)))),
         act("Ban", () => this.run(() => this.api.put(this.path(`/bans/${enc(m.user.id)}`), {})), "small danger"));
     }
-    if (self || ADMIN_ROLES.has(role)) actions.append(act("Group card", () => this.editCard(item, m)));
+    if (!self && this.room.kind !== "direct") {
+      actions.prepend(h("button", { type: "button", class: "small ghost message-user", onclick: () => this.message(m.user) },
+        "Message"));
+    }
+    if ((self || ADMIN_ROLES.has(role)) && this.room.kind !== "direct") {
+      actions.append(act("Group card", () => this.editCard(item, m)));
+    }
     const item = h("li", { dataset: { user: m.user.id } },
       avatar(this.api, m.user.avatar, initials(displayName(m.user)), { class: "avatar small" }),
       h("span", { class: "member-name" }, m.nickname || displayName(m.user)),
@@ -237,6 +243,16 @@ export class MembersPanel {
       this.toast("Group picture changed.", { kind: "info" });
     }, (err) => this.toast(errorWords(err), { kind: "error" })));
     return h("section", {}, form);
+  }
+
+  /** Open (or find) the direct room with this member and go there. */
+  async message(user) {
+    try {
+      const id = await this.chat.openDirect(user.id);
+      location.hash = `#/room/${encodeURIComponent(id)}`;
+    } catch (err) {
+      this.toast(errorWords(err), { kind: "error" });
+    }
   }
 
   dissolveSection() {
