@@ -254,9 +254,9 @@ HTTP_ROWS = [
     # timeline updates (docs/protocol.md §6.4): the message at `seq` is the member's
     Http("PATCH", "/api/rooms/{room_id}/messages/{seq}", only("member", 200), {**ROOM, "seq": "seq"},
          body={"text": "edited"}),
-    Http("PUT", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(IN_GROUP, 200),
+    Http("PUT", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(SENDERS, 200),  # not muted
          {**ROOM, "seq": "seq", "emoji": "emoji"}),
-    Http("DELETE", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(IN_GROUP, 204),
+    Http("DELETE", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(SENDERS, 204),
          {**ROOM, "seq": "seq", "emoji": "emoji"}),
     Http("GET", "/api/rooms/{room_id}/messages/{seq}/edits", only(IN_GROUP, 200), {**ROOM, "seq": "seq"}),
     # direct rooms (§12.11): each caller opens one with the owner; the owner's with the member exists by then
@@ -362,7 +362,7 @@ WS_ROWS = [
     Ws("edit", lambda w: {"op": "edit", "room": w.ids["room"], "seq": int(w.ids["seq"]), "text": "edited"},
        ws_only("member")),  # its author only
     Ws("react", lambda w: {"op": "react", "room": w.ids["room"], "seq": int(w.ids["seq"]), "emoji": "👍",
-                           "on": True}, ws_only(IN_GROUP)),
+                           "on": True}, ws_only(SENDERS)),  # a muted member may not react
     Ws("ping", lambda w: {"op": "ping"}, ws_only("everyone")),
 ]
 

@@ -335,3 +335,16 @@ async def test_adding_or_approving_past_the_size_limit_is_409(make_account, make
     assert (await alice.api.get(f"/api/rooms/{room['id']}/requests"))["items"][0]["status"] == "pending"
     await alice.api.delete(f"{path}/{cat.id}")
     assert (await http("POST", f"/api/room-requests/{request['id']}/approve", token=alice.token)).status == 200
+
+
+async def test_a_muted_member_may_not_edit_or_react_either(group, http):
+    room, alice, ann, bob, cat, wire = group
+    mine = await wire.request(send(room, "before the mute"))
+    await alice.api.put(f"/api/rooms/{room}/members/{bob.id}/mute", {"seconds": 300})
+    await system_of(wire, room, "member.muted")
+    for frame in ({"op": "edit", "room": room, "seq": mine["seq"], "text": "after"},
+                  {"op": "react", "room": room, "seq": mine["seq"], "emoji": "👍"}):
+        refused = await wire.request(frame)
+        assert refused["code"] == "forbidden" and 0 < refused["retry_after"] <= 300_000, refused
+    (await http("PATCH", f"/api/rooms/{room}/messages/{mine['seq']}", token=bob.token, json={"text": "x"})).error(
+        403, "forbidden")
