@@ -121,7 +121,7 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.MESSAGES] = MessageService(db, bus, writer, settings, policies=hub.policy)
     app[keys.FILES] = files = FileService(db, make_blob_store(settings, db), settings)
     app[keys.ROOMS] = RoomService(db, bus, announcer, files, settings)
-    app[keys.MODERATION] = ModerationService(db, announcer, app[keys.ROOMS])
+    app[keys.MODERATION] = ModerationService(db, announcer, app[keys.ROOMS], app[keys.MESSAGES])
     app[keys.DIRECT] = DirectService(db, bus)
     app[keys.ALUMNI] = AlumniService(db, bus, announcer, settings)
     app[keys.POSTS] = PostService(db, announcer, files, bus)

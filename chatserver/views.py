@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from client_proto import frames
 from storage import records
 
@@ -79,3 +81,9 @@ def ban_json(ban: records.Ban) -> dict[str, Any]:
 def join_request_json(request: records.JoinRequest) -> dict[str, Any]:
     return {"id": request.id, "room": request.room_id, "user": user_json(request.user), "note": request.note,
             "status": request.status, "created": request.created}
+
+
+def pin_json(message: records.Message, by: records.User | None, ts: int | None) -> dict[str, Any]:
+    """A pinned message: `{message, by, ts}`."""
+    return {"message": msgspec.to_builtins(message_frame(message)), "by": user_json(by) if by is not None else None,
+            "ts": ts}

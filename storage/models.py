@@ -359,6 +359,18 @@ class JoinRequest(Base):
     decided: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
+class RoomPin(Base):
+    """Who pinned a message and when. Whether it is pinned is `messages.pinned`, kept by the
+    timeline update in the group commit; this row only says by whom, for `GET .../pins`."""
+
+    __tablename__ = "room_pins"
+
+    room_id: Mapped[str] = mapped_column(ID, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    by_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    ts: Mapped[int] = mapped_column(BigInteger)
+
+
 class RoomNotice(Base):
     """A group announcement (群公告); "notice" so it is not mistaken for a system message."""
 

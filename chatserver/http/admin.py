@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import keys
-from ..views import ban_json, join_request_json, member_json, notice_json
+from ..views import ban_json, join_request_json, member_json, notice_json, pin_json
 from . import schemas
 from .body import current_user, json_response, no_content, parse
+from .rooms import path_seq
 from .routes import Route
 
 
@@ -95,6 +96,24 @@ async def set_nickname(request: web.Request) -> web.Response:
     return json_response(member_json(member))
 
 
+async def pin(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    found = await request.app[keys.MODERATION].pin(user, request.match_info["room_id"], path_seq(request))
+    return json_response(pin_json(*found))
+
+
+async def unpin(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    await request.app[keys.MODERATION].unpin(user, request.match_info["room_id"], path_seq(request))
+    return no_content()
+
+
+async def list_pins(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    found = await request.app[keys.MODERATION].pins(user, request.match_info["room_id"])
+    return json_response({"items": [pin_json(*p) for p in found]})
+
+
 MEMBER = {"$ref": "#/components/schemas/Member"}
 PERSON = {"$ref": "#/components/schemas/User"}
 BAN = {"type": "object", "properties": {"user": PERSON, "by": PERSON, "reason": {"type": "string"},
@@ -113,7 +132,13 @@ def _items(schema: dict) -> dict:
 ROOM_PATH = "/api/rooms/{room_id}"
 MEMBER_PATH = f"{ROOM_PATH}/members/{{user_id}}"
 TAGS = ("group administration",)
+PIN = {"type": "object", "properties": {"message": {"$ref": "#/components/schemas/Message"}, "by": PERSON,
+                                         "ts": {"type": "integer"}}}
 ROUTES = [
+    Route("PUT", f"{ROOM_PATH}/pins/{{seq}}", pin, "Pin a message (owner/admin; at most 50)", response=PIN, tags=TAGS),
+    Route("DELETE", f"{ROOM_PATH}/pins/{{seq}}", unpin, "Unpin a message (owner/admin)", status=204, tags=TAGS),
+    Route("GET", f"{ROOM_PATH}/pins", list_pins, "Pinned messages, newest pin first (members)",
+          response=_items(PIN), tags=TAGS),
     Route("PUT", f"{MEMBER_PATH}/mute", mute, "Mute a member for 60 s to 30 days (owner/admin)", schemas.Mute,
           response=MEMBER, tags=TAGS),
     Route("DELETE", f"{MEMBER_PATH}/mute", unmute, "Lift a mute (owner/admin)", status=204, tags=TAGS),

@@ -115,7 +115,7 @@ async def post_message(request: web.Request) -> web.Response:
     return json_response({"seq": m.seq, "id": m.id, "ts": m.ts, "dup": stored.dup}, 200 if stored.dup else 201)
 
 
-def _seq(request: web.Request) -> int:
+def path_seq(request: web.Request) -> int:
     """The `{seq}` of the path; anything but a seq names no message (404)."""
     raw = request.match_info["seq"]
     if not raw.isdigit() or not 1 <= int(raw) <= INT64_MAX:
@@ -126,7 +126,7 @@ def _seq(request: web.Request) -> int:
 async def edit_message(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, schemas.EditMessage)
-    room_id, seq = request.match_info["room_id"], _seq(request)
+    room_id, seq = request.match_info["room_id"], path_seq(request)
     service = request.app[keys.MESSAGES]
     await service.edit(user, room_id, seq, body.text)
     return json_response(message_frame(await service.get(user, room_id, seq)))
@@ -134,7 +134,7 @@ async def edit_message(request: web.Request) -> web.Response:
 
 async def add_reaction(request: web.Request) -> web.Response:
     user = await current_user(request)
-    room_id, seq = request.match_info["room_id"], _seq(request)
+    room_id, seq = request.match_info["room_id"], path_seq(request)
     service = request.app[keys.MESSAGES]
     await service.react(user, room_id, seq, request.match_info["emoji"], True)
     return json_response(message_frame(await service.get(user, room_id, seq)))
@@ -143,14 +143,14 @@ async def add_reaction(request: web.Request) -> web.Response:
 async def remove_reaction(request: web.Request) -> web.Response:
     user = await current_user(request)
     await request.app[keys.MESSAGES].react(
-        user, request.match_info["room_id"], _seq(request), request.match_info["emoji"], False
+        user, request.match_info["room_id"], path_seq(request), request.match_info["emoji"], False
     )
     return no_content()
 
 
 async def message_edits(request: web.Request) -> web.Response:
     user = await current_user(request)
-    versions = await request.app[keys.MESSAGES].edits(user, request.match_info["room_id"], _seq(request))
+    versions = await request.app[keys.MESSAGES].edits(user, request.match_info["room_id"], path_seq(request))
     return json_response({"items": [{"text": text, "ts": ts} for text, ts in versions]})
 
 

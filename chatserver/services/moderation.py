@@ -12,23 +12,30 @@ import msgspec
 
 from storage import join_requests as request_store
 from storage import moderation
+from storage import messages as message_store
 from storage import notices as notice_store
+from storage import pins as pin_store
 from storage import rooms as room_store
 from storage import users as user_store
 from storage.db import Database, now_ms
-from storage.records import Ban, JoinRequest, Member, Notice, User
+from storage.records import Ban, JoinRequest, Member, Message, Notice, Stored, User
 
 from ..announcements import (
     Announcer, MemberKicked, MemberMuted, MemberUnmuted, NoticeRef, Person, RoomAnnounced, RoomUpdated,
 )
 from ..errors import conflict, forbidden, invalid, not_found
 from .roles import ADMIN_ROLES, ROLES, outranks, require_role
+from .messages import MessageService
 from .rooms import RoomService
 
 MUTE_SECONDS = (60, 2_592_000)
 ANNOUNCEMENT_CHARS = 2000
 NICKNAME_CHARS = 32
 REQUEST_STATUSES = ("pending", "approved", "declined")
+MAX_PINS = 50
+
+# A pinned message: the message as `history` shows it, who pinned it and when (None: not recorded).
+Pin = tuple[Message, User | None, int | None]
 
 
 def duration_text(seconds: int) -> str:
@@ -45,10 +52,11 @@ def notice_ref(notice: Notice) -> NoticeRef:
 
 
 class ModerationService:
-    def __init__(self, db: Database, announcer: Announcer, rooms: RoomService):
+    def __init__(self, db: Database, announcer: Announcer, rooms: RoomService, messages: MessageService):
         self._db = db
         self._announcer = announcer
         self._rooms = rooms
+        self._messages = messages
 
     # ------------------------------------------------------------------ mutes
 
@@ -179,6 +187,54 @@ class ModerationService:
                 f"{actor.display} withdrew an announcement",
             )
         self._announcer.publish(message)
+
+    # ------------------------------------------------------------------ pins
+
+    async def pin(self, actor: User, room_id: str, seq: int) -> Pin:
+        """Owner/admin pins a text message: a `pinned` timeline update (none when pinned already).
+
+        The limit is checked before the commit: two admins pinning the 50th message at the
+        same moment may both succeed.
+        """
+        async with self._db.read() as db:
+            await require_role(db, room_id, actor, ADMIN_ROLES)
+            message = await self._pinnable(db, room_id, seq)
+            if not message.pinned and await pin_store.count(db, room_id) >= MAX_PINS:
+                raise conflict(f"at most {MAX_PINS} messages can be pinned; unpin one first")
+        result = await self._messages.set_pinned(actor, room_id, seq, True)
+        if isinstance(result, Stored):
+            async with self._db.transaction() as db:
+                await pin_store.record(db, room_id, seq, actor.id, result.message.ts)
+        return next(pin for pin in await self.pins(actor, room_id) if pin[0].seq == seq)
+
+    async def unpin(self, actor: User, room_id: str, seq: int) -> None:
+        """Owner/admin unpins: an `unpinned` timeline update (none when it was not pinned)."""
+        async with self._db.read() as db:
+            await require_role(db, room_id, actor, ADMIN_ROLES)
+            await self._pinnable(db, room_id, seq)
+        if isinstance(await self._messages.set_pinned(actor, room_id, seq, False), Stored):
+            async with self._db.transaction() as db:
+                await pin_store.forget(db, room_id, seq)
+
+    async def pins(self, user: User, room_id: str) -> list[Pin]:
+        """Pinned messages, newest pin first (members)."""
+        async with self._db.read() as db:
+            await require_role(db, room_id, user, ROLES)
+            found = []
+            for seq, by, ts in await pin_store.pinned(db, room_id):
+                message = await message_store.get(db, room_id, seq, viewer_id=user.id)
+                if message is not None:
+                    found.append((message, by, ts))
+            return found
+
+    @staticmethod
+    async def _pinnable(db, room_id: str, seq: int) -> Message:
+        message = await message_store.get(db, room_id, seq)
+        if message is None:
+            raise not_found("message")
+        if message.kind != "text":
+            raise invalid("seq: only a text message can be pinned")
+        return message
 
     # ------------------------------------------------------------------ group cards
 

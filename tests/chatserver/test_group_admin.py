@@ -348,3 +348,41 @@ async def test_a_muted_member_may_not_edit_or_react_either(group, http):
         assert refused["code"] == "forbidden" and 0 < refused["retry_after"] <= 300_000, refused
     (await http("PATCH", f"/api/rooms/{room}/messages/{mine['seq']}", token=bob.token, json={"text": "x"})).error(
         403, "forbidden")
+
+
+# ---------------------------------------------------------------------------- pins
+
+
+async def test_pins_are_timeline_updates_listed_newest_first(group, http):
+    room, alice, ann, bob, cat, wire = group
+    first = (await wire.request(send(room, "first")))["seq"]
+    second = (await wire.request(send(room, "second")))["seq"]
+    path = f"/api/rooms/{room}/pins"
+    (await http("PUT", f"{path}/{first}", token=bob.token)).error(403, "forbidden")
+    reply = await http("PUT", f"{path}/{first}", token=alice.token)
+    assert reply.status == 200, reply.body
+    assert (reply.body["message"]["seq"], reply.body["message"]["pinned"], reply.body["by"]) == (first, True, alice.user)
+    update = await wire.expect("message", room=room, kind="update")
+    assert update["update"] == {"type": "pinned", "target": first} and update["from"] == alice.user
+    assert (await http("PUT", f"{path}/{first}", token=ann.token)).status == 200  # pinned already: no entry
+    assert (await http("PUT", f"{path}/{second}", token=ann.token)).status == 200
+    assert (await wire.expect("message", room=room, kind="update"))["update"] == {"type": "pinned", "target": second}
+    listed = (await http("GET", path, token=cat.token)).body["items"]
+    assert [(p["message"]["seq"], p["by"]["id"]) for p in listed] == [(second, ann.id), (first, alice.id)]
+    assert (await http("DELETE", f"{path}/{first}", token=ann.token)).status == 204
+    assert (await wire.expect("message", room=room, kind="update"))["update"] == {"type": "unpinned", "target": first}
+    assert [p["message"]["seq"] for p in (await http("GET", path, token=bob.token)).body["items"]] == [second]
+    (await http("PUT", f"{path}/99999", token=alice.token)).error(404, "not_found")
+    (await http("PUT", f"{path}/1", token=alice.token)).error(422, "invalid", "seq")  # seq 1: a system message
+
+
+async def test_at_most_fifty_pins(group, http, monkeypatch):
+    from chatserver.services import moderation
+
+    monkeypatch.setattr(moderation, "MAX_PINS", 2)  # the rule, at a size a test can reach
+    room, alice, ann, bob, cat, wire = group
+    seqs = [(await wire.request(send(room, f"m{i}")))["seq"] for i in range(3)]
+    for seq in seqs[:2]:
+        assert (await http("PUT", f"/api/rooms/{room}/pins/{seq}", token=alice.token)).status == 200
+    (await http("PUT", f"/api/rooms/{room}/pins/{seqs[2]}", token=alice.token)).error(409, "conflict")
+    assert (await http("PUT", f"/api/rooms/{room}/pins/{seqs[0]}", token=alice.token)).status == 200  # already in

@@ -127,3 +127,25 @@ async def test_deleting_a_room_takes_everything_in_it_and_unbinds_its_record(db,
         assert await rooms.room_ids_for_user(conn, bob.id) == set()
         assert await moderation.policy_state(conn, room.id) is None
         assert (await conn.execute(select(AlumniRecord.room_id).where(AlumniRecord.id == "ar_1"))).scalar() is None
+
+
+async def test_pins_say_who_pinned_newest_first(db, make_user, make_room, send_message):
+    from sqlalchemy import update as sql_update
+
+    from storage import pins
+    from storage.models import Message as MessageRow
+
+    alice = await make_user("alice")
+    room = await make_room(alice)
+    first = (await send_message(room.id, alice, "one")).message.seq
+    second = (await send_message(room.id, alice, "two")).message.seq
+    async with db.transaction() as conn:
+        # `messages.pinned` is the timeline's to keep; set here as its commit would.
+        await conn.execute(sql_update(MessageRow).where(MessageRow.room_id == room.id).values(pinned=True))
+        await pins.record(conn, room.id, first, alice.id, 100)
+        await pins.record(conn, room.id, second, alice.id, 200)
+        assert await pins.count(conn, room.id) == 2
+        assert await pins.pinned(conn, room.id) == [(second, alice, 200), (first, alice, 100)]
+        await pins.forget(conn, room.id, second)
+        await conn.execute(sql_update(MessageRow).where(MessageRow.seq == second).values(pinned=False))
+        assert await pins.pinned(conn, room.id) == [(first, alice, 100)]

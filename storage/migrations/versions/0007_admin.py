@@ -1,4 +1,4 @@
-"""group administration: mute-all, group cards, mutes, bans, join requests, announcements
+"""group administration: mute-all, group cards, mutes, bans, join requests, announcements, pins
 
 Revision ID: 0007
 Revises: 0005
@@ -73,9 +73,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_room_notices_room_ts", "room_notices", ["room_id", "ts", "id"])
+    op.create_table(
+        "room_pins",
+        sa.Column("room_id", ID, nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("by_id", ID, nullable=False),
+        sa.Column("ts", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["room_id"], ["rooms.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["by_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("room_id", "seq"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("room_pins")
     op.drop_index("ix_room_notices_room_ts", table_name="room_notices")
     op.drop_table("room_notices")
     op.drop_index("ix_join_requests_room", table_name="join_requests")
