@@ -1,12 +1,12 @@
 """Running a group in the page (docs/protocol.md §12.13), with two browsers (and a third for the
 newcomer): the owner mutes a member, who sees why the input is off and until when and cannot send;
-approves a join request; posts an announcement that both see in the group header."""
+approves a join request; posts an announcement and pins a message, which both see in the group header."""
 
 from __future__ import annotations
 
 import asyncio
 
-from .conftest import LOOP, screenshot, wait_for_text
+from .conftest import LOOP, screenshot, send_from_page, wait_for_text
 
 pytestmark = LOOP
 
@@ -63,4 +63,13 @@ async def test_owner_mutes_approves_and_announces(web, person):
         await wait_for_text(page, "#announcement", "Announcement: Picnic on Sunday at noon")
     await wait_for_text(bob_page, "#messages .system-detail", "Picnic on Sunday at noon")
     await alice_page.wait_for_selector(".announcement-list >> text=Picnic on Sunday at noon")
+
+    # A pin: the owner pins her message; both headers show it.
+    await send_from_page(alice_page, "Bring your class photos")
+    await wait_for_text(alice_page, "#messages .msg.mine .msg-text", "Bring your class photos")
+    mine = "#messages .msg.mine:has-text('Bring your class photos')"
+    await alice_page.hover(mine)  # a message's actions show on hover (or a tap)
+    await alice_page.click(f"{mine} button.pin")
+    for page in (alice_page, bob_page):
+        await wait_for_text(page, "#pins", "Pinned: Bring your class photos")
     await screenshot(alice_page, "group-admin-owner")

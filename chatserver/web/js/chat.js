@@ -13,7 +13,8 @@
 // reset, seqs}: messages of one room changed), "pending" (detail: {room}),
 // "typing" (detail: {room}), "status" (detail: socket state), "invitations",
 // "removed" (detail: {room, kicked}), "notice" (detail: {text, kind}),
-// "requests" (detail: {room}: a join request arrived for a group we run).
+// "requests" (detail: {room}: a join request arrived for a group we run),
+// "pins" (detail: {room}: a message was pinned or unpinned).
 
 import { ChatSocket, SocketError, socketUrl } from "./socket.js";
 import { enc } from "./api.js";
@@ -346,6 +347,7 @@ export class Chat extends EventTarget {
     if (target && applyUpdate(target, m, this.me.id)) {
       this.emit("room", { room: room.id, reset: false, seqs: [target.seq], changed: true });
     }
+    if (m.update.type === "pinned" || m.update.type === "unpinned") this.emit("pins", { room: room.id });
   }
 
   onSystem(room, m, sys) {

@@ -128,6 +128,7 @@ class ChatView {
     this.nameEl = h("h2", { class: "room-name" });
     this.topicEl = h("p", { class: "room-topic" });
     this.announceEl = h("p", { class: "room-announcement", id: "announcement", hidden: true });
+    this.pinsEl = h("p", { class: "room-pins", id: "pins", hidden: true });
     this.blockEl = h("p", { class: "send-block", id: "send-block", role: "status", hidden: true });
     this.onlineEl = h("span", { class: "online", hidden: true });
     this.members = new MembersPanel(this.ctx, room, () => this.updateActions());
@@ -165,7 +166,7 @@ class ChatView {
     this.section.append(
       h("header", { class: "chat-head" },
         h("a", { class: "back", href: "#/", "aria-label": "Back to groups" }, "‹"),
-        h("div", { class: "chat-title" }, this.nameEl, this.topicEl, this.announceEl),
+        h("div", { class: "chat-title" }, this.nameEl, this.topicEl, this.announceEl, this.pinsEl),
         this.onlineEl,
         h("button", { type: "button", class: "small ghost", "aria-expanded": "false", onclick: (e) => this.toggleMembers(e.currentTarget) }, "Members")),
       h("div", { class: "chat-body" },
@@ -182,6 +183,7 @@ class ChatView {
     this.listen(chat, "pending", (e) => e.detail.room === room.id && this.renderPending());
     this.listen(chat, "typing", (e) => e.detail.room === room.id && this.renderTyping());
     this.listen(chat, "rooms", () => this.renderHead());
+    this.listen(chat, "pins", (e) => e.detail.room === room.id && this.loadPins());
     this.listen(chat, "status", (e) => {
       if (e.detail.state === "open") this.onConnected();
       else this.onlineEl.hidden = true;
@@ -211,6 +213,7 @@ class ChatView {
     }).catch(() => {});
     if (room.join_policy === null) chat.fetchRoom(room.id); // welcome gives names only: get the topic
     this.refreshPresence();
+    this.loadPins();
     this.fill();
     this.onScroll();
     this.input.focus();
@@ -248,6 +251,31 @@ class ChatView {
     this.announceEl.hidden = !notice;
     document.title = `${room.name} · Chat`;
     this.renderBlock();
+  }
+
+  /** The pinned messages in the header: the newest pin, and how many more. */
+  async loadPins() {
+    let pins = [];
+    try {
+      pins = (await this.ctx.api.get(`/api/rooms/${enc(this.room.id)}/pins`)).items;
+    } catch (err) {
+      return; // not a member any more, or offline: the header keeps what it showed
+    }
+    const newest = pins[0];
+    this.pinsEl.hidden = !newest;
+    this.pinsEl.textContent = newest
+      ? `Pinned: ${excerpt(newest.message.text || "")}${pins.length > 1 ? ` (+${pins.length - 1} more)` : ""}` : "";
+    this.pinsEl.title = pins.map((p) => excerpt(p.message.text || "")).join("\n");
+  }
+
+  async setPinned(seq, pinned) {
+    try {
+      const path = `/api/rooms/${enc(this.room.id)}/pins/${seq}`;
+      if (pinned) await this.ctx.api.put(path);
+      else await this.ctx.api.del(path);
+    } catch (err) {
+      this.ctx.toast(errorWords(err), { kind: "error" });
+    }
   }
 
   /** Disable the composer, saying why and until when, while we may not send. */
@@ -543,6 +571,12 @@ class ChatView {
       box.append(h("button", { type: "button", class: "edit small ghost", onclick: () => this.startEdit(li, m) }, "Edit"));
     } else if (!editable && edit) {
       edit.remove();
+    }
+    const pin = box.querySelector(".pin");
+    if (pin) pin.remove();
+    if (m && m.kind === "text" && ADMIN_ROLES.has(this.room.role)) {
+      box.append(h("button", { type: "button", class: "pin small ghost", onclick: () => this.setPinned(m.seq, !m.pinned) },
+        m.pinned ? "Unpin" : "Pin"));
     }
     const allowed = this.canRecall(m);
     const button = box.querySelector(".recall");
