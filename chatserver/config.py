@@ -37,7 +37,7 @@ class Settings:
     edit_window: float = 172_800.0  # seconds an author may edit a message (docs/protocol.md §5.4)
     invite_ttl: int = 2_592_000
     invite_quota: int = 500  # invitations per inviter per hour
-    room_max_members: int = 2000  # docs/protocol.md §12.13: adding or approving past it is 409
+    room_max_members: int = 2000  # docs/protocol.md §12.14: adding or approving past it is 409
     max_connections: int = 50_000  # per node; the handshake answers 503 past it
     max_user_connections: int = 20  # per user per node
     login_attempts: int = 10  # per name and per address a minute

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from .services.messages import MessageService
     from .services.moderation import ModerationService
     from .services.posts import PostService
+    from .services.records import RecordService
     from .services.rooms import RoomService
+    from .services.search import SearchService
     from .services.writer import MessageWriter
 
 SETTINGS = web.AppKey("settings", "Settings")
@@ -38,6 +40,8 @@ MODERATION = web.AppKey("moderation", "ModerationService")
 DIRECT = web.AppKey("direct", "DirectService")
 ALUMNI = web.AppKey("alumni", "AlumniService")
 POSTS = web.AppKey("posts", "PostService")
+SEARCH = web.AppKey("search", "SearchService")
+RECORDS = web.AppKey("records", "RecordService")
 FILES = web.AppKey("files", "FileService")
 LOGIN_GUARD = web.AppKey("login_guard", "LoginGuard")
 ROUTES = web.AppKey("routes", list)

@@ -4,7 +4,7 @@ The hub keeps one `RoomPolicy` per room it serves, loaded with the room and
 kept current by the room's own system messages (`apply`), the same durable,
 sequenced messages every node hears: a mute decided on one node binds the
 member on every node as soon as its `member.muted` arrives, and deciding a
-send costs a dict lookup, not a query (docs/protocol.md §12.13).
+send costs a dict lookup, not a query (docs/protocol.md §12.14).
 """
 
 from __future__ import annotations

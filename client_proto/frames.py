@@ -301,11 +301,12 @@ class Gap(_Frame, tag="gap"):
 
 
 class Notify(_Frame, tag="notify"):
-    """`invitation` with type `invitation`; `request` with type `join_request` (docs/protocol.md §12.13)."""
+    """`invitation` with type `invitation`; `request` with type `join_request` (docs/protocol.md §12.14)
+    or `record_request` (§12.13)."""
 
     type: str
     invitation: dict[str, Any] | None = None
-    request: dict[str, Any] | None = None
+    request: dict[str, Any] | None = None  # `join_request` and `record_request`
     # `mention` (docs/protocol.md §6.5)
     room: str | None = None
     seq: int | None = None

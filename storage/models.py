@@ -69,7 +69,7 @@ class Room(Base):
     # The last seq handed out; incremented in the transaction that stores a message.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created: Mapped[int] = mapped_column(BigInteger)
-    # Mute-all (docs/protocol.md §12.13): only the owner and admins may send while true.
+    # Mute-all (docs/protocol.md §12.14): only the owner and admins may send while true.
     muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     kind: Mapped[str] = mapped_column(String(10), default="group", server_default="group")  # group | direct
     # "<user id>:<user id>" (sorted) for a direct room: one room per pair.
@@ -311,7 +311,109 @@ class PostRecord(Base):
 Index("ix_feed_entries_post", FeedEntry.post_id)
 
 
-# Group administration (docs/protocol.md §12.13) ------------------------------
+# People, records and search (issue 13) --------------------------------------------
+
+
+class Block(Base):
+    """`blocker_id` blocked `blocked_id`: the blocked user's invitations to the blocker are skipped,
+    and they cannot open a direct room with the blocker."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (Index("ix_blocks_blocked", "blocked_id", "blocker_id"),)
+
+    blocker_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    blocked_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecordRequest(Base):
+    """A user's request to join an alumni record, decided by the record's owner."""
+
+    __tablename__ = "record_requests"
+    __table_args__ = (
+        Index("ix_record_requests_record", "record_id", "created"),
+        # At most one pending request per (record, user), even when two arrive at once.
+        Index(
+            "uq_record_requests_pending",
+            "record_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID, ForeignKey("alumni_records.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10))  # pending | approved | declined
+    created: Mapped[int] = mapped_column(BigInteger)
+    decided: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+# Files (docs/protocol.md §12.10) ----------------------------------------------
+
+
+class File(Base):
+    """An uploaded file's metadata; its bytes live in the blob store under `sha256` (shared by
+    identical uploads), its thumbnail (images) under `thumb`."""
+
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_owner", "owner_id"), Index("ix_files_sha256", "sha256"))
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    thumb: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    # When first attached (a message, a post or an avatar); NULL: never, swept after a day.
+    attached: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class FileLink(Base):
+    """Where a file is attached: a message (room_id, seq) or a post. Links go with their message
+    or post (cascade); `file_id` has no foreign key so that attaching never fails a batch of
+    messages when the sweep removes a file at the same moment."""
+
+    __tablename__ = "file_links"
+    __table_args__ = (
+        Index("ix_file_links_file", "file_id"),
+        Index("ix_file_links_message", "room_id", "seq"),
+        Index("ix_file_links_post", "post_id"),
+        ForeignKeyConstraint(["room_id", "seq"], ["messages.room_id", "messages.seq"], ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_id: Mapped[str] = mapped_column(ID)
+    room_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    post_id: Mapped[str | None] = mapped_column(ID, ForeignKey("posts.id", ondelete="CASCADE"), nullable=True)
+
+
+class Blob(Base):
+    """A blob of the database blob store: its bytes are `BlobChunk` rows of `chunk_size` bytes."""
+
+    __tablename__ = "blobs"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class BlobChunk(Base):
+    __tablename__ = "blob_chunks"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# Group administration (docs/protocol.md §12.14) ------------------------------
 
 
 class RoomMute(Base):
@@ -382,64 +484,3 @@ class RoomNotice(Base):
     text: Mapped[str] = mapped_column(Text)
     by_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
     ts: Mapped[int] = mapped_column(BigInteger)
-# Files (docs/protocol.md §12.10) ----------------------------------------------
-
-
-class File(Base):
-    """An uploaded file's metadata; its bytes live in the blob store under `sha256` (shared by
-    identical uploads), its thumbnail (images) under `thumb`."""
-
-    __tablename__ = "files"
-    __table_args__ = (Index("ix_files_owner", "owner_id"), Index("ix_files_sha256", "sha256"))
-
-    id: Mapped[str] = mapped_column(ID, primary_key=True)
-    owner_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(255))
-    size: Mapped[int] = mapped_column(BigInteger)
-    content_type: Mapped[str] = mapped_column(String(100))
-    sha256: Mapped[str] = mapped_column(String(64))
-    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    thumb: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created: Mapped[int] = mapped_column(BigInteger)
-    # When first attached (a message, a post or an avatar); NULL: never, swept after a day.
-    attached: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-
-
-class FileLink(Base):
-    """Where a file is attached: a message (room_id, seq) or a post. Links go with their message
-    or post (cascade); `file_id` has no foreign key so that attaching never fails a batch of
-    messages when the sweep removes a file at the same moment."""
-
-    __tablename__ = "file_links"
-    __table_args__ = (
-        Index("ix_file_links_file", "file_id"),
-        Index("ix_file_links_message", "room_id", "seq"),
-        Index("ix_file_links_post", "post_id"),
-        ForeignKeyConstraint(["room_id", "seq"], ["messages.room_id", "messages.seq"], ondelete="CASCADE"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    file_id: Mapped[str] = mapped_column(ID)
-    room_id: Mapped[str | None] = mapped_column(ID, nullable=True)
-    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    post_id: Mapped[str | None] = mapped_column(ID, ForeignKey("posts.id", ondelete="CASCADE"), nullable=True)
-
-
-class Blob(Base):
-    """A blob of the database blob store: its bytes are `BlobChunk` rows of `chunk_size` bytes."""
-
-    __tablename__ = "blobs"
-
-    key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    size: Mapped[int] = mapped_column(BigInteger)
-    chunk_size: Mapped[int] = mapped_column(Integer)
-    created: Mapped[int] = mapped_column(BigInteger)
-
-
-class BlobChunk(Base):
-    __tablename__ = "blob_chunks"
-
-    key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    n: Mapped[int] = mapped_column(Integer, primary_key=True)
-    data: Mapped[bytes] = mapped_column(LargeBinary)

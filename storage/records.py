@@ -258,6 +258,16 @@ class Comment:
 
 
 
+@dataclass(frozen=True, slots=True)
+class RecordRequest:
+    """A request to join an alumni record (docs/protocol.md §12.13)."""
+
+    id: str
+    record_id: str
+    user: User
+    note: str
+    status: str  # pending | approved | declined
+    created: int
 # Files (docs/protocol.md §12.10) ----------------------------------------------
 
 

@@ -23,7 +23,7 @@ _member_count = (
     .scalar_subquery()
     .label("member_count")
 )
-_ROOM_COLUMNS = (
+ROOM_COLUMNS = (
     RoomRow.id,
     RoomRow.name,
     RoomRow.topic,
@@ -37,7 +37,7 @@ _ROOM_COLUMNS = (
 )
 
 
-def _room(row) -> Room:
+def room_from_row(row) -> Room:
     return Room(
         id=row.id,
         name=row.name,
@@ -81,8 +81,8 @@ def direct_key(a: str, b: str) -> str:
 
 
 async def get_direct(conn: AsyncConnection, a: str, b: str) -> Room | None:
-    row = (await conn.execute(select(*_ROOM_COLUMNS).where(RoomRow.direct_key == direct_key(a, b)))).first()
-    return _room(row) if row else None
+    row = (await conn.execute(select(*ROOM_COLUMNS).where(RoomRow.direct_key == direct_key(a, b)))).first()
+    return room_from_row(row) if row else None
 
 
 async def create_direct(conn: AsyncConnection, *, name: str, creator_id: str, other_id: str) -> Room:
@@ -106,10 +106,10 @@ async def create_direct(conn: AsyncConnection, *, name: str, creator_id: str, ot
 
 async def get(conn: AsyncConnection, room_id: str) -> Room | None:
     """The room with its newest announcement."""
-    row = (await conn.execute(select(*_ROOM_COLUMNS).where(RoomRow.id == room_id))).first()
+    row = (await conn.execute(select(*ROOM_COLUMNS).where(RoomRow.id == room_id))).first()
     if row is None:
         return None
-    return (await _with_announcements(conn, [_room(row)]))[0]
+    return (await _with_announcements(conn, [room_from_row(row)]))[0]
 
 
 async def _with_announcements(conn: AsyncConnection, found: list[Room]) -> list[Room]:
@@ -161,12 +161,12 @@ async def update_room(conn: AsyncConnection, room_id: str, **fields) -> Room | N
 async def list_for_user(conn: AsyncConnection, user_id: str) -> list[Room]:
     """The user's rooms, each with `mentions`: its unread messages that mention the user."""
     rows = await conn.execute(
-        select(*_ROOM_COLUMNS, _unread_mentions(user_id).label("mentions"))
+        select(*ROOM_COLUMNS, _unread_mentions(user_id).label("mentions"))
         .join(Membership, Membership.room_id == RoomRow.id)
         .where(Membership.user_id == user_id)
         .order_by(RoomRow.created, RoomRow.id)
     )
-    return await _with_announcements(conn, [dataclasses.replace(_room(row), mentions=row.mentions) for row in rows])
+    return await _with_announcements(conn, [dataclasses.replace(room_from_row(row), mentions=row.mentions) for row in rows])
 
 
 async def room_ids_for_user(conn: AsyncConnection, user_id: str) -> set[str]:

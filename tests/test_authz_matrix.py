@@ -88,7 +88,7 @@ async def build_world(people: dict) -> World:
         await owner.api.put(f"/api/rooms/{group}/members/{admin.id}/role", {"role": "admin"})
     await owner.api.put(f"/api/rooms/{room}/members/{muted.id}/mute", {"seconds": 2_592_000})
     await owner.api.put(f"/api/rooms/{room}/bans/{banned.id}", {"reason": "matrix"})
-    request = await stranger.api.post(f"/api/rooms/{approval}/members", {"user_id": stranger.id})
+    join_request = await stranger.api.post(f"/api/rooms/{approval}/members", {"user_id": stranger.id})
     notice = await owner.api.post(f"/api/rooms/{room}/announcements", {"text": "welcome"})
     for person in (stranger, record_member):
         await owner.api.add_member(side, person.id)
@@ -110,13 +110,14 @@ async def build_world(people: dict) -> World:
     post = await member.api.post("/api/posts", {"title": "news", "body": "words", "alumni_ids": [record],
                                                 "files": [doc]})
     message = await member.api.post(f"/api/rooms/{room}/messages", {"text": "recall me", "cid": "matrix"})
+    request = await admin.api.post(f"/api/alumni/{record}/requests", {"note": "let me in"})
     tokens = {role: people[role].token for role in PEOPLE}
     tokens.update(bot=bot["token"], bot_out=bot_out["token"])
     ids = {role: people[role].id for role in PEOPLE}
     ids.update(bot=bot["user"]["id"], bot_out=bot_out["user"]["id"], room=room, open_room=open_room,
                record=record, post=post["id"], invitation=invitation[stranger.id], seq=str(message["seq"]),
-               unknown="x_unknown", approval=approval, request=request["id"], announcement=notice["id"],
-               photo=photo, doc=doc, lonely=lonely, emoji="plus1")
+               unknown="x_unknown", approval=approval, request=join_request["id"], announcement=notice["id"],
+               record_request=request["id"], photo=photo, doc=doc, lonely=lonely, emoji="plus1")
     names = {role: people[role].user["name"] for role in PEOPLE}
     names.update(bot=bot["user"]["name"], bot_out=bot_out["user"]["name"])
     return World(tokens, ids, names)
@@ -139,6 +140,7 @@ class Http:
     setup: Callable[[World, dict], Awaitable[None]] | None = None  # run on the row's world(s)
     fresh_token: bool = False  # the request spends the caller's token: sign in (or make a bot) anew
     label: str = ""
+    query: str = ""  # the query string, with `{name}` for world ids
 
     @property
     def name(self) -> str:
@@ -218,7 +220,7 @@ HTTP_ROWS = [
     Http("PUT", "/api/rooms/{room_id}/members/{user_id}/role", only("owner", 200),
          {**ROOM, "user_id": "member"}, body={"role": "admin"}, world="each"),
     Http("DELETE", "/api/rooms/{room_id}", only("owner", 204), ROOM, world="each"),
-    # group administration (docs/protocol.md §12.13)
+    # group administration (docs/protocol.md §12.14)
     Http("PUT", "/api/rooms/{room_id}/members/{user_id}/mute", only(GROUP_ADMINS, 200),
          {**ROOM, "user_id": "member"}, body={"seconds": 600}, world="row"),
     Http("DELETE", "/api/rooms/{room_id}/members/{user_id}/mute", only(GROUP_ADMINS, 204),
@@ -304,6 +306,33 @@ HTTP_ROWS = [
     Http("GET", "/api/users/{user_id}/space", only("everyone", 200), {"user_id": "member"}),
     Http("GET", "/api/users/{user_id}/space", only("", 404, deny=404), {"user_id": "unknown"}, label="unknown user"),
     Http("GET", "/api/me/feed", only("everyone", 200)),
+    # people, records and search (docs/protocol.md §12.13)
+    Http("GET", "/api/users", only("everyone", 200), query="q=matrix"),
+    Http("GET", "/api/users", only("everyone", 422), query="q=m", label="q too short"),
+    Http("GET", "/api/users/{user_id}", only("everyone", 200), {"user_id": "member"}),
+    Http("GET", "/api/users/{user_id}", only("", 404, deny=404), {"user_id": "unknown"}, label="unknown user"),
+    Http("PATCH", "/api/me", only("everyone", 200), body={"display": "renamed"}, label="display"),
+    Http("GET", "/api/me/blocks", only("everyone", 200)),
+    Http("PUT", "/api/me/blocks/{user_id}", only("everyone", 204, bot_out=422), {"user_id": "bot_out"}),
+    Http("PUT", "/api/me/blocks/{user_id}", only("", 404, deny=404), {"user_id": "unknown"}, label="unknown user"),
+    Http("DELETE", "/api/me/blocks/{user_id}", only("everyone", 204), {"user_id": "bot_out"}),
+    Http("GET", "/api/alumni", only("everyone", 200), query="q=class&year=2010"),
+    Http("PATCH", "/api/alumni/{record_id}", only("owner", 200), RECORD, body={"description": "edited"}),
+    Http("DELETE", "/api/alumni/{record_id}", only("owner", 204), RECORD, world="each"),
+    Http("DELETE", "/api/alumni/{record_id}/members/{user_id}", only("owner record_member", 204),
+         {**RECORD, "user_id": "record_member"}, world="each", label="leave or remove a member"),
+    Http("DELETE", "/api/alumni/{record_id}/members/{user_id}", only("", 204, owner=409),
+         {**RECORD, "user_id": "owner"}, label="the owner"),
+    Http("POST", "/api/alumni/{record_id}/requests", only("stranger bot bot_out", 201, deny=409), RECORD,
+         body={"note": "me too"}, world="row"),  # members and admin (pending already): 409
+    Http("GET", "/api/alumni/{record_id}/requests", only("owner", 200), RECORD),
+    Http("POST", "/api/record-requests/{request_id}/approve", only("owner", 200),
+         {"request_id": "record_request"}, world="each"),
+    Http("POST", "/api/record-requests/{request_id}/decline", only("owner", 200),
+         {"request_id": "record_request"}, world="each"),
+    Http("GET", "/api/rooms/discover", only("everyone", 200), query="q=matrix"),
+    Http("GET", "/api/search", only("everyone", 200), query="q=recall"),
+    Http("GET", "/api/search", only(IN_GROUP, 200), query="q=recall&room={room}", label="one room"),
     # files
     Http("POST", "/api/files", only("everyone", 201), body={"any": "bytes"}),
     Http("GET", "/api/files/{file_id}", only(IN_GROUP, 200), {"file_id": "photo"}, label="in a group message"),
@@ -425,6 +454,8 @@ async def test_every_route_and_op_against_every_role(server, make_account):
                     text = ""
                 else:
                     path = row.route.format(**{name: world.ids[key] for name, key in row.params.items()})
+                    if row.query:
+                        path += "?" + row.query.format(**world.ids)
                     body = row.body(world, role) if callable(row.body) else row.body
                     headers = {"Authorization": f"Bearer {token}"} if token else {}
                     async with session.request(row.method, server.url + path, json=body, headers=headers) as response:

@@ -1,4 +1,4 @@
-"""Group administration across nodes (docs/protocol.md §12.13): real `chatserver` processes on one
+"""Group administration across nodes (docs/protocol.md §12.14): real `chatserver` processes on one
 PostgreSQL and one Redis. A mute, mute-all, ban or dissolve decided on node A binds the member's
 connections on node B as soon as its system message (or control event) arrives there, and two nodes
 adding the last free seat at once never exceed `CHAT_ROOM_MAX_MEMBERS`.

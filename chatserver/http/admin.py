@@ -1,4 +1,4 @@
-"""Running a group over HTTP (docs/protocol.md §12.13): mutes, bans, join requests, announcements, group cards."""
+"""Running a group over HTTP (docs/protocol.md §12.14): mutes, bans, join requests, announcements, group cards."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
+from storage import blocks as block_store
 from storage import rooms as room_store
 from storage import users as user_store
 from storage.db import Database
@@ -15,12 +16,8 @@ from ..errors import forbidden, invalid, not_found
 
 
 async def _refused_by_block(db, sender: User, other: User) -> bool:
-    """Whether `other` blocked `sender`, which refuses a new direct room (docs/protocol.md §12.11).
-
-    HOOK: the block list arrives with the people/discovery work (issue 13); until it is merged
-    nobody has blocked anyone. Wire it here: `return await block_store.blocked(db, other.id, sender.id)`.
-    """
-    return False
+    """Whether `other` blocked `sender`, which refuses a new direct room (docs/protocol.md §12.11)."""
+    return await block_store.blocked(db, other.id, sender.id)
 
 
 class DirectService:

@@ -85,7 +85,7 @@ class MessageService:
     async def check_may_post(self, user: User, room_id: str) -> None:
         """Raise `forbidden` (with `retry_after` for a mute) when the user may not post in the room now.
 
-        For `send`, and for `edit` and `react` (docs/protocol.md §12.13). A room this node
+        For `send`, and for `edit` and `react` (docs/protocol.md §12.14). A room this node
         serves (every room a local connection hears) is decided by the hub's policy, with
         no storage read; any other (an HTTP sender's room no local connection hears) is read.
         """
@@ -193,7 +193,7 @@ class MessageService:
         message) are checked again by the group commit (docs/protocol.md §6.4).
         """
         await self.membership(user, room_id)
-        await self.check_may_post(user, room_id)  # a muted member may not edit (docs/protocol.md §12.13)
+        await self.check_may_post(user, room_id)  # a muted member may not edit (docs/protocol.md §12.14)
         self._check_text(text)
         async with self._db.read() as db:
             message = await message_store.get(db, room_id, seq)
@@ -217,7 +217,7 @@ class MessageService:
         """
         if not known_member:
             await self.membership(user, room_id)
-        await self.check_may_post(user, room_id)  # nor react (docs/protocol.md §12.13)
+        await self.check_may_post(user, room_id)  # nor react (docs/protocol.md §12.14)
         if not 1 <= len(emoji) <= 16 or "\x00" in emoji:
             raise invalid("emoji: 1 to 16 characters")
         return await self._commit(timeline.reaction_entry(room_id, user, seq, emoji, on))

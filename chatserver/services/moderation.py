@@ -1,4 +1,4 @@
-"""Running a group (docs/protocol.md §12.13): mutes, bans, join requests, announcements, group cards.
+"""Running a group (docs/protocol.md §12.14): mutes, bans, join requests, announcements, group cards.
 
 Each change is checked against the actor's role, stored with the system
 message that announces it in one transaction, and published after the commit

@@ -61,10 +61,12 @@ class MessageWriter:
         self._announcer = announcer
         self._metrics = metrics
         self._queue: list[_Pending] = []
+        self._committing = False
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
         self._commit_interval = commit_interval
+        self.active_at = 0.0  # loop time the last commit ended: how long the writer has been idle
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="message-writer")
@@ -118,7 +120,20 @@ class MessageWriter:
             if self._closing:
                 return
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no commit under way."""
+        return not self._queue and not self._committing
+
     async def _commit(self, batch: list[_Pending]) -> None:
+        self._committing = True
+        try:
+            await self._store(batch)
+        finally:
+            self._committing = False
+            self.active_at = asyncio.get_running_loop().time()
+
+    async def _store(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
             async with self._db.transaction() as db:

@@ -1,4 +1,4 @@
-"""Running a group (docs/protocol.md §12.13) on one node: mutes and mute-all and their enforcement on
+"""Running a group (docs/protocol.md §12.14) on one node: mutes and mute-all and their enforcement on
 `send` (WebSocket and HTTP), bans, join approval, announcements, group cards, dissolving, the size limit.
 
 SQLite by default; CHAT_TEST_DATABASE=postgresql runs the same on PostgreSQL.

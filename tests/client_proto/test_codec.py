@@ -365,7 +365,7 @@ def encoded(frame: msgspec.Struct) -> dict:
 
 
 def test_room_deleted_and_join_request_notify_on_the_wire():
-    """docs/protocol.md §12.13: `{"op":"room_deleted","room"}` and nothing more; a join request rides `notify`."""
+    """docs/protocol.md §12.14: `{"op":"room_deleted","room"}` and nothing more; a join request rides `notify`."""
     codec = server_codec(JSON_SUBPROTOCOL)
     assert json.loads(codec.encode(RoomDeleted(room="r1"))) == {"op": "room_deleted", "room": "r1"}
     request = {"id": "jr1", "room": "r1", "user": {"id": "u1"}, "note": "", "status": "pending", "created": 1}

@@ -1,4 +1,4 @@
-"""storage.moderation, storage.join_requests, storage.notices and dissolving a room (docs/protocol.md §12.13)."""
+"""storage.moderation, storage.join_requests, storage.notices and dissolving a room (docs/protocol.md §12.14)."""
 
 import asyncio
 

@@ -1,4 +1,4 @@
-"""Running a group in the page (docs/protocol.md §12.13), with two browsers (and a third for the
+"""Running a group in the page (docs/protocol.md §12.14), with two browsers (and a third for the
 newcomer): the owner mutes a member, who sees why the input is off and until when and cannot send;
 approves a join request; posts an announcement and pins a message, which both see in the group header."""
 

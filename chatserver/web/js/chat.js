@@ -287,6 +287,14 @@ export class Chat extends EventTarget {
             text: `${displayName(req.user)} asks to join ${room ? room.name : "your group"}.`,
             action: { label: "Open the group", href: `#/room/${encodeURIComponent(req.room)}` },
           });
+        } else if (frame.type === "record_request" && frame.request) {
+          const req = frame.request;
+          const record = req.record && typeof req.record === "object" ? req.record : { id: req.record, name: "your record" };
+          this.emit("notice", {
+            kind: "info",
+            text: `${displayName(req.user)} asks to join ${record.name}.`,
+            action: { label: "See requests", href: `#/alumni/${encodeURIComponent(record.id)}` },
+          });
         }
         break;
       case "room_deleted": {

@@ -1,7 +1,7 @@
 """group administration: mute-all, group cards, mutes, bans, join requests, announcements, pins
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0004
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

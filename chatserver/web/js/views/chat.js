@@ -13,6 +13,7 @@ import { MembersPanel } from "./members.js";
 
 const RECALL_WINDOW = 120000; // ms an author may recall (CHAT_RECALL_WINDOW default; the server decides)
 const NEAR_TOP = 150; // px from the top that loads older history
+const REVEAL_TRIES = 60; // pages (or waits of 200 ms) to find a linked message
 const NEAR_BOTTOM = 60; // px from the bottom that counts as "reading the newest"
 const FILL_PAGES = 4; // at most this many pages loaded to fill a tall screen
 const ADMIN_ROLES = new Set(["owner", "admin"]);
@@ -20,7 +21,7 @@ const EDIT_WINDOW = 172800000; // ms an author may edit (CHAT_EDIT_WINDOW defaul
 const QUICK_EMOJI = ["👍", "❤️", "😂", "🎉"]; // offered on every message; any emoji already there toggles too
 const MENTION_AT = /(^|\s)@([a-z0-9_.-]*)$/; // an @name being typed right before the caret
 
-export function mountChat(main, ctx, { id }) {
+export function mountChat(main, ctx, { id, seq }) {
   const { chat } = ctx;
   const section = h("section", { class: "chat", dataset: { room: id } });
   main.append(section);
@@ -33,6 +34,7 @@ export function mountChat(main, ctx, { id }) {
       clear(section);
       view = new ChatView(section, ctx, room);
       view.start();
+      if (seq) view.reveal(Number(seq));
     } else if (chat.socket.welcome && !outsider) {
       outsider = true;
       showOutsider(section, ctx, id);
@@ -220,6 +222,7 @@ class ChatView {
   }
 
   stop() {
+    this.stopped = true;
     for (const [target, type, fn] of this.listeners) target.removeEventListener(type, fn);
     clearInterval(this.tick);
     clearInterval(this.presenceTick);
@@ -644,6 +647,22 @@ class ChatView {
       return 0;
     } finally {
       this.renderTop();
+    }
+  }
+
+  /** Show message `seq` (a search result links here): load older pages until it is in the
+   * list, then scroll to it and mark it. */
+  async reveal(seq) {
+    for (let i = 0; i < REVEAL_TRIES && !this.stopped; i += 1) {
+      const li = this.list.querySelector(`li[data-seq="${seq}"]`);
+      if (li) {
+        li.classList.add("found");
+        li.scrollIntoView({ block: "center" });
+        return;
+      }
+      if (this.room.more === false && this.room.msgs.size) return;
+      const added = await this.loadOlder();
+      if (!added) await new Promise((resolve) => { setTimeout(resolve, 200); });
     }
   }
 

@@ -15,7 +15,7 @@ const ADMIN_ROLES = new Set(["owner", "admin"]);
 const POLICIES = { invite: "Invite only", open: "Open", approval: "By request (owner or admin approves)" };
 const MUTE_FOR = [["600", "10 minutes"], ["3600", "1 hour"], ["86400", "1 day"], ["604800", "7 days"], ["2592000", "30 days"]];
 
-/** May someone of role `actor` mute, remove or ban someone of role `subject` (docs/protocol.md §12.13)? */
+/** May someone of role `actor` mute, remove or ban someone of role `subject` (docs/protocol.md §12.14)? */
 function outranks(actor, subject) {
   if (actor === "owner") return subject !== "owner";
   return actor === "admin" && subject === "member";
