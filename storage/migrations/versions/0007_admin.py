@@ -18,10 +18,10 @@ PENDING = sa.text("status = 'pending'")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("rooms") as batch:
-        batch.add_column(sa.Column("muted", sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table("memberships") as batch:
-        batch.add_column(sa.Column("nickname", sa.String(length=32), nullable=True))
+    # Plain ADD COLUMN (SQLite has it): a batch would copy the tables, dropping the search
+    # triggers that migration 0004 put on `rooms`.
+    op.add_column("rooms", sa.Column("muted", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("memberships", sa.Column("nickname", sa.String(length=32), nullable=True))
     op.create_table(
         "room_mutes",
         sa.Column("room_id", ID, nullable=False),
