@@ -323,7 +323,7 @@ HTTP_ROWS = [
          {**RECORD, "user_id": "record_member"}, world="each", label="leave or remove a member"),
     Http("DELETE", "/api/alumni/{record_id}/members/{user_id}", only("", 204, owner=409),
          {**RECORD, "user_id": "owner"}, label="the owner"),
-    Http("POST", "/api/alumni/{record_id}/requests", only("stranger bot bot_out", 201, deny=409), RECORD,
+    Http("POST", "/api/alumni/{record_id}/requests", only("stranger bot bot_out muted banned", 201, deny=409), RECORD,
          body={"note": "me too"}, world="row"),  # members and admin (pending already): 409
     Http("GET", "/api/alumni/{record_id}/requests", only("owner", 200), RECORD),
     Http("POST", "/api/record-requests/{request_id}/approve", only("owner", 200),
