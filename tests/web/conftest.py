@@ -208,6 +208,8 @@ async def wait_for_text(page, selector: str, text: str, timeout_ms: float | None
     except PlaywrightTimeoutError as exc:
         shown = await page.evaluate(
             "(sel) => ({socket: document.body.dataset.socket || null, url: location.href,"
+            " ready: document.readyState, body: document.body.innerHTML.slice(0, 400),"
+            " nav: performance.getEntriesByType('navigation').map(e => e.type),"
             " texts: [...document.querySelectorAll(sel)].slice(-5).map(e => e.textContent)})",
             selector,
         )
