@@ -119,6 +119,35 @@ class AlumniInvitation(SystemPayload):
     invitees: list[Person]
 
 
+class MemberMuted(SystemPayload):
+    TYPE = "member.muted"
+    user: Person
+    by: Person
+    until: int  # ms
+
+
+class MemberUnmuted(SystemPayload):
+    TYPE = "member.unmuted"
+    user: Person
+    by: Person
+
+
+class NoticeRef(msgspec.Struct, frozen=True):
+    """A group announcement as the room object and `room.announcement` give it."""
+
+    id: str
+    text: str
+    by: Person
+    ts: int
+
+
+class RoomAnnounced(SystemPayload):
+    """A new group announcement (群公告)."""
+
+    TYPE = "room.announcement"
+    announcement: NoticeRef
+
+
 class PostPublished(SystemPayload):
     TYPE = "post.published"
     post: PostRef
@@ -138,7 +167,8 @@ PAYLOADS: dict[str, type[SystemPayload]] = {
     cls.TYPE: cls
     for cls in (
         MemberJoined, MemberLeft, MemberKicked, RoomUpdated, AlumniBound, AlumniUnbound, AlumniJoined,
-        AlumniProfile, AlumniInvitation, PostPublished, PostUpdated, PostDeleted,
+        AlumniProfile, AlumniInvitation, PostPublished, PostUpdated, PostDeleted, MemberMuted, MemberUnmuted,
+        RoomAnnounced,
     )
 }
 

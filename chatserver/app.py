@@ -20,6 +20,7 @@ from .bus.memory import MemoryBus
 from .config import ConfigError, Settings
 from .connection import Flusher
 from .http import accounts as accounts_http
+from .http import admin as admin_http
 from .http import alumni as alumni_http
 from .http import files as files_http
 from .http import ops as ops_http
@@ -37,6 +38,7 @@ from .services.alumni import AlumniService
 from .services.direct import DirectService
 from .services.files import FileService
 from .services.messages import MessageService
+from .services.moderation import ModerationService
 from .services.posts import PostService
 from .services.records import RecordService
 from .services.rooms import RoomService
@@ -62,7 +64,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_shutdown.append(drain)  # for runners other than chatserver.runner (tests' TestServer)
 
     # search first: its `/api/rooms/discover` must win over `/api/rooms/{room_id}`
-    routes = [*search_http.ROUTES, *accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES,
+    routes = [*search_http.ROUTES, *accounts_http.ROUTES, *rooms_http.ROUTES, *admin_http.ROUTES, *alumni_http.ROUTES,
               *records_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES, *files_http.ROUTES]
     app[keys.ROUTES] = routes
     add_routes(app, routes)
@@ -127,9 +129,10 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.FLUSHER] = Flusher()
     app[keys.WRITER] = writer
     app[keys.ACCOUNTS] = AccountService(db, bus)
-    app[keys.MESSAGES] = MessageService(db, bus, writer, settings)
+    app[keys.MESSAGES] = MessageService(db, bus, writer, settings, policies=hub.policy)
     app[keys.FILES] = files = FileService(db, make_blob_store(settings, db), settings)
-    app[keys.ROOMS] = RoomService(db, bus, announcer, files)
+    app[keys.ROOMS] = RoomService(db, bus, announcer, files, settings)
+    app[keys.MODERATION] = ModerationService(db, announcer, app[keys.ROOMS], app[keys.MESSAGES])
     app[keys.DIRECT] = DirectService(db, bus)
     app[keys.ALUMNI] = AlumniService(db, bus, announcer, settings)
     app[keys.POSTS] = PostService(db, announcer, files, bus)

@@ -38,6 +38,7 @@ class Settings:
     edit_window: float = 172_800.0  # seconds an author may edit a message (docs/protocol.md §5.4)
     invite_ttl: int = 2_592_000
     invite_quota: int = 500  # invitations per inviter per hour
+    room_max_members: int = 2000  # docs/protocol.md §12.14: adding or approving past it is 409
     max_connections: int = 50_000  # per node; the handshake answers 503 past it
     max_user_connections: int = 20  # per user per node
     login_attempts: int = 10  # per name and per address a minute
@@ -71,7 +72,7 @@ class Settings:
         positive = ("replay_limit", "max_frame", "max_text", "send_rate", "send_burst", "send_buffer",
                     "heartbeat", "hello_timeout", "invite_ttl", "invite_quota", "max_connections",
                     "max_user_connections", "login_attempts", "presence_ttl", "max_file", "file_quota",
-                    "file_sweep")
+                    "file_sweep", "room_max_members")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"CHAT_{name.upper()} must be positive, not {getattr(self, name)}")

@@ -21,13 +21,14 @@ from client_proto import frames
 from client_proto.codec import JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL, server_codec
 from client_proto.errors import CloseCode
 from storage import messages as message_store
+from storage import moderation
 from storage import rooms as room_store
 from storage import tokens as token_store
 from storage.db import Database, StorageUnavailable
-from storage.records import Message
+from storage.records import Message, RoomPolicyState
 
 from . import wsframe
-from .announcements import departed
+from .announcements import departed, payload_of
 from .bus.base import Bus
 from .bus.events import (
     ControlEvent,
@@ -37,11 +38,13 @@ from .bus.events import (
     Posted,
     ReadMoved,
     Revoked,
+    RoomDeleted,
     RoomEvent,
     TypingStarted,
 )
 from .connection import Connection
 from .metrics import Metrics
+from .policy import RoomPolicy
 from .views import message_frame, user_frame
 
 log = logging.getLogger(__name__)
@@ -51,14 +54,16 @@ IDLE_ROOM_TTL = 30.0  # seconds a room with no local member stays subscribed
 
 
 class _Room:
-    """A room this node serves: its local connections by codec and its sequencer state."""
+    """A room this node serves: its local connections by codec, its sequencer state, and
+    who may send (its `RoomPolicy`, kept current by the room's system messages in seq order)."""
 
-    __slots__ = ("json", "msgpack", "next_seq", "held", "gap_timer", "idle_timer")
+    __slots__ = ("json", "msgpack", "next_seq", "held", "gap_timer", "idle_timer", "policy")
 
-    def __init__(self, next_seq: int):
+    def __init__(self, next_seq: int, policy: RoomPolicy):
         self.json: set[Connection] = set()
         self.msgpack: set[Connection] = set()
         self.next_seq = next_seq
+        self.policy = policy
         self.held: dict[int, Message] = {}
         self.gap_timer: asyncio.TimerHandle | None = None
         self.idle_timer: asyncio.TimerHandle | None = None
@@ -194,6 +199,11 @@ class Hub:
     def user_connections(self, user_id: str) -> list[Connection]:
         return list(self._users.get(user_id, ()))
 
+    def policy(self, room_id: str) -> RoomPolicy | None:
+        """Who may send in `room_id`, when this node serves it (it does for every room a local connection hears)."""
+        room = self._rooms.get(room_id)
+        return room.policy if room is not None else None
+
     async def _ensure_room(self, room_id: str) -> _Room:
         room = self._rooms.get(room_id)
         if room is not None:
@@ -210,7 +220,10 @@ class Hub:
             await self._bus.subscribe_room(room_id)
             async with self._db.read() as db:
                 last = await message_store.last_seq(db, room_id)
-            room = _Room(next_seq=(last or 0) + 1)
+                # Read after the last seq: a change committed in between comes again by the
+                # bus (seq > last), and applying it twice is harmless; the other order could miss it.
+                state = await moderation.policy_state(db, room_id)
+            room = _Room(next_seq=(last or 0) + 1, policy=RoomPolicy(state or RoomPolicyState.NONE))
             self._rooms[room_id] = room
             future.set_result(room)
             return room
@@ -259,6 +272,13 @@ class Hub:
                 for user_id in user_ids:
                     for conn in self.user_connections(user_id):
                         conn.send(frames.Notify(type=type_, **payload))
+            case RoomDeleted(room_id=room_id, user_ids=user_ids):
+                gone = frames.RoomDeleted(room=room_id)
+                for user_id in user_ids:
+                    for conn in self.user_connections(user_id):
+                        if room_id in conn.rooms or room_id in conn.holding:
+                            self.detach(conn, room_id)
+                            conn.send(gone)
             case Revoked(token_hash=token_hash, user_id=user_id):
                 for conn in self.connections():
                     if (token_hash and conn.token_hash == token_hash) or (user_id and conn.user.id == user_id):
@@ -369,6 +389,12 @@ class Hub:
             delivered += len(conns)
         self.metrics.deliveries.inc(delivered)
         self.metrics.fanout_latency.observe(max(0.0, time.time() - message.ts / 1000))
+        if message.system_type is not None:
+            self._follow(room_id, room, message)
+
+    def _follow(self, room_id: str, room: _Room, message: Message) -> None:
+        """What a system message changes on this node: who may send, and who hears the room."""
+        room.policy.apply(payload_of(message))
         leaver = departed(message)
         if leaver is not None:
             for conn in self.user_connections(leaver):

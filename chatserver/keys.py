@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .services.alumni import AlumniService
     from .services.files import FileService
     from .services.messages import MessageService
+    from .services.moderation import ModerationService
     from .services.posts import PostService
     from .services.records import RecordService
     from .services.rooms import RoomService
@@ -35,6 +36,7 @@ WRITER = web.AppKey("writer", "MessageWriter")
 ACCOUNTS = web.AppKey("accounts", "AccountService")
 MESSAGES = web.AppKey("messages", "MessageService")
 ROOMS = web.AppKey("rooms", "RoomService")
+MODERATION = web.AppKey("moderation", "ModerationService")
 DIRECT = web.AppKey("direct", "DirectService")
 ALUMNI = web.AppKey("alumni", "AlumniService")
 POSTS = web.AppKey("posts", "PostService")

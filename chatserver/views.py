@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from client_proto import frames
 from storage import records
 
@@ -52,6 +54,8 @@ def room_json(room: records.Room, owner: records.User) -> dict[str, Any]:
         "owner": user_json(owner),
         "member_count": room.member_count,
         "last_seq": room.last_seq,
+        "muted": room.muted,
+        "announcement": notice_json(room.announcement) if room.announcement is not None else None,
         "kind": room.kind,
         "avatar": room.avatar,
     }
@@ -61,4 +65,25 @@ def room_json(room: records.Room, owner: records.User) -> dict[str, Any]:
 
 
 def member_json(member: records.Member) -> dict[str, Any]:
-    return {"user": user_json(member.user), "role": member.role, "joined": member.joined}
+    return {"user": user_json(member.user), "role": member.role, "joined": member.joined,
+            "nickname": member.nickname, "muted_until": member.muted_until}
+
+
+def notice_json(notice: records.Notice) -> dict[str, Any]:
+    """A group announcement: `{id, text, by, ts}`."""
+    return {"id": notice.id, "text": notice.text, "by": user_json(notice.by), "ts": notice.ts}
+
+
+def ban_json(ban: records.Ban) -> dict[str, Any]:
+    return {"user": user_json(ban.user), "by": user_json(ban.by), "reason": ban.reason, "ts": ban.ts}
+
+
+def join_request_json(request: records.JoinRequest) -> dict[str, Any]:
+    return {"id": request.id, "room": request.room_id, "user": user_json(request.user), "note": request.note,
+            "status": request.status, "created": request.created}
+
+
+def pin_json(message: records.Message, by: records.User | None, ts: int | None) -> dict[str, Any]:
+    """A pinned message: `{message, by, ts}`."""
+    return {"message": msgspec.to_builtins(message_frame(message)), "by": user_json(by) if by is not None else None,
+            "ts": ts}

@@ -301,9 +301,12 @@ class Gap(_Frame, tag="gap"):
 
 
 class Notify(_Frame, tag="notify"):
+    """`invitation` with type `invitation`; `request` with type `join_request` (docs/protocol.md §12.14)
+    or `record_request` (§12.13)."""
+
     type: str
     invitation: dict[str, Any] | None = None
-    request: dict[str, Any] | None = None  # `record_request` (docs/protocol.md §12.13)
+    request: dict[str, Any] | None = None  # `join_request` and `record_request`
     # `mention` (docs/protocol.md §6.5)
     room: str | None = None
     seq: int | None = None
@@ -311,6 +314,12 @@ class Notify(_Frame, tag="notify"):
     # `comment` / `like` (docs/protocol.md §12.12)
     post: str | None = None  # the post's id, like `room`
     by: dict[str, Any] | None = None
+
+
+class RoomDeleted(_Frame, tag="room_deleted"):
+    """The group was dissolved: nothing more of it follows."""
+
+    room: str
 
 
 ServerFrame = Union[
@@ -327,5 +336,6 @@ ServerFrame = Union[
     Error,
     Gap,
     Notify,
+    RoomDeleted,
 ]
 SERVER_OPS = frozenset(cls.__struct_config__.tag for cls in ServerFrame.__args__)

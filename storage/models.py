@@ -69,6 +69,8 @@ class Room(Base):
     # The last seq handed out; incremented in the transaction that stores a message.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created: Mapped[int] = mapped_column(BigInteger)
+    # Mute-all (docs/protocol.md §12.14): only the owner and admins may send while true.
+    muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     kind: Mapped[str] = mapped_column(String(10), default="group", server_default="group")  # group | direct
     # "<user id>:<user id>" (sorted) for a direct room: one room per pair.
     direct_key: Mapped[str | None] = mapped_column(String(90), nullable=True, unique=True)
@@ -88,6 +90,7 @@ class Membership(Base):
     role: Mapped[str] = mapped_column(String(10))
     joined: Mapped[int] = mapped_column(BigInteger)
     read_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    nickname: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the group card
 
 
 class Message(Base):
@@ -408,3 +411,76 @@ class BlobChunk(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     n: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# Group administration (docs/protocol.md §12.14) ------------------------------
+
+
+class RoomMute(Base):
+    """A member's mute; its own table so that it outlives leaving and rejoining."""
+
+    __tablename__ = "room_mutes"
+
+    room_id: Mapped[str] = mapped_column(ID, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    until: Mapped[int] = mapped_column(BigInteger)  # ms since the epoch
+    by_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+
+
+class RoomBan(Base):
+    __tablename__ = "room_bans"
+
+    room_id: Mapped[str] = mapped_column(ID, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    by_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class JoinRequest(Base):
+    __tablename__ = "join_requests"
+    __table_args__ = (
+        # At most one pending request per (room, user), even under concurrent requests.
+        Index(
+            "uq_join_requests_pending",
+            "room_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_join_requests_room", "room_id", "status", "created"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    room_id: Mapped[str] = mapped_column(ID, ForeignKey("rooms.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10))  # pending | approved | declined
+    created: Mapped[int] = mapped_column(BigInteger)
+    decided: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RoomPin(Base):
+    """Who pinned a message and when. Whether it is pinned is `messages.pinned`, kept by the
+    timeline update in the group commit; this row only says by whom, for `GET .../pins`."""
+
+    __tablename__ = "room_pins"
+
+    room_id: Mapped[str] = mapped_column(ID, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    by_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class RoomNotice(Base):
+    """A group announcement (群公告); "notice" so it is not mistaken for a system message."""
+
+    __tablename__ = "room_notices"
+    __table_args__ = (Index("ix_room_notices_room_ts", "room_id", "ts", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    room_id: Mapped[str] = mapped_column(ID, ForeignKey("rooms.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    by_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    ts: Mapped[int] = mapped_column(BigInteger)

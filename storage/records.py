@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,8 @@ class Room:
     owner_id: str
     last_seq: int
     member_count: int = 0
+    muted: bool = False  # mute-all
+    announcement: "Notice | None" = None  # the newest group announcement
     kind: str = "group"  # group | direct
     mentions: int | None = None  # in the caller's own list: unread messages mentioning them
     avatar: str | None = None  # a file id
@@ -36,6 +38,52 @@ class Member:
     role: str
     joined: int
     read_seq: int = 0
+    nickname: str | None = None
+    muted_until: int | None = None  # ms; only while the mute lasts
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A group announcement."""
+
+    id: str
+    room_id: str
+    text: str
+    by: User
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    room_id: str
+    user: User
+    by: User
+    reason: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    id: str
+    room_id: str
+    user: User
+    note: str
+    status: str  # pending | approved | declined
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPolicyState:
+    """What decides who may send in a room: mute-all, the owner and admins, and active mutes."""
+
+    muted: bool
+    admins: frozenset[str]
+    mutes: dict[str, int]  # user id -> until (ms)
+
+    NONE: ClassVar["RoomPolicyState"]  # a room that is gone: nobody is muted, nobody is admin
+
+
+RoomPolicyState.NONE = RoomPolicyState(muted=False, admins=frozenset(), mutes={})
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from . import users
 from .db import now_ms
 from .ids import new_id
 from .keyset import key_params, key_table
-from .models import Membership, Message as MessageRow, MessageMention, Room as RoomRow, User as UserRow
+from . import notices
+from .models import Membership, Message as MessageRow, MessageMention, Room as RoomRow, RoomMute, User as UserRow
 from .records import Member, Room, RoomState
 
 _member_count = (
@@ -29,6 +30,7 @@ ROOM_COLUMNS = (
     RoomRow.join_policy,
     RoomRow.owner_id,
     RoomRow.last_seq,
+    RoomRow.muted,
     RoomRow.kind,
     _member_count,
     RoomRow.avatar,
@@ -44,6 +46,7 @@ def room_from_row(row) -> Room:
         owner_id=row.owner_id,
         last_seq=row.last_seq,
         member_count=row.member_count,
+        muted=bool(row.muted),
         kind=row.kind,
         avatar=row.avatar,
     )
@@ -102,8 +105,39 @@ async def create_direct(conn: AsyncConnection, *, name: str, creator_id: str, ot
 
 
 async def get(conn: AsyncConnection, room_id: str) -> Room | None:
+    """The room with its newest announcement."""
     row = (await conn.execute(select(*ROOM_COLUMNS).where(RoomRow.id == room_id))).first()
-    return room_from_row(row) if row else None
+    if row is None:
+        return None
+    return (await _with_announcements(conn, [room_from_row(row)]))[0]
+
+
+async def _with_announcements(conn: AsyncConnection, found: list[Room]) -> list[Room]:
+    newest = await notices.newest_of(conn, [room.id for room in found])
+    return [dataclasses.replace(room, announcement=newest[room.id]) if room.id in newest else room
+            for room in found]
+
+
+async def delete_room(conn: AsyncConnection, room_id: str) -> bool:
+    """Delete a room and, by cascade, everything in it (messages, memberships, mutes, bans ...).
+
+    A bound alumni record is unbound by its foreign key (ON DELETE SET NULL).
+    """
+    result = await conn.execute(delete(RoomRow).where(RoomRow.id == room_id))
+    return result.rowcount > 0
+
+
+async def member_count(conn: AsyncConnection, room_id: str) -> int:
+    return (await conn.execute(select(func.count()).where(Membership.room_id == room_id))).scalar() or 0
+
+
+async def set_nickname(conn: AsyncConnection, room_id: str, user_id: str, nickname: str | None) -> Member | None:
+    await conn.execute(
+        update(Membership)
+        .where(Membership.room_id == room_id, Membership.user_id == user_id)
+        .values(nickname=nickname)
+    )
+    return await get_member(conn, room_id, user_id)
 
 
 async def lock(conn: AsyncConnection, room_id: str) -> bool:
@@ -118,7 +152,7 @@ async def lock(conn: AsyncConnection, room_id: str) -> bool:
 
 
 async def update_room(conn: AsyncConnection, room_id: str, **fields) -> Room | None:
-    """Change `name`, `topic` or `join_policy`; returns the room as it is now."""
+    """Change `name`, `topic`, `join_policy`, `muted` or `owner_id`; returns the room as it is now."""
     if fields:
         await conn.execute(update(RoomRow).where(RoomRow.id == room_id).values(**fields))
     return await get(conn, room_id)
@@ -132,7 +166,7 @@ async def list_for_user(conn: AsyncConnection, user_id: str) -> list[Room]:
         .where(Membership.user_id == user_id)
         .order_by(RoomRow.created, RoomRow.id)
     )
-    return [dataclasses.replace(room_from_row(row), mentions=row.mentions) for row in rows]
+    return await _with_announcements(conn, [dataclasses.replace(room_from_row(row), mentions=row.mentions) for row in rows])
 
 
 async def room_ids_for_user(conn: AsyncConnection, user_id: str) -> set[str]:
@@ -141,7 +175,9 @@ async def room_ids_for_user(conn: AsyncConnection, user_id: str) -> set[str]:
 
 
 def _member(row) -> Member:
-    return Member(user=users.from_row(row), role=row.role, joined=row.joined, read_seq=row.read_seq)
+    until = row.muted_until if row.muted_until is not None and row.muted_until > now_ms() else None
+    return Member(user=users.from_row(row), role=row.role, joined=row.joined, read_seq=row.read_seq,
+                  nickname=row.nickname, muted_until=until)
 
 
 _MEMBER_QUERY = select(
@@ -149,7 +185,11 @@ _MEMBER_QUERY = select(
     Membership.role,
     Membership.joined,
     Membership.read_seq,
-).join(Membership, Membership.user_id == UserRow.id)
+    Membership.nickname,
+    RoomMute.until.label("muted_until"),
+).join(Membership, Membership.user_id == UserRow.id).outerjoin(
+    RoomMute, and_(RoomMute.room_id == Membership.room_id, RoomMute.user_id == Membership.user_id)
+)
 
 
 async def get_member(conn: AsyncConnection, room_id: str, user_id: str) -> Member | None:

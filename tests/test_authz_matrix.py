@@ -1,13 +1,15 @@
 """Who may do what: every HTTP route and every WebSocket op against every role, in one table.
 
 The world: an invite-only group owned by `owner`, with `admin` (role admin),
-`member` and `bot` (a bot owned by `member`) in it; `bot_out`, another bot
+`member`, `muted` (a member muted for 30 days) and `bot` (a bot owned by
+`member`) in it, and `banned` banned from it; `bot_out`, another bot
 of `member`, is in nothing. The group is bound to an alumni record owned by
 `owner`, whose members are `owner`, `member` and `record_member` (who is not
 in the group). `member` wrote a post published to the record and a message
 in the group. `stranger` is signed in and in none of it; `anon` has no token.
-Beside it: an open group of `owner`'s, and a pending invitation of the
-record for `stranger`.
+Beside it: an open group of `owner`'s; an `approval` group of `owner`'s with
+`admin` as admin and `member` and `muted`, where `stranger` asked to join; a
+group announcement; and a pending invitation of the record for `stranger`.
 
 docs/protocol.md §12.1: no valid token is 401, unknown ids are 404, existing things the
 caller may not touch are 403; §2.2: over WebSocket a room the caller is not
@@ -39,8 +41,8 @@ def _png() -> bytes:
     return out.getvalue()
 
 
-ROLES = ("anon", "stranger", "member", "admin", "owner", "bot", "bot_out", "record_member")
-PEOPLE = ("stranger", "member", "admin", "owner", "record_member")  # signed up with a password
+ROLES = ("anon", "stranger", "member", "admin", "owner", "bot", "bot_out", "record_member", "muted", "banned")
+PEOPLE = ("stranger", "member", "admin", "owner", "record_member", "muted", "banned")  # signed up with a password
 PASSWORD = "correct horse"
 
 
@@ -55,8 +57,10 @@ def only(allowed: str, ok, deny=403, anon=401, **others) -> dict:
     return {"anon": anon, **expected, **others}
 
 
-IN_GROUP = "member admin owner bot"
+IN_GROUP = "member admin owner bot muted"
+SENDERS = "member admin owner bot"  # in the group and not muted
 GROUP_ADMINS = "admin owner"
+IN_APPROVAL_GROUP = ("owner", "admin", "member", "muted")
 IN_RECORD = "member owner record_member"
 
 
@@ -73,12 +77,19 @@ class World:
 async def build_world(people: dict) -> World:
     owner, admin, member = people["owner"], people["admin"], people["member"]
     stranger, record_member = people["stranger"], people["record_member"]
+    muted, banned = people["muted"], people["banned"]
     room = (await owner.api.create_room("matrix"))["id"]
     open_room = (await owner.api.create_room("matrix open", join_policy="open"))["id"]
     side = (await owner.api.create_room("shared with the owner, so the owner may invite them"))["id"]
-    for person in (admin, member):
-        await owner.api.add_member(room, person.id)
-    await owner.api.put(f"/api/rooms/{room}/members/{admin.id}/role", {"role": "admin"})
+    approval = (await owner.api.create_room("matrix approval", join_policy="approval"))["id"]
+    for group in (room, approval):
+        for person in (admin, member, muted):
+            await owner.api.add_member(group, person.id)
+        await owner.api.put(f"/api/rooms/{group}/members/{admin.id}/role", {"role": "admin"})
+    await owner.api.put(f"/api/rooms/{room}/members/{muted.id}/mute", {"seconds": 2_592_000})
+    await owner.api.put(f"/api/rooms/{room}/bans/{banned.id}", {"reason": "matrix"})
+    join_request = await stranger.api.post(f"/api/rooms/{approval}/members", {"user_id": stranger.id})
+    notice = await owner.api.post(f"/api/rooms/{room}/announcements", {"text": "welcome"})
     for person in (stranger, record_member):
         await owner.api.add_member(side, person.id)
     bot = await member.api.post("/api/bots", {"name": unique_name("bot")})
@@ -105,8 +116,8 @@ async def build_world(people: dict) -> World:
     ids = {role: people[role].id for role in PEOPLE}
     ids.update(bot=bot["user"]["id"], bot_out=bot_out["user"]["id"], room=room, open_room=open_room,
                record=record, post=post["id"], invitation=invitation[stranger.id], seq=str(message["seq"]),
-               record_request=request["id"], unknown="x_unknown", photo=photo, doc=doc, lonely=lonely,
-               emoji="plus1")
+               unknown="x_unknown", approval=approval, request=join_request["id"], announcement=notice["id"],
+               record_request=request["id"], photo=photo, doc=doc, lonely=lonely, emoji="plus1")
     names = {role: people[role].user["name"] for role in PEOPLE}
     names.update(bot=bot["user"]["name"], bot_out=bot_out["user"]["name"])
     return World(tokens, ids, names)
@@ -174,7 +185,7 @@ def send_text(world: World, role: str) -> dict:
 ROOM = {"room_id": "room"}
 RECORD = {"record_id": "record"}
 POST = {"post_id": "post"}
-HUMANS = "stranger member admin owner record_member"
+HUMANS = "stranger member admin owner record_member muted banned"
 
 HTTP_ROWS = [
     # users and tokens
@@ -208,18 +219,49 @@ HTTP_ROWS = [
          {**ROOM, "user_id": "owner"}, label="the owner"),
     Http("PUT", "/api/rooms/{room_id}/members/{user_id}/role", only("owner", 200),
          {**ROOM, "user_id": "member"}, body={"role": "admin"}, world="each"),
+    Http("DELETE", "/api/rooms/{room_id}", only("owner", 204), ROOM, world="each"),
+    # group administration (docs/protocol.md §12.14)
+    Http("PUT", "/api/rooms/{room_id}/members/{user_id}/mute", only(GROUP_ADMINS, 200),
+         {**ROOM, "user_id": "member"}, body={"seconds": 600}, world="row"),
+    Http("DELETE", "/api/rooms/{room_id}/members/{user_id}/mute", only(GROUP_ADMINS, 204),
+         {**ROOM, "user_id": "muted"}, world="each"),
+    Http("PUT", "/api/rooms/{room_id}/members/{user_id}/nickname", only("member admin owner", 200),
+         {**ROOM, "user_id": "member"}, body={"nickname": "card"}, world="row", label="a member's own, or by admins"),
+    Http("PUT", "/api/rooms/{room_id}/bans/{user_id}", only(GROUP_ADMINS, 200), {**ROOM, "user_id": "member"},
+         body={"reason": "matrix"}, world="each"),
+    Http("DELETE", "/api/rooms/{room_id}/bans/{user_id}", only(GROUP_ADMINS, 204), {**ROOM, "user_id": "banned"},
+         world="each"),
+    Http("GET", "/api/rooms/{room_id}/bans", only(GROUP_ADMINS, 200), ROOM),
+    Http("POST", "/api/rooms/{room_id}/members", only("everyone", 202, stranger=409,
+                                                      **{role: 409 for role in IN_APPROVAL_GROUP}),
+         {"room_id": "approval"}, body=lambda w, r: {"user_id": w.ids.get(r, "x_unknown")}, world="row",
+         label="ask to join an approval group"),
+    Http("GET", "/api/rooms/{room_id}/requests", only(GROUP_ADMINS, 200), {"room_id": "approval"}),
+    Http("POST", "/api/room-requests/{request_id}/approve", only(GROUP_ADMINS, 200), {"request_id": "request"},
+         world="each"),
+    Http("POST", "/api/room-requests/{request_id}/decline", only(GROUP_ADMINS, 200), {"request_id": "request"},
+         world="each"),
+    Http("POST", "/api/room-requests/{request_id}/approve", only("", 404, deny=404), {"request_id": "unknown"},
+         label="unknown request"),
+    Http("PUT", "/api/rooms/{room_id}/pins/{seq}", only(GROUP_ADMINS, 200), {**ROOM, "seq": "seq"}),
+    Http("DELETE", "/api/rooms/{room_id}/pins/{seq}", only(GROUP_ADMINS, 204), {**ROOM, "seq": "seq"}),
+    Http("GET", "/api/rooms/{room_id}/pins", only(IN_GROUP, 200), ROOM),
+    Http("POST", "/api/rooms/{room_id}/announcements", only(GROUP_ADMINS, 201), ROOM, body={"text": "news"}),
+    Http("GET", "/api/rooms/{room_id}/announcements", only(IN_GROUP, 200), ROOM),
+    Http("DELETE", "/api/rooms/{room_id}/announcements/{announcement_id}", only(GROUP_ADMINS, 204),
+         {**ROOM, "announcement_id": "announcement"}, world="each"),
     Http("GET", "/api/rooms/{room_id}/messages", only(IN_GROUP, 200), ROOM),
     Http("GET", "/api/rooms/{room_id}/messages", only("owner", 200), {"room_id": "open_room"}, label="open group"),
-    Http("POST", "/api/rooms/{room_id}/messages", only(IN_GROUP, 201), ROOM, body=send_text),
+    Http("POST", "/api/rooms/{room_id}/messages", only(SENDERS, 201), ROOM, body=send_text),
     Http("POST", "/api/rooms/{room_id}/messages", only("", 404, deny=404), {"room_id": "unknown"},
          body=send_text, label="unknown group"),
     Http("GET", "/api/rooms/{room_id}/online", only(IN_GROUP, 200), ROOM),
     # timeline updates (docs/protocol.md §6.4): the message at `seq` is the member's
     Http("PATCH", "/api/rooms/{room_id}/messages/{seq}", only("member", 200), {**ROOM, "seq": "seq"},
          body={"text": "edited"}),
-    Http("PUT", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(IN_GROUP, 200),
+    Http("PUT", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(SENDERS, 200),  # not muted
          {**ROOM, "seq": "seq", "emoji": "emoji"}),
-    Http("DELETE", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(IN_GROUP, 204),
+    Http("DELETE", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(SENDERS, 204),
          {**ROOM, "seq": "seq", "emoji": "emoji"}),
     Http("GET", "/api/rooms/{room_id}/messages/{seq}/edits", only(IN_GROUP, 200), {**ROOM, "seq": "seq"}),
     # direct rooms (§12.11): each caller opens one with the owner; the owner's with the member exists by then
@@ -281,7 +323,7 @@ HTTP_ROWS = [
          {**RECORD, "user_id": "record_member"}, world="each", label="leave or remove a member"),
     Http("DELETE", "/api/alumni/{record_id}/members/{user_id}", only("", 204, owner=409),
          {**RECORD, "user_id": "owner"}, label="the owner"),
-    Http("POST", "/api/alumni/{record_id}/requests", only("stranger bot bot_out", 201, deny=409), RECORD,
+    Http("POST", "/api/alumni/{record_id}/requests", only("stranger bot bot_out muted banned", 201, deny=409), RECORD,
          body={"note": "me too"}, world="row"),  # members and admin (pending already): 409
     Http("GET", "/api/alumni/{record_id}/requests", only("owner", 200), RECORD),
     Http("POST", "/api/record-requests/{request_id}/approve", only("owner", 200),
@@ -333,16 +375,17 @@ def in_room(op: str, **fields):
 WS_ROWS = [
     Ws("hello", lambda w: {"op": "hello", "token": "again"}, ws_only("", deny="invalid"), label="said twice"),
     Ws("send", lambda w: {"op": "send", "room": w.ids["room"], "text": "hi", "cid": uuid.uuid4().hex},
-       ws_only(IN_GROUP)),
+       ws_only(SENDERS)),
     Ws("send", lambda w: {"op": "send", "room": w.ids["room"], "text": "hi all", "cid": uuid.uuid4().hex,
                           "mentions": "all"}, ws_only(GROUP_ADMINS), label='mentions "all"'),
     Ws("send", lambda w: {"op": "send", "room": "x_unknown", "text": "hi", "cid": "c"},
        ws_only("", deny="not_found"), label="unknown room"),
     Ws("history", in_room("history"), ws_only(IN_GROUP)),
     Ws("join", in_room("join"), ws_only("")),  # invite-only: nobody joins by themselves
+    Ws("join", lambda w: {"op": "join", "room": w.ids["approval"]}, ws_only(""), label="approval group"),
     Ws("join", lambda w: {"op": "join", "room": w.ids["open_room"]}, ws_only("everyone", owner="conflict"),
        world="row", label="open group"),
-    Ws("leave", in_room("leave"), ws_only("member admin bot", owner="conflict"), world="row"),
+    Ws("leave", in_room("leave"), ws_only("member admin bot muted", owner="conflict"), world="row"),
     Ws("typing", in_room("typing"), ws_only(IN_GROUP)),
     Ws("read", lambda w: {"op": "read", "room": w.ids["room"], "seq": int(w.ids["seq"])}, ws_only(IN_GROUP)),
     Ws("recall", lambda w: {"op": "recall", "room": w.ids["room"], "seq": int(w.ids["seq"])},
@@ -351,7 +394,7 @@ WS_ROWS = [
     Ws("edit", lambda w: {"op": "edit", "room": w.ids["room"], "seq": int(w.ids["seq"]), "text": "edited"},
        ws_only("member")),  # its author only
     Ws("react", lambda w: {"op": "react", "room": w.ids["room"], "seq": int(w.ids["seq"]), "emoji": "👍",
-                           "on": True}, ws_only(IN_GROUP)),
+                           "on": True}, ws_only(SENDERS)),  # a muted member may not react
     Ws("ping", lambda w: {"op": "ping"}, ws_only("everyone")),
 ]
 

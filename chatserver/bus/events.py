@@ -76,5 +76,12 @@ class Revoked(_Event, tag="rv"):
     user_id: str | None = None
 
 
-ControlEvent = Union[MembershipChanged, ReadMoved, Notified, Revoked]
+class RoomDeleted(_Event, tag="del"):
+    """A group was dissolved: its members' connections get `room_deleted` and nothing more of it."""
+
+    room_id: str
+    user_ids: list[str]
+
+
+ControlEvent = Union[MembershipChanged, ReadMoved, Notified, Revoked, RoomDeleted]
 BusEvent = Union[RoomEvent, ControlEvent]

@@ -40,10 +40,15 @@ _ROOM = {
         "id": {"type": "string"},
         "name": {"type": "string"},
         "topic": {"type": "string"},
-        "join_policy": {"type": "string", "enum": ["open", "invite"]},
+        "join_policy": {"type": "string", "enum": ["open", "invite", "approval"]},
         "owner": {"$ref": "#/components/schemas/User"},
         "member_count": {"type": "integer"},
         "last_seq": {"type": "integer"},
+        "muted": {"type": "boolean"},
+        "announcement": {
+            "type": "object", "nullable": True, "required": ["id", "text", "by", "ts"],
+            "properties": {"id": {"type": "string"}, "text": {"type": "string"},
+                           "by": {"$ref": "#/components/schemas/User"}, "ts": {"type": "integer"}}},
         "kind": {"type": "string", "enum": ["group", "direct"]},
         "mentions": {"type": "integer"},
     },
@@ -55,6 +60,8 @@ _MEMBER = {
         "user": {"$ref": "#/components/schemas/User"},
         "role": {"type": "string", "enum": ["owner", "admin", "member"]},
         "joined": {"type": "integer"},
+        "nickname": {"type": "string", "nullable": True},
+        "muted_until": {"type": "integer", "nullable": True},
     },
 }
 _ERROR_STATUSES = {

@@ -8,8 +8,10 @@ from aiohttp import web
 from client_proto.frames import INT64_MAX
 
 from .. import keys
+from storage.records import JoinRequest
+
 from ..errors import not_found
-from ..views import member_json, message_frame, room_json
+from ..views import join_request_json, member_json, message_frame, room_json
 from . import schemas
 from .body import current_user, json_response, no_content, parse, query_int
 from .routes import Route
@@ -63,8 +65,16 @@ async def list_members(request: web.Request) -> web.Response:
 async def add_member(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, schemas.AddMember)
-    member = await request.app[keys.ROOMS].add_member(user, request.match_info["room_id"], body.user_id)
-    return json_response(member_json(member), 201)
+    added = await request.app[keys.ROOMS].add_member(user, request.match_info["room_id"], body.user_id, body.note)
+    if isinstance(added, JoinRequest):  # an `approval` group: the owner and admins decide
+        return json_response(join_request_json(added), 202)
+    return json_response(member_json(added), 201)
+
+
+async def dissolve(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    await request.app[keys.ROOMS].dissolve(user, request.match_info["room_id"])
+    return no_content()
 
 
 async def remove_member(request: web.Request) -> web.Response:
@@ -105,7 +115,7 @@ async def post_message(request: web.Request) -> web.Response:
     return json_response({"seq": m.seq, "id": m.id, "ts": m.ts, "dup": stored.dup}, 200 if stored.dup else 201)
 
 
-def _seq(request: web.Request) -> int:
+def path_seq(request: web.Request) -> int:
     """The `{seq}` of the path; anything but a seq names no message (404)."""
     raw = request.match_info["seq"]
     if not raw.isdigit() or not 1 <= int(raw) <= INT64_MAX:
@@ -116,7 +126,7 @@ def _seq(request: web.Request) -> int:
 async def edit_message(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, schemas.EditMessage)
-    room_id, seq = request.match_info["room_id"], _seq(request)
+    room_id, seq = request.match_info["room_id"], path_seq(request)
     service = request.app[keys.MESSAGES]
     await service.edit(user, room_id, seq, body.text)
     return json_response(message_frame(await service.get(user, room_id, seq)))
@@ -124,7 +134,7 @@ async def edit_message(request: web.Request) -> web.Response:
 
 async def add_reaction(request: web.Request) -> web.Response:
     user = await current_user(request)
-    room_id, seq = request.match_info["room_id"], _seq(request)
+    room_id, seq = request.match_info["room_id"], path_seq(request)
     service = request.app[keys.MESSAGES]
     await service.react(user, room_id, seq, request.match_info["emoji"], True)
     return json_response(message_frame(await service.get(user, room_id, seq)))
@@ -133,14 +143,14 @@ async def add_reaction(request: web.Request) -> web.Response:
 async def remove_reaction(request: web.Request) -> web.Response:
     user = await current_user(request)
     await request.app[keys.MESSAGES].react(
-        user, request.match_info["room_id"], _seq(request), request.match_info["emoji"], False
+        user, request.match_info["room_id"], path_seq(request), request.match_info["emoji"], False
     )
     return no_content()
 
 
 async def message_edits(request: web.Request) -> web.Response:
     user = await current_user(request)
-    versions = await request.app[keys.MESSAGES].edits(user, request.match_info["room_id"], _seq(request))
+    versions = await request.app[keys.MESSAGES].edits(user, request.match_info["room_id"], path_seq(request))
     return json_response({"items": [{"text": text, "ts": ts} for text, ts in versions]})
 
 
@@ -165,10 +175,12 @@ ROUTES = [
           tags=("rooms",)),
     Route("PATCH", ROOM_PATH, update_room, "Change a group (owner/admin)", schemas.RoomChanges, response=ROOM,
           tags=("rooms",)),
+    Route("DELETE", ROOM_PATH, dissolve, "Dissolve a group (owner): it and its history are deleted", status=204,
+          tags=("rooms",)),
     Route("GET", f"{ROOM_PATH}/members", list_members, "Members with roles",
           response={"type": "object", "properties": {"items": {"type": "array", "items": MEMBER}}},
           tags=("rooms",)),
-    Route("POST", f"{ROOM_PATH}/members", add_member, "Add a member (owner/admin), or join an open group",
+    Route("POST", f"{ROOM_PATH}/members", add_member, "Add a member (owner/admin), join an open group, or ask to join an approval group (202 request)",
           schemas.AddMember, 201, MEMBER, tags=("rooms",)),
     Route("DELETE", f"{ROOM_PATH}/members/{{user_id}}", remove_member, "Leave, or remove a member (owner/admin)",
           status=204, tags=("rooms",)),

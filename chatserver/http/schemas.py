@@ -38,18 +38,36 @@ class MeChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class NewRoom(msgspec.Struct, frozen=True):
     name: Annotated[str, Meta(max_length=100)]
     topic: ShortText | None = None
-    join_policy: Literal["open", "invite"] = "invite"
+    join_policy: Literal["open", "invite", "approval"] = "invite"
 
 
 class RoomChanges(msgspec.Struct, frozen=True, omit_defaults=True):
     name: Annotated[str, Meta(max_length=100)] | None = None
     topic: ShortText | None = None
-    join_policy: Literal["open", "invite"] | None = None
+    join_policy: Literal["open", "invite", "approval"] | None = None
+    muted: bool | None = None  # mute-all: only the owner and admins may send
     avatar: str | None | msgspec.UnsetType = msgspec.UNSET  # a file id; null clears it
 
 
 class AddMember(msgspec.Struct, frozen=True):
     user_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    note: ShortText = ""  # with a request to join an `approval` group
+
+
+class Mute(msgspec.Struct, frozen=True):
+    seconds: Annotated[int, Meta(ge=60, le=2_592_000)]
+
+
+class NewBan(msgspec.Struct, frozen=True):
+    reason: ShortText = ""
+
+
+class NewAnnouncement(msgspec.Struct, frozen=True):
+    text: Annotated[str, Meta(min_length=1, max_length=2000)]
+
+
+class Nickname(msgspec.Struct, frozen=True):
+    nickname: Annotated[str, Meta(max_length=32)]
 
 
 class SetRole(msgspec.Struct, frozen=True):

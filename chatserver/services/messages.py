@@ -13,26 +13,33 @@ from collections.abc import Callable
 from client_proto.errors import ErrorCode
 from client_proto.frames import MAX_FILES
 from storage import messages as message_store
+from storage import moderation
 from storage import rooms as room_store
 from storage import timeline
-from storage.db import Database
+from storage.db import Database, now_ms
 from storage.records import Member, Message, NewMessage, Stored, Unchanged, User
 
 from ..bus.base import Bus
 from ..bus.events import ReadMoved, TypingStarted
 from ..config import Settings
 from ..errors import ServiceError, forbidden, invalid, not_found
+from ..policy import RoomPolicy
 from .roles import ADMIN_ROLES
 from .writer import MessageWriter
 
 
 
 class MessageService:
-    def __init__(self, db: Database, bus: Bus, writer: MessageWriter, settings: Settings):
+    def __init__(
+        self, db: Database, bus: Bus, writer: MessageWriter, settings: Settings,
+        policies: Callable[[str], RoomPolicy | None] = lambda room_id: None,
+    ):
+        """`policies(room_id)`: the hub's live `RoomPolicy` of a room this node serves, else None."""
         self._db = db
         self._bus = bus
         self._writer = writer
         self._settings = settings
+        self._policies = policies
 
     async def membership(self, user: User, room_id: str) -> Member:
         """The caller's membership; `not_found` for an unknown room, `forbidden` for a non-member."""
@@ -71,8 +78,27 @@ class MessageService:
         role = "member"
         if not known_member or mentions == "all":  # the role matters, or membership is not known yet
             role = (await self.membership(user, room_id)).role
+        await self.check_may_post(user, room_id)
         new = self._checked(user, room_id, text, cid, role, reply_to, mentions, files)
         self._writer.submit(new, on_stored, on_failed)
+
+    async def check_may_post(self, user: User, room_id: str) -> None:
+        """Raise `forbidden` (with `retry_after` for a mute) when the user may not post in the room now.
+
+        For `send`, and for `edit` and `react` (docs/protocol.md §12.14). A room this node
+        serves (every room a local connection hears) is decided by the hub's policy, with
+        no storage read; any other (an HTTP sender's room no local connection hears) is read.
+        """
+        policy = self._policies(room_id)
+        if policy is None:
+            async with self._db.read() as db:
+                state = await moderation.policy_state(db, room_id)
+            if state is None:
+                raise not_found("room")
+            policy = RoomPolicy(state)
+        refusal = policy.refusal(user.id, now_ms())
+        if refusal is not None:
+            raise refusal
 
     async def send(
         self,
@@ -167,6 +193,7 @@ class MessageService:
         message) are checked again by the group commit (docs/protocol.md §6.4).
         """
         await self.membership(user, room_id)
+        await self.check_may_post(user, room_id)  # a muted member may not edit (docs/protocol.md §12.14)
         self._check_text(text)
         async with self._db.read() as db:
             message = await message_store.get(db, room_id, seq)
@@ -190,6 +217,7 @@ class MessageService:
         """
         if not known_member:
             await self.membership(user, room_id)
+        await self.check_may_post(user, room_id)  # nor react (docs/protocol.md §12.14)
         if not 1 <= len(emoji) <= 16 or "\x00" in emoji:
             raise invalid("emoji: 1 to 16 characters")
         return await self._commit(timeline.reaction_entry(room_id, user, seq, emoji, on))

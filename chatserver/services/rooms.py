@@ -1,4 +1,4 @@
-"""Use cases of rooms (groups): create, update, members and roles.
+"""Use cases of rooms (groups): create, update, members and roles, join requests, dissolving.
 
 A membership change and the system message announcing it are stored in one
 transaction, then published: the message on the room's channel, and a
@@ -8,33 +8,43 @@ connections at once.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
+from storage import join_requests as request_store
+from storage import moderation
 from storage import rooms as room_store
 from storage import users as user_store
 from storage.db import Database
-from storage.records import Member, Room, User
+from storage.records import JoinRequest, Member, Message, Room, User
 
 from ..announcements import Announcer, MemberJoined, MemberKicked, MemberLeft, Person, RoomUpdated
 from ..bus.base import Bus
-from ..bus.events import MembershipChanged
+from ..bus.events import MembershipChanged, Notified, RoomDeleted
+from ..config import Settings
 from ..errors import conflict, forbidden, invalid, not_found
-from .roles import ADMIN_ROLES, ROLES
+from ..views import join_request_json
+from .roles import ADMIN_ROLES, ROLES, outranks, require_role
 
 if TYPE_CHECKING:
     from .files import FileService
 
-JOIN_POLICIES = ("open", "invite")
+JOIN_POLICIES = ("open", "invite", "approval")
+SELF_SERVE = ("open", "approval")  # a non-member may see the group and ask to be in it
 
 
 class RoomService:
-    def __init__(self, db: Database, bus: Bus, announcer: Announcer, files: FileService | None = None):
+    def __init__(
+        self, db: Database, bus: Bus, announcer: Announcer, files: FileService | None = None,
+        settings: Settings | None = None,
+    ):
         self._db = db
         self._bus = bus
         self._announcer = announcer
         self._files = files  # room avatars
+        self._max_members = settings.room_max_members if settings is not None else Settings.room_max_members
 
     async def create(self, owner: User, name: str, topic: str | None, join_policy: str) -> Room:
         _check_room_fields(name=name, topic=topic, join_policy=join_policy)
@@ -48,13 +58,16 @@ class RoomService:
         return room
 
     async def get(self, user: User, room_id: str) -> tuple[Room, User]:
-        """The room and its owner; members see any room, others only `open` ones."""
+        """The room and its owner; members see any room, others only `open` and `approval` ones,
+        without the announcement (members read those)."""
         async with self._db.read() as db:
             room = await room_store.get(db, room_id)
             if room is None:
                 raise not_found("room")
-            if room.join_policy != "open" and await room_store.get_member(db, room_id, user.id) is None:
-                raise forbidden("you are not a member of this room")
+            if await room_store.get_member(db, room_id, user.id) is None:
+                if room.join_policy not in SELF_SERVE:
+                    raise forbidden("you are not a member of this room")
+                room = dataclasses.replace(room, announcement=None)
             owner = await user_store.get(db, room.owner_id)
         return room, owner
 
@@ -65,16 +78,20 @@ class RoomService:
         return [(room, owners[room.owner_id]) for room in rooms]
 
     async def update(self, actor: User, room_id: str, changes: dict[str, Any]) -> tuple[Room, User]:
-        """Owner/admin changes name, topic or join policy; `room.updated` tells the room."""
+        """Owner/admin changes name, topic, join policy or mute-all; `room.updated` tells the room."""
         _check_room_fields(**changes)
+        if changes.get("muted") is True:
+            text = f"{actor.display} muted the group: only the owner and admins may send"
+        elif changes.get("muted") is False:
+            text = f"{actor.display} unmuted the group"
+        else:
+            text = f"{actor.display} updated the group"
         async with self._db.transaction() as db:
-            await self._require_role(db, room_id, actor, ADMIN_ROLES)
+            await require_role(db, room_id, actor, ADMIN_ROLES)
             if "avatar" in changes:  # one of the actor's own images (docs/protocol.md §12.10)
                 await self._files.check_avatar(db, actor, changes["avatar"])
                 await self._files.set_room_avatar(db, room_id, changes["avatar"])
-            message = await self._announcer.store(
-                db, room_id, RoomUpdated(by=Person.of(actor), changes=changes), f"{actor.display} updated the group"
-            )
+            message = await self._announcer.store(db, room_id, RoomUpdated(by=Person.of(actor), changes=changes), text)
             room = await room_store.update_room(db, room_id, **changes)  # its last_seq counts `room.updated`
             owner = await user_store.get(db, room.owner_id)
         self._announcer.publish(message)
@@ -82,43 +99,74 @@ class RoomService:
 
     async def members(self, user: User, room_id: str) -> list[Member]:
         async with self._db.read() as db:
-            await self._require_role(db, room_id, user, ROLES)
+            await require_role(db, room_id, user, ROLES)
             return await room_store.members(db, room_id)
 
     async def online(self, user: User, room_id: str) -> list[str]:
         """Ids of the room's members with a live connection on any node (one per user, not per tab)."""
         async with self._db.read() as db:
-            await self._require_role(db, room_id, user, ROLES)
+            await require_role(db, room_id, user, ROLES)
             member_ids = await room_store.member_ids(db, room_id)
         return sorted(await self._bus.online(set(member_ids)))
 
-    async def add_member(self, actor: User, room_id: str, user_id: str) -> Member:
-        """Owner/admin adds anyone; anyone adds themselves to an `open` room."""
+    async def add_member(self, actor: User, room_id: str, user_id: str, note: str = "") -> Member | JoinRequest:
+        """Owner/admin adds anyone; anyone adds themselves to an `open` room, or asks to join an
+        `approval` one (a pending `JoinRequest`; its owner and admins are notified)."""
         async with self._db.transaction() as db:
-            room = await room_store.get(db, room_id)
-            if room is None:
+            if not await room_store.lock(db, room_id):  # first: adds to one room queue here (the size limit)
                 raise not_found("room")
+            room = await room_store.get(db, room_id)
             _not_direct(room)
-            if actor.id == user_id and room.join_policy == "open":
-                subject = actor
-            else:
-                await self._require_role(db, room_id, actor, ADMIN_ROLES)
+            actor_member = await room_store.get_member(db, room_id, actor.id)
+            if actor_member is not None and actor_member.role in ADMIN_ROLES:
                 subject = await user_store.get(db, user_id)
                 if subject is None:
                     raise not_found("user")
-            try:
-                async with db.begin_nested():
-                    added = await room_store.add_member(db, room_id, user_id)
-            except IntegrityError:  # a concurrent add of the same user committed first (PostgreSQL)
-                added = False
-            if not added:
-                raise conflict("already a member of this room")
-            joined = MemberJoined(user=Person.of(subject), by=Person.of(actor) if actor.id != subject.id else None)
-            message = await self._announcer.store(db, room_id, joined, f"{subject.display} joined")
-            await room_store.set_read(db, room_id, user_id, message.seq)
-            member = await room_store.get_member(db, room_id, user_id)
+            elif actor.id == user_id and room.join_policy in SELF_SERVE:
+                subject = actor
+            elif actor_member is None:
+                raise forbidden("you are not a member of this room")
+            else:
+                raise forbidden("only the owner or an admin may do that")
+            if room.join_policy == "approval" and subject is actor and actor_member is None:
+                if await moderation.is_banned(db, room_id, actor.id):
+                    raise forbidden("you are banned from this group")
+                try:
+                    request = await request_store.create(db, room_id, actor, note)
+                except request_store.AlreadyPending:
+                    raise conflict("you have a pending request to join this group") from None
+                admins = (await moderation.policy_state(db, room_id)).admins
+            else:
+                message = await self.admit(db, room_id, subject, actor)
+                member = await room_store.get_member(db, room_id, user_id)
+        if room.join_policy == "approval" and subject is actor and actor_member is None:
+            self._bus.publish_control(
+                Notified(user_ids=sorted(admins), type="join_request", payload={"request": join_request_json(request)})
+            )
+            return request
         self._announcer.publish(message)
         return member
+
+    async def admit(self, db, room_id: str, subject: User, actor: User) -> Message:
+        """Add `subject` to a room locked by the caller: not if banned (403), already in or the group is
+        full (409). Returns the stored `member.joined`, to publish after the commit."""
+        if await moderation.is_banned(db, room_id, subject.id):
+            raise forbidden(f"{subject.name} is banned from this group")
+        if await room_store.get_member(db, room_id, subject.id) is not None:
+            raise conflict("already a member of this room")
+        if await room_store.member_count(db, room_id) >= self._max_members:
+            raise conflict(f"the group is full ({self._max_members} members)")
+        try:
+            async with db.begin_nested():
+                added = await room_store.add_member(db, room_id, subject.id)
+        except IntegrityError:  # a concurrent add of the same user committed first
+            added = False
+        if not added:
+            raise conflict("already a member of this room")
+        joined = MemberJoined(user=Person.of(subject), by=Person.of(actor) if actor.id != subject.id else None)
+        message = await self._announcer.store(db, room_id, joined, f"{subject.display} joined")
+        await room_store.set_read(db, room_id, subject.id, message.seq)
+        return message
 
     async def join(self, user: User, room_id: str) -> Member:
         """Join an `open` room (WebSocket `join`)."""
@@ -128,7 +176,8 @@ class RoomService:
             raise not_found("room")
         _not_direct(room)
         if room.join_policy != "open":
-            raise forbidden("this group is invite-only")
+            raise forbidden("this group is invite-only" if room.join_policy == "invite"
+                            else "this group takes requests to join: POST /api/rooms/{id}/members")
         return await self.add_member(user, room_id, user.id)
 
     async def remove_member(self, actor: User, room_id: str, user_id: str) -> None:
@@ -136,7 +185,7 @@ class RoomService:
         async with self._db.transaction() as db:
             if not await room_store.lock(db, room_id):
                 raise not_found("room")
-            actor_member = await self._require_role(db, room_id, actor, ROLES)
+            actor_member = await require_role(db, room_id, actor, ROLES)
             _not_direct(await room_store.get(db, room_id))
             subject = await room_store.get_member(db, room_id, user_id)
             if subject is None:
@@ -150,7 +199,7 @@ class RoomService:
             else:
                 if actor_member.role not in ADMIN_ROLES:
                     raise forbidden("only the owner or an admin may remove others")
-                if subject.role == "owner" or (subject.role == "admin" and actor_member.role != "owner"):
+                if not outranks(actor_member.role, subject.role):
                     raise forbidden("an admin cannot remove the owner or another admin")
                 payload = MemberKicked(user=Person.of(subject.user), by=Person.of(actor))
                 text = f"{subject.user.display} was removed by {actor.display}"
@@ -171,7 +220,7 @@ class RoomService:
             if not await room_store.lock(db, room_id):
                 raise not_found("room")
             _not_direct(await room_store.get(db, room_id))
-            await self._require_role(db, room_id, actor, {"owner"})
+            await require_role(db, room_id, actor, {"owner"})
             subject = await room_store.get_member(db, room_id, user_id)
             if subject is None:
                 raise not_found("member")
@@ -188,15 +237,19 @@ class RoomService:
         self._announcer.publish(message)
         return member
 
-    async def _require_role(self, db, room_id: str, user: User, roles) -> Member:
-        member = await room_store.get_member(db, room_id, user.id)
-        if member is None:
-            if await room_store.get(db, room_id) is None:
+    async def dissolve(self, actor: User, room_id: str) -> None:
+        """Owner only: the group and everything in it are deleted (see the README, "Dissolving a group").
+
+        Every member connection on every node gets `room_deleted` and nothing more of it.
+        """
+        async with self._db.transaction() as db:
+            if not await room_store.lock(db, room_id):
                 raise not_found("room")
-            raise forbidden("you are not a member of this room")
-        if member.role not in roles:
-            raise forbidden("only the owner or an admin may do that")
-        return member
+            await require_role(db, room_id, actor, {"owner"})
+            user_ids = await room_store.member_ids(db, room_id)
+            await room_store.delete_room(db, room_id)
+        self._bus.publish_control(RoomDeleted(room_id=room_id, user_ids=sorted(user_ids)))
+
 
 def _not_direct(room: Room) -> None:
     """A direct room cannot be joined, added to, left, bound or given roles (docs/protocol.md §12.11)."""
@@ -204,7 +257,7 @@ def _not_direct(room: Room) -> None:
         raise forbidden("a direct room has exactly its two members")
 
 
-def _check_room_fields(*, name=None, topic=None, join_policy=None, avatar=None, **unknown) -> None:
+def _check_room_fields(*, name=None, topic=None, join_policy=None, muted=None, avatar=None, **unknown) -> None:
     if unknown:
         raise invalid(f"{next(iter(unknown))}: not a room field")
     if name is not None and not 1 <= len(name.strip()) <= 100:
@@ -212,4 +265,6 @@ def _check_room_fields(*, name=None, topic=None, join_policy=None, avatar=None, 
     if topic is not None and len(topic) > 1000:
         raise invalid("topic: at most 1000 characters")
     if join_policy is not None and join_policy not in JOIN_POLICIES:
-        raise invalid('join_policy: must be "open" or "invite"')
+        raise invalid('join_policy: must be "open", "invite" or "approval"')
+    if muted is not None and not isinstance(muted, bool):
+        raise invalid("muted: must be true or false")

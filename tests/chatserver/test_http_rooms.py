@@ -34,8 +34,8 @@ async def test_create_room_is_201_with_the_creator_as_owner(make_account, http):
     assert reply.status == 201
     room = reply.body
     assert set(room) == {"id", "name", "topic", "join_policy", "owner", "member_count", "last_seq", "kind",
-                         "avatar"}
-    assert room["kind"] == "group"
+                         "avatar", "muted", "announcement"}
+    assert (room["kind"], room["muted"], room["announcement"]) == ("group", False, None)
     assert (room["name"], room["topic"], room["join_policy"], room["member_count"], room["last_seq"]) == (
         "reunion", "2010", "open", 1, 0)
     assert room["owner"] == alice.user
@@ -149,7 +149,7 @@ async def test_members_list_has_user_role_joined(group, http):
     items = reply.body["items"]
     assert {m["user"]["id"]: m["role"] for m in items} == {alice.id: "owner", bob.id: "member"}
     for member in items:
-        assert set(member) == {"user", "role", "joined"} and isinstance(member["joined"], int)
+        assert set(member) == {"user", "role", "joined", "nickname", "muted_until"} and isinstance(member["joined"], int)
     (await http("GET", room_path(room, "/members"), token=carol.token)).error(403, "forbidden")
 
 
@@ -240,7 +240,7 @@ async def test_owner_sets_roles_with_200_member(group, http):
     room, alice, bob, carol = group
     reply = await http("PUT", room_path(room, f"/members/{bob.id}/role"), token=alice.token, json={"role": "admin"})
     assert reply.status == 200
-    assert set(reply.body) == {"user", "role", "joined"}
+    assert set(reply.body) == {"user", "role", "joined", "nickname", "muted_until"}
     assert (reply.body["user"], reply.body["role"]) == (bob.user, "admin")
     # Only the owner: an admin may not set roles.
     await http("POST", room_path(room, "/members"), token=alice.token, json={"user_id": carol.id})

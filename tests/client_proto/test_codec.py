@@ -38,6 +38,7 @@ from client_proto.frames import (
     Notify,
     Ok,
     Ping,
+    RoomDeleted,
     Pong,
     PresenceReply,
     PresenceRequest,
@@ -132,6 +133,8 @@ SERVER_FRAMES = [
     Error(code="bad_frame", message="a frame must be an object"),
     Gap(room="r1", from_=1, to=500),
     Notify(type="invitation", invitation={"id": "i1", "status": "pending", "note": None}),
+    Notify(type="join_request", request={"id": "jr1", "room": "r1", "status": "pending", "note": "hi"}),
+    RoomDeleted(room="r1"),
     Notify(type="mention", room="r1", seq=7, from_={"id": "u1", "name": "alice", "display": "Alice", "bot": False}),
     Notify(type="like", post="p1", by={"id": "u2", "name": "helper", "display": "Helper", "bot": True}),
 ]
@@ -361,6 +364,15 @@ def encoded(frame: msgspec.Struct) -> dict:
     return json.loads(server_codec(None).encode(frame))
 
 
+def test_room_deleted_and_join_request_notify_on_the_wire():
+    """docs/protocol.md §12.14: `{"op":"room_deleted","room"}` and nothing more; a join request rides `notify`."""
+    codec = server_codec(JSON_SUBPROTOCOL)
+    assert json.loads(codec.encode(RoomDeleted(room="r1"))) == {"op": "room_deleted", "room": "r1"}
+    request = {"id": "jr1", "room": "r1", "user": {"id": "u1"}, "note": "", "status": "pending", "created": 1}
+    assert json.loads(codec.encode(Notify(type="join_request", request=request))) == {
+        "op": "notify", "type": "join_request", "request": request}
+
+
 def test_from_and_kind_always_encoded():
     system = encoded(SYSTEM_MSG)
     assert "from" in system and system["from"] is None
@@ -451,7 +463,9 @@ server_frames = st.one_of(
     st.builds(Error, code=st.sampled_from(list(ErrorCode)).map(str), message=st.text(),
               retry_after=opt(seqs), ref=refs),
     st.builds(Gap, room=st.text(), from_=seqs, to=seqs),
-    st.builds(Notify, type=st.text(), invitation=opt(st.dictionaries(st.text(), json_values))),
+    st.builds(Notify, type=st.text(), invitation=opt(st.dictionaries(st.text(), json_values)),
+              request=opt(st.dictionaries(st.text(), json_values))),
+    st.builds(RoomDeleted, room=st.text()),
 )
 
 

@@ -12,7 +12,9 @@
 // Events: "rooms" (the list or a badge changed), "room" (detail: {room,
 // reset, seqs}: messages of one room changed), "pending" (detail: {room}),
 // "typing" (detail: {room}), "status" (detail: socket state), "invitations",
-// "removed" (detail: {room, kicked}), "notice" (detail: {text, kind}).
+// "removed" (detail: {room, kicked}), "notice" (detail: {text, kind}),
+// "requests" (detail: {room}: a join request arrived for a group we run),
+// "pins" (detail: {room}: a message was pinned or unpinned).
 
 import { ChatSocket, SocketError, socketUrl } from "./socket.js";
 import { enc } from "./api.js";
@@ -81,6 +83,7 @@ export class Chat extends EventTarget {
         id, name: fields.name || "…", topic: "", join_policy: null, last_seq: 0, read_seq: 0, unread: 0,
         counted: 0, msgs: new Map(), more: null, loading: null, role: null, activity: 0, mentions: 0,
         kind: "group",
+        muted: false, announcement: null, muted_until: null, // who may send, and the group's newest announcement
       };
       this.rooms.set(id, room);
     }
@@ -96,6 +99,7 @@ export class Chat extends EventTarget {
       if (room) {
         Object.assign(room, {
           name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner, avatar: data.avatar,
+          muted: Boolean(data.muted), announcement: data.announcement || null,
           kind: data.kind || "group",
         });
         this.emit("rooms");
@@ -163,12 +167,29 @@ export class Chat extends EventTarget {
     const data = await this.api.get(`/api/rooms/${enc(id)}/members`);
     const mine = data.items.find((m) => m.user.id === this.me.id);
     const room = this.rooms.get(id);
-    if (room && mine) room.role = mine.role;
+    if (room && mine) {
+      room.role = mine.role;
+      room.muted_until = mine.muted_until || null;
+      this.emit("rooms");
+    }
     return data.items;
   }
 
   async addMember(id, userId) {
     return this.api.post(`/api/rooms/${enc(id)}/members`, { user_id: userId });
+  }
+
+  /** Why we may not send in a group now, or null: {text, until?} (until: ms of a mute's end). */
+  sendBlock(id) {
+    const room = this.rooms.get(id);
+    if (!room) return null;
+    if (room.muted_until && room.muted_until > Date.now()) {
+      return { text: "You are muted in this group", until: room.muted_until };
+    }
+    if (room.muted && room.role !== "owner" && room.role !== "admin") {
+      return { text: "The group is muted: only the owner and admins may send" };
+    }
+    return null;
   }
 
   async presence(id) {
@@ -257,6 +278,15 @@ export class Chat extends EventTarget {
             text: `${displayName(inv.inviter)} invited you to ${record}.`,
             action: { label: "See invitations", href: "#/invitations" },
           });
+        } else if (frame.type === "join_request" && frame.request) {
+          const req = frame.request;
+          const room = this.rooms.get(req.room);
+          this.emit("requests", { room: req.room });
+          this.emit("notice", {
+            kind: "info",
+            text: `${displayName(req.user)} asks to join ${room ? room.name : "your group"}.`,
+            action: { label: "Open the group", href: `#/room/${encodeURIComponent(req.room)}` },
+          });
         } else if (frame.type === "record_request" && frame.request) {
           const req = frame.request;
           const record = req.record && typeof req.record === "object" ? req.record : { id: req.record, name: "your record" };
@@ -267,6 +297,14 @@ export class Chat extends EventTarget {
           });
         }
         break;
+      case "room_deleted": {
+        const room = this.rooms.get(frame.room);
+        if (room) {
+          this.removeRoom(frame.room, true);
+          this.notice(`The group “${room.name}” was dissolved by its owner.`, "info");
+        }
+        break;
+      }
       case "error":
         this.notice(errorWords({ code: frame.code, message: frame.message, retryAfter: frame.retry_after }));
         break;
@@ -317,6 +355,7 @@ export class Chat extends EventTarget {
     if (target && applyUpdate(target, m, this.me.id)) {
       this.emit("room", { room: room.id, reset: false, seqs: [target.seq], changed: true });
     }
+    if (m.update.type === "pinned" || m.update.type === "unpinned") this.emit("pins", { room: room.id });
   }
 
   onSystem(room, m, sys) {
@@ -325,8 +364,18 @@ export class Chat extends EventTarget {
     if ((sys.type === "member.left" || sys.type === "member.kicked") && subject === this.me.id) {
       this.removeRoom(room.id, sys.type === "member.kicked");
     } else if (sys.type === "room.updated" && data.changes) {
-      for (const key of ["name", "topic", "join_policy"]) if (key in data.changes) room[key] = data.changes[key];
-      if (data.changes.role && data.changes.role.user && data.changes.role.user.id === this.me.id) room.role = null;
+      for (const key of ["name", "topic", "join_policy", "muted", "announcement"]) {
+        if (key in data.changes) room[key] = data.changes[key];
+      }
+      const role = data.changes.role;
+      if (role && role.user && role.user.id === this.me.id) room.role = role.role;
+      else if (role && role.role === "owner" && data.by && data.by.id === this.me.id) room.role = "admin";
+    } else if (sys.type === "member.muted" && subject === this.me.id) {
+      room.muted_until = data.until;
+    } else if (sys.type === "member.unmuted" && subject === this.me.id) {
+      room.muted_until = null;
+    } else if (sys.type === "room.announcement") {
+      room.announcement = data.announcement || null;
     }
   }
 

@@ -3,7 +3,7 @@
 
 import { displayName } from "./dom.js";
 
-const POLICY_WORDS = { open: "open to anyone", invite: "invite-only" };
+const POLICY_WORDS = { open: "open to anyone", invite: "invite-only", approval: "open to requests" };
 
 /** {text, detail?, links: [{href, label}]} for a system message. */
 export function describeSystem(msg) {
@@ -25,6 +25,15 @@ export function describeSystem(msg) {
       break;
     case "room.updated":
       text = roomUpdated(data) || fallback;
+      break;
+    case "member.unmuted":
+      if (data.user && data.by) text = `${displayName(data.by)} unmuted ${displayName(data.user)}`;
+      break;
+    case "room.announcement":
+      if (data.announcement) {
+        text = `${displayName(data.announcement.by)} posted an announcement`;
+        detail = data.announcement.text;
+      }
       break;
     case "post.published":
     case "post.updated":
@@ -58,6 +67,13 @@ function roomUpdated(data) {
   if ("name" in changes) parts.push(`renamed the group to “${changes.name}”`);
   if ("topic" in changes) parts.push(changes.topic ? `set the topic to “${changes.topic}”` : "cleared the topic");
   if ("join_policy" in changes) parts.push(`made the group ${POLICY_WORDS[changes.join_policy] || changes.join_policy}`);
+  if ("muted" in changes) parts.push(changes.muted ? "muted the group: only the owner and admins may send" : "unmuted the group");
+  if ("announcement" in changes) parts.push("withdrew an announcement");
+  if (changes.nickname && changes.nickname.user) {
+    const card = changes.nickname.nickname;
+    return card ? `${displayName(changes.nickname.user)}'s group card is now “${card}”`
+      : `${displayName(changes.nickname.user)}'s group card was cleared`;
+  }
   if (changes.role && changes.role.user) return `${displayName(changes.role.user)} is now ${changes.role.role}`;
   return parts.length ? `${by} ${parts.join(", ")}` : null;
 }

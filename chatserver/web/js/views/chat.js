@@ -5,7 +5,7 @@
 // messages survive a lost connection (sent again with the same cid).
 
 import { enc } from "../api.js";
-import { clear, displayName, fullTime, h, shortTime } from "../dom.js";
+import { attempt, clear, displayName, field, fullTime, h, shortTime } from "../dom.js";
 import { describeSystem } from "../system.js";
 import { errorWords } from "../words.js";
 import { fileSize, filesView } from "../files.js";
@@ -64,6 +64,12 @@ async function showOutsider(section, { api, chat }, id) {
   }
   if (chat.rooms.has(id)) return;
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  if (room && room.join_policy === "approval") {
+    clear(section).append(h("div", { class: "page" },
+      h("h1", {}, room.name), room.topic ? h("p", { class: "muted" }, room.topic) : null,
+      askToJoin(api, chat.me, room), h("p", {}, h("a", { href: "#/" }, "Back to my groups"))));
+    return;
+  }
   const join = room && room.join_policy === "open"
     ? h("button", {
       type: "button", class: "primary", async onclick() {
@@ -81,6 +87,28 @@ async function showOutsider(section, { api, chat }, id) {
     room && room.topic ? h("p", { class: "muted" }, room.topic) : null,
     h("p", {}, room && room.join_policy === "open" ? "This group is open: anyone can join." : text),
     error, join, h("p", {}, h("a", { href: "#/" }, "Back to my groups"))));
+}
+
+/** An `approval` group: a note and "Ask to join"; the owner and admins decide. */
+function askToJoin(api, me, room) {
+  const note = h("input", { name: "note", maxlength: 1000, placeholder: "a note for the admins (optional)" });
+  const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  const done = h("p", { class: "request-sent", hidden: true });
+  const form = h("form", { class: "ask-to-join", onsubmit: async (event) => {
+    event.preventDefault();
+    const request = await attempt(form, error, () => api.post(`/api/rooms/${enc(room.id)}/members`,
+      { user_id: me.id, note: note.value.trim() }), (err) => (err.code === "conflict"
+      ? "You have asked already: the owner or an admin will decide." : err.code === "forbidden"
+        ? "You may not join this group." : errorWords(err)));
+    if (request) {
+      form.hidden = true;
+      done.textContent = "Request sent: you join as soon as the owner or an admin approves it.";
+      done.hidden = false;
+    }
+  } },
+  h("p", {}, "The owner or an admin approves who joins this group."), field("Note", note), error,
+  h("button", { type: "submit", class: "primary" }, "Ask to join"));
+  return h("div", {}, form, done);
 }
 
 class ChatView {
@@ -101,6 +129,9 @@ class ChatView {
     const { chat, room } = this;
     this.nameEl = h("h2", { class: "room-name" });
     this.topicEl = h("p", { class: "room-topic" });
+    this.announceEl = h("p", { class: "room-announcement", id: "announcement", hidden: true });
+    this.pinsEl = h("p", { class: "room-pins", id: "pins", hidden: true });
+    this.blockEl = h("p", { class: "send-block", id: "send-block", role: "status", hidden: true });
     this.onlineEl = h("span", { class: "online", hidden: true });
     this.members = new MembersPanel(this.ctx, room, () => this.updateActions());
     this.list = h("ol", { class: "message-list", id: "messages" });
@@ -137,12 +168,12 @@ class ChatView {
     this.section.append(
       h("header", { class: "chat-head" },
         h("a", { class: "back", href: "#/", "aria-label": "Back to groups" }, "‹"),
-        h("div", { class: "chat-title" }, this.nameEl, this.topicEl),
+        h("div", { class: "chat-title" }, this.nameEl, this.topicEl, this.announceEl, this.pinsEl),
         this.onlineEl,
         h("button", { type: "button", class: "small ghost", "aria-expanded": "false", onclick: (e) => this.toggleMembers(e.currentTarget) }, "Members")),
       h("div", { class: "chat-body" },
-        h("div", { class: "chat-main" }, this.scroller, this.jump, this.typingEl, this.attachedEl, this.replyBar,
-          this.mentionList, this.composer),
+        h("div", { class: "chat-main" }, this.scroller, this.jump, this.typingEl, this.blockEl, this.attachedEl,
+          this.replyBar, this.mentionList, this.composer),
         this.members.el));
     this.renderHead();
     this.renderAll();
@@ -154,6 +185,7 @@ class ChatView {
     this.listen(chat, "pending", (e) => e.detail.room === room.id && this.renderPending());
     this.listen(chat, "typing", (e) => e.detail.room === room.id && this.renderTyping());
     this.listen(chat, "rooms", () => this.renderHead());
+    this.listen(chat, "pins", (e) => e.detail.room === room.id && this.loadPins());
     this.listen(chat, "status", (e) => {
       if (e.detail.state === "open") this.onConnected();
       else this.onlineEl.hidden = true;
@@ -175,7 +207,7 @@ class ChatView {
     });
     this.listen(document, "visibilitychange", () => this.onScroll());
     this.listen(window, "resize", () => this.onScroll());
-    this.tick = setInterval(() => this.updateActions(), 10000);
+    this.tick = setInterval(() => { this.updateActions(); this.renderBlock(); }, 10000);
     this.presenceTick = setInterval(() => this.refreshPresence(), 30000);
     chat.members(room.id).then((items) => {
       this.people = items.map((m) => m.user);
@@ -183,6 +215,7 @@ class ChatView {
     }).catch(() => {});
     if (room.join_policy === null) chat.fetchRoom(room.id); // welcome gives names only: get the topic
     this.refreshPresence();
+    this.loadPins();
     this.fill();
     this.onScroll();
     this.input.focus();
@@ -193,6 +226,8 @@ class ChatView {
     for (const [target, type, fn] of this.listeners) target.removeEventListener(type, fn);
     clearInterval(this.tick);
     clearInterval(this.presenceTick);
+    clearTimeout(this.unblockTimer);
+    this.members.stop();
     if (this.chat.viewing === this.room.id) this.chat.viewing = null;
   }
 
@@ -213,7 +248,53 @@ class ChatView {
     this.nameEl.textContent = room.name;
     this.topicEl.textContent = room.topic || "";
     this.topicEl.hidden = !room.topic;
+    const notice = room.announcement;
+    this.announceEl.textContent = notice ? `Announcement: ${notice.text}` : "";
+    this.announceEl.title = notice ? `Announcement by ${displayName(notice.by)}, ${fullTime(notice.ts)}` : "";
+    this.announceEl.hidden = !notice;
     document.title = `${room.name} · Chat`;
+    this.renderBlock();
+  }
+
+  /** The pinned messages in the header: the newest pin, and how many more. */
+  async loadPins() {
+    let pins = [];
+    try {
+      pins = (await this.ctx.api.get(`/api/rooms/${enc(this.room.id)}/pins`)).items;
+    } catch (err) {
+      return; // not a member any more, or offline: the header keeps what it showed
+    }
+    const newest = pins[0];
+    this.pinsEl.hidden = !newest;
+    this.pinsEl.textContent = newest
+      ? `Pinned: ${excerpt(newest.message.text || "")}${pins.length > 1 ? ` (+${pins.length - 1} more)` : ""}` : "";
+    this.pinsEl.title = pins.map((p) => excerpt(p.message.text || "")).join("\n");
+  }
+
+  async setPinned(seq, pinned) {
+    try {
+      const path = `/api/rooms/${enc(this.room.id)}/pins/${seq}`;
+      if (pinned) await this.ctx.api.put(path);
+      else await this.ctx.api.del(path);
+    } catch (err) {
+      this.ctx.toast(errorWords(err), { kind: "error" });
+    }
+  }
+
+  /** Disable the composer, saying why and until when, while we may not send. */
+  renderBlock() {
+    const block = this.chat.sendBlock(this.room.id);
+    clearTimeout(this.unblockTimer);
+    this.blockEl.hidden = !block;
+    this.blockEl.textContent = block
+      ? (block.until ? `${block.text} until ${fullTime(block.until)}.` : `${block.text}.`) : "";
+    for (const control of this.composer.querySelectorAll("textarea, button")) control.disabled = Boolean(block);
+    this.input.placeholder = block ? "You cannot send here right now" : "Write a message…";
+    if (block && block.until) {
+      // Re-check when the mute ends (timers over ~24 days overflow: the 10 s tick covers those).
+      const wait = block.until - Date.now() + 200;
+      if (wait < 2 ** 31 - 1) this.unblockTimer = setTimeout(() => this.renderBlock(), wait);
+    }
   }
 
   async refreshPresence() {
@@ -493,6 +574,12 @@ class ChatView {
       box.append(h("button", { type: "button", class: "edit small ghost", onclick: () => this.startEdit(li, m) }, "Edit"));
     } else if (!editable && edit) {
       edit.remove();
+    }
+    const pin = box.querySelector(".pin");
+    if (pin) pin.remove();
+    if (m && m.kind === "text" && ADMIN_ROLES.has(this.room.role)) {
+      box.append(h("button", { type: "button", class: "pin small ghost", onclick: () => this.setPinned(m.seq, !m.pinned) },
+        m.pinned ? "Unpin" : "Pin"));
     }
     const allowed = this.canRecall(m);
     const button = box.querySelector(".recall");
