@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from aiohttp import web
-
 from . import logs
 from .app import create_app
 from .config import ConfigError, parse_args
+from .runner import serve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,15 +19,10 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure(settings.log_level, json=settings.log_format == "json")
     loop = _new_loop()
     asyncio.set_event_loop(loop)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,
-        print=lambda text: print(text, flush=True),
-        loop=loop,
-    )
+    try:
+        loop.run_until_complete(serve(create_app(settings), settings, lambda text: print(text, flush=True)))
+    finally:
+        loop.close()
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[keys.METRICS] = Metrics()
     app[keys.LOGIN_GUARD] = LoginGuard(settings.login_attempts, FAILED_LOGINS_PER_ADDRESS)
     app.cleanup_ctx.append(_server_parts)
-    app.on_shutdown.append(_drain)
+    app.on_shutdown.append(drain)  # for runners other than chatserver.runner (tests' TestServer)
 
     routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES]
     app[keys.ROUTES] = routes
@@ -103,10 +103,10 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
         await db.close()
 
 
-async def _drain(app: web.Application) -> None:
+async def drain(app: web.Application) -> None:
     """SIGTERM: refuse new connections, close open ones with 1001 so clients resume elsewhere."""
     hub = app.get(keys.HUB)
-    if hub is None:
+    if hub is None or hub.draining:
         return
     hub.draining = True
     await hub.close_all(CloseCode.GOING_AWAY, "server shutting down")

@@ -5,6 +5,10 @@ once per event-loop turn (all frames that piled up for a connection in that
 turn go to the kernel in one `writelines`). The transport's write buffer plus
 what is queued is the slow-consumer measure: past `send_buffer` bytes the
 connection is closed with 4009 and receives nothing more.
+
+A close the server decides for any other reason (4001, 4008, 1001, 1008) is
+deferred until the connection has been answered for every frame it accepted
+(docs/protocol.md: nothing accepted goes unanswered), at most `OWED_WAIT`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from client_proto.codec import Codec
@@ -23,7 +26,10 @@ from . import wsframe
 if TYPE_CHECKING:
     from storage.records import User
 
-CLOSE_GRACE = 10.0  # seconds a closing peer gets to read its last bytes
+    from .hub import Hub
+
+CLOSE_GRACE = 5.0  # seconds a peer gets to answer our close frame before the socket is cut
+OWED_WAIT = 3.0  # seconds a server-initiated close waits for the answers the connection is owed
 
 
 class Flusher:
@@ -110,8 +116,10 @@ class Connection:
         "_queued",
         "_send_buffer",
         "_abort_timer",
+        "_hub",
+        "owed",
+        "closing",
         "done",
-        "on_slow",
         "ready",
         "__weakref__",
     )
@@ -126,7 +134,7 @@ class Connection:
         codec: Codec,
         flusher: Flusher,
         send_buffer: int,
-        on_slow: Callable[[], object] | None = None,
+        hub: "Hub | None" = None,
     ):
         self.user = user
         self.token_hash = token_hash
@@ -145,8 +153,12 @@ class Connection:
         self._queued = False
         self._send_buffer = send_buffer
         self._abort_timer: asyncio.TimerHandle | None = None
+        self._hub = hub  # told when the server decides to close, so presence drops this connection at once
+        # Frames accepted and not yet answered; a server-initiated close waits for them.
+        self.owed = 0
+        # (code, reason) of a close that waits for `owed` to reach 0; no new frame is accepted meanwhile.
+        self.closing: tuple[int, str] | None = None
         self.done = Flag()
-        self.on_slow = on_slow
         # Set once `welcome` is queued: nothing of a room may be sent before it.
         self.ready = Flag()
 
@@ -180,18 +192,45 @@ class Connection:
         transport.writelines(pending)
         if transport.get_write_buffer_size() > self._send_buffer:
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume")
-            if self.on_slow is not None:
-                self.on_slow()
+
+    def accept(self) -> None:
+        """A frame was accepted: the connection is owed its answer."""
+        self.owed += 1
+
+    def settle(self) -> None:
+        """An accepted frame was answered; a close waiting for it may now go out."""
+        self.owed -= 1
+        if self.owed <= 0 and self.closing is not None and not self.closed:
+            self._close_now(*self.closing)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether a new frame from the peer is taken (not after the server decided to close)."""
+        return not self.closed and self.closing is None
 
     def close(self, code: int, reason: str = "") -> None:
-        """Send a close frame behind what is queued, then nothing more; cut a silent peer after a grace.
+        """Close once what the connection is owed is answered (at most `OWED_WAIT`), then nothing more.
 
+        A slow consumer (4009) is closed at once: it is owed nothing it could read.
         The read loop goes on until the peer answers with its own close frame, so
         the peer sees a clean closing handshake and the code (4001, 1001, ...),
-        not an abrupt 1006.
+        not an abrupt 1006; a silent peer is cut after `CLOSE_GRACE`.
         """
+        if self.closed or (self.closing is not None and code != CloseCode.SLOW_CONSUMER):
+            return
+        if self._hub is not None:
+            self._hub.closing(self, code)
+        if code == CloseCode.SLOW_CONSUMER or self.owed <= 0:
+            self._close_now(code, reason)
+            return
+        self.closing = (code, reason)
+        self._abort_timer = asyncio.get_running_loop().call_later(OWED_WAIT, self._close_now, code, reason)
+
+    def _close_now(self, code: int, reason: str) -> None:
         if self.closed:
             return
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
         if code != CloseCode.SLOW_CONSUMER:
             # What is already queued (e.g. the `rate_limited` or `bad_frame` errors that explain
             # this close) goes out before the close frame.
@@ -206,6 +245,8 @@ class Connection:
     def abort(self, code: int) -> None:
         """Cut a peer that is gone (no answer to pings): no closing handshake to wait for."""
         if not self.closed:
+            if self._hub is not None:
+                self._hub.closing(self, code)
             self._stop(code)
         self._abort()
 

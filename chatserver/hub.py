@@ -80,6 +80,7 @@ class Hub:
         self._replay_limit = replay_limit
         self._heartbeat = heartbeat
         self.metrics = metrics
+        self._slow_closes = metrics.closes.labels("slow_consumer")
         self._rooms: dict[str, _Room] = {}
         self._room_setup: dict[str, asyncio.Future[_Room]] = {}
         self._unsubscribing: dict[str, asyncio.Task] = {}
@@ -112,6 +113,12 @@ class Hub:
         conns.add(conn)
         self._connection_count += 1
         self.metrics.connections.inc()
+
+    def closing(self, conn: Connection, code: int) -> None:
+        """The server decided to close `conn`: from now on it is not online and hears none of its rooms."""
+        if code == CloseCode.SLOW_CONSUMER:
+            self._slow_closes.inc()
+        self.unregister(conn)
 
     def unregister(self, conn: Connection) -> None:
         for room_id in list(conn.rooms) + list(conn.holding):

@@ -141,7 +141,7 @@ class _Session:
             codec=self.codec,
             flusher=self.app[keys.FLUSHER],
             send_buffer=self.settings.send_buffer,
-            on_slow=self.metrics.closes.labels("slow_consumer").inc,
+            hub=self.hub,
         )
         self.conn = conn
         logs.bind(session=conn.session, user=user.id)
@@ -255,7 +255,7 @@ class _Session:
             msg = await ws.receive()
             conn.last_seen = time.monotonic()
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                if not conn.closed:
+                if conn.accepting:  # after the server decided to close, frames are not taken
                     await self._on_frame(msg.data)
             elif msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
@@ -271,6 +271,7 @@ class _Session:
     async def _on_frame(self, data: str | bytes) -> None:
         conn = self.conn
         ref = None
+        conn.accept()
         try:
             frame = self._decode(data)
             ref = getattr(frame, "ref", None)
@@ -287,6 +288,8 @@ class _Session:
         except Exception:
             log.exception("op failed", extra={"user": conn.user.id})
             self._error(ErrorCode.INTERNAL, "internal error; it has been logged", ref)
+        finally:
+            conn.settle()
 
     def _error(self, code: str, message: str, ref=None, retry_after: int | None = None) -> None:
         self.metrics.errors.labels(code).inc()
@@ -343,12 +346,14 @@ class _Session:
         def acked(stored: Stored) -> None:
             m = stored.message
             conn.send(frames.Ack(room=m.room_id, seq=m.seq, id=m.id, ts=m.ts, dup=stored.dup, ref=ref))
+            conn.settle()
 
         def failed(exc: BaseException) -> None:
             if isinstance(exc, ServiceError):
                 self._error(exc.code, exc.message, ref, exc.retry_after)
             else:
                 self._error(ErrorCode.INTERNAL, "internal error; it has been logged", ref)
+            conn.settle()
 
         if frame.room in conn.rooms and frame.mentions != "all":
             role = "member"  # the fast path: no I/O; the commit re-checks membership
@@ -359,6 +364,7 @@ class _Session:
             conn.user, frame.room, frame.text, frame.cid, role=role, reply_to=frame.reply_to,
             mentions=frame.mentions,
         )
+        conn.accept()  # answered by `acked` or `failed` after the commit
         self.messages.submit(new, acked, failed)
 
 

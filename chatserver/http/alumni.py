@@ -208,7 +208,7 @@ ROUTES = [
                   "id": {"type": "string"}, "invitee": _USER, "status": {"type": "string"}}}},
               "skipped": {"type": "array", "items": {"type": "object", "properties": {
                   "user_id": {"type": "string"},
-                  "reason": {"type": "string", "enum": ["member", "pending", "stranger"]}}}}}},
+                  "reason": {"type": "string", "enum": ["member", "pending", "blocked"]}}}}}},
           tags=TAGS),
     Route("GET", "/api/me/invitations", my_invitations, "The caller's invitations, newest first",
           response=_items(INVITATION), query=("status",), tags=TAGS),

@@ -176,14 +176,13 @@ class AlumniService:
 
         Without `user_ids`: every member of the bound group who is not in the
         record and has no pending invitation (the inviter and bots aside).
-        Named users must be members of the bound group or share a group with
-        the inviter; others are skipped as `stranger`. Unknown ids: 404.
+        Named users may be anyone (docs/protocol.md §6: finding classmates is the
+        point); the hourly quota is the spam guard. Unknown ids: 404.
         """
         async with self._db.transaction() as db:
             record = await _record(db, record_id)
             await self._require_inviter(db, record, inviter)
             await invitation_store.expire_stale(db, self._cutoff(), record_id=record_id)
-            group = set(await room_store.member_ids(db, record.room_id)) if record.room_id else set()
             if user_ids is None:
                 candidates = await self._group_candidates(db, record, inviter)
             else:
@@ -191,7 +190,7 @@ class AlumniService:
                 known = await user_store.get_many(db, candidates)
                 if missing := [u for u in candidates if u not in known]:
                     raise not_found(f"user: {missing[0]}")
-            skipped = await self._skipped(db, record, inviter, candidates, group)
+            skipped = await self._skipped(db, record, candidates)
             wanted = [u for u in candidates if u not in skipped]
             await self._check_quota(db, inviter, len(wanted))
             try:
@@ -308,24 +307,16 @@ class AlumniService:
             if m.user.id != inviter.id and not m.user.bot
         ]
 
-    async def _skipped(self, db, record: AlumniRecord, inviter: User, candidates: list[str], group: set[str]):
-        """Why each candidate who is not invited is not: `member`, `pending` or `stranger`."""
+    async def _skipped(self, db, record: AlumniRecord, candidates: list[str]) -> dict[str, str]:
+        """Why each candidate who is not invited is not: `member` or `pending`."""
         members = await alumni_store.members_among(db, record.id, candidates)
         pending = await invitation_store.pending_among(db, record.id, candidates)
-        outside = [u for u in candidates if u not in group and u not in members and u not in pending]
-        shared = set()
-        if outside:
-            mine = await room_store.room_ids_for_user(db, inviter.id)
-            pairs = {(room, u) for room in mine for u in outside}
-            shared = {u for _, u in await room_store.members_among(db, pairs)}
         skipped: dict[str, str] = {}
         for u in candidates:
             if u in members:
                 skipped[u] = "member"
             elif u in pending:
                 skipped[u] = "pending"
-            elif u not in group and u not in shared:
-                skipped[u] = "stranger"
         return skipped
 
     async def _check_quota(self, db, inviter: User, count: int) -> None:

@@ -70,7 +70,9 @@ async def test_each_invitee_is_notified_on_every_connection_and_the_group_gets_o
     assert [m["seq"] for m in stored] == [message.seq]
 
 
-async def test_explicit_user_ids_skip_members_pending_and_strangers(make_account, make_room):
+async def test_explicit_user_ids_invite_anyone_and_skip_only_members_and_pending(make_account, make_room):
+    """docs/protocol.md §6: a record member may invite any existing user, classmates found by search
+    included; the only skip reasons are `pending`, `member` (and `blocked`)."""
     owner, record, room, (bob,) = await bound_class(make_account, make_room, members=1)
     friend, stranger = await make_account("friend"), await make_account("stranger")
     await make_room(owner=owner, members=[friend], name="another group")  # owner shares this one with friend
@@ -78,13 +80,14 @@ async def test_explicit_user_ids_skip_members_pending_and_strangers(make_account
     result = await owner.api.post(
         invite_path(record), {"user_ids": [owner.id, bob.id, friend.id, stranger.id, friend.id]}
     )
-    assert [i["invitee"]["id"] for i in result["invitations"]] == [friend.id]
+    # `stranger` shares no group with the owner and is invited all the same.
+    assert [i["invitee"]["id"] for i in result["invitations"]] == [friend.id, stranger.id]
     assert result["skipped"] == [
         {"user_id": owner.id, "reason": "member"},
         {"user_id": bob.id, "reason": "pending"},
-        {"user_id": stranger.id, "reason": "stranger"},
     ]
-    assert await stranger.api.get("/api/me/invitations") == {"items": []}
+    (invitation,) = (await stranger.api.get("/api/me/invitations"))["items"]
+    assert invitation["record"]["id"] == record["id"] and invitation["inviter"]["id"] == owner.id
 
 
 async def test_unbound_record_invites_only_named_people(make_account, make_room):

@@ -50,6 +50,9 @@ async def test_reader_that_stops_is_cut_with_4009_and_others_get_everything(
             # Bob keeps up while the slow one falls behind: he is never held back.
             got = await b.messages(room_id, 10)
             assert seqs(got) == list(range(total - 7, total + 3))  # seqs 1, 2: bob and sam joined
+        # Cut means offline at once, not once the peer answers or the close grace ends: the slow
+        # one has read nothing, so it has not answered the close (docs/protocol.md §6).
+        assert sam.id not in (await a.call("presence", room=room_id))["online"]
 
         # Now read what the slow one was sent: messages in order, then the close frame 4009.
         received = []
@@ -75,3 +78,16 @@ async def test_reader_that_stops_is_cut_with_4009_and_others_get_everything(
     missed = await again.messages(room_id, ack["seq"] - received[-1])
     assert seqs(missed) == list(range(received[-1] + 1, ack["seq"] + 1))
     assert [f for f in await again.drain() if f["op"] == "message"] == []
+
+
+async def test_a_connection_the_server_closes_is_offline_from_the_decision(pair, http):
+    """Presence drops a connection when the server decides to close it (here 4001, its token revoked),
+    not when the peer answers the close frame or the grace runs out."""
+    room_id, a, b = pair
+    bob_id = b.user_id
+    assert bob_id in (await a.call("presence", room=room_id))["online"]
+    reply = await http("DELETE", "/api/tokens/current", token=b.account.token)
+    assert reply.status == 204
+    # Bob's connection has read nothing since, so it has not answered the 4001 yet.
+    assert bob_id not in (await a.call("presence", room=room_id))["online"]
+    assert await b.closed() == 4001

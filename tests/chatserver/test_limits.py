@@ -97,6 +97,31 @@ async def test_sustained_flooding_closes_4008_and_others_carry_on(pair):
     assert (await bystander.expect("message", seq=ack["seq"]))["text"] == "unharmed"
 
 
+async def test_a_burst_cut_with_4008_first_gets_the_ack_of_every_send_it_accepted(pair):
+    """docs/protocol.md §6: a server-initiated close first answers every frame accepted before it.
+
+    Default limits (20/s, burst 50): 200 sends in one go. Whatever the split between accepted and
+    refused, each accepted send is stored and acked before the 4008, and nothing refused is stored.
+    """
+    room_id, wire, bystander = pair
+    for i in range(200):
+        await wire.send({"op": "send", "room": room_id, "text": f"b{i}", "cid": f"b{i}", "ref": i})
+    acked, refused = {}, {}
+    with pytest.raises(Closed) as closed:
+        while True:
+            frame = await wire.recv()
+            if frame["op"] == "ack":
+                acked[frame["ref"]] = frame["seq"]
+            elif frame["op"] == "error":
+                refused[frame["ref"]] = frame["code"]
+    assert closed.value.code == 4008
+    assert len(acked) >= 50, f"only {len(acked)} acks before the close"
+    assert set(refused.values()) == {"rate_limited"}
+    stored = (await bystander.call("history", room=room_id, after=1, limit=100))["messages"]
+    stored += (await bystander.call("history", room=room_id, after=stored[-1]["seq"], limit=100))["messages"]
+    assert {m["cid"]: m["seq"] for m in stored} == {f"b{ref}": seq for ref, seq in acked.items()}
+
+
 @with_settings(send_rate=0.1, send_burst=2)
 async def test_rate_limit_is_per_connection(pair, connect):
     room_id, wire, _ = pair

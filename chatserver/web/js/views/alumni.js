@@ -221,7 +221,7 @@ function inviteCard(record, { api }) {
 function inviteSummary({ invitations = [], skipped = [] }) {
   const n = invitations.length;
   const parts = [n ? `Invited ${n} ${n === 1 ? "person" : "people"}.` : "Nobody new to invite."];
-  const reasons = { member: "already members", pending: "already invited", stranger: "not in the group" };
+  const reasons = { member: "already members", pending: "already invited", blocked: "not accepting invitations from you" };
   const counts = {};
   for (const s of skipped) counts[s.reason] = (counts[s.reason] || 0) + 1;
   const skippedText = Object.entries(counts).map(([reason, count]) => `${count} ${reasons[reason] || reason}`);
