@@ -130,7 +130,6 @@ class Connection:
         "closed",
         "close_code",
         "transport",
-        "_ws",
         "_flusher",
         "_pending",
         "_queued",
@@ -147,7 +146,6 @@ class Connection:
     def __init__(
         self,
         *,
-        ws: Any,
         transport: asyncio.Transport,
         user: "User",
         token_hash: str,
@@ -165,7 +163,6 @@ class Connection:
         self.last_seen = time.monotonic()
         self.closed = False
         self.close_code: int | None = None
-        self._ws = ws
         self.transport = transport
         self._flusher = flusher
         self._pending: list[bytes] = []
@@ -261,6 +258,14 @@ class Connection:
         if not self.transport.is_closing():
             self.transport.write(wsframe.close_frame(code, reason))
         self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_GRACE, self._abort)
+
+    def fail(self, code: int) -> None:
+        """Close at once, owed answers or not: what the peer sends can no longer be read (1002, 1007, 1009)."""
+        if self.closed:
+            return
+        if self._hub is not None:
+            self._hub.closing(self, code)
+        self._close_now(code, "")
 
     def abort(self, code: int) -> None:
         """Cut a peer that is gone (no answer to pings): no closing handshake to wait for."""

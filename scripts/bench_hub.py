@@ -101,8 +101,12 @@ async def run(members: int, messages: int, bursts: list[int], size: int, reader_
         hub._rooms[room_id] = room
         for i, transport in enumerate(transports):
             user = User(id=f"u_{i}", name=f"m{i}", display=f"m{i}")
-            conn = Connection(ws=None, transport=transport, user=user, token_hash="", codec=codec,
-                              flusher=flusher, send_buffer=1 << 24)
+            kwargs = dict(transport=transport, user=user, token_hash="", codec=codec, flusher=flusher,
+                          send_buffer=1 << 24)
+            try:
+                conn = Connection(**kwargs)
+            except TypeError:  # before issue 18 a connection also held aiohttp's WebSocketResponse
+                conn = Connection(ws=None, **kwargs)
             conn.ready.set()
             room.json.add(conn)
         text = "x" * size
