@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import hashlib
 import logging
 
@@ -125,7 +126,7 @@ class _Session:
     __slots__ = (
         "transport", "app", "settings", "hub", "metrics", "accounts", "messages", "rooms", "codec", "conn",
         "reader", "send_bucket", "flood_bucket", "bad_bucket", "typing_bucket", "inbox", "task", "hello_timer",
-        "closed", "gone",
+        "closed", "gone", "context",
     )
 
     def __init__(self, app: web.Application, codec: Codec, transport):
@@ -149,6 +150,8 @@ class _Session:
         self.hello_timer: asyncio.TimerHandle | None = None
         self.closed = False  # we sent a close frame before the connection was registered (a refusal)
         self.gone = False  # the socket is closed
+        # The log fields of this connection (`logs.bind`): every task that answers its frames runs in it.
+        self.context: contextvars.Context | None = None
 
     # ------------------------------------------------------------------ the reader's callbacks
 
@@ -173,7 +176,7 @@ class _Session:
             if len(self.inbox) > MAX_INBOX:
                 self.transport.pause_reading()  # resumed once the inbox is worked through
         if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._work())
+            self.task = asyncio.get_running_loop().create_task(self._work(), context=self.context)
 
     def server_closed(self) -> bool:
         return self.closed or (self.conn is not None and (self.conn.closed or not self.conn.accepting))
@@ -252,6 +255,7 @@ class _Session:
         )
         self.conn = conn
         logs.bind(session=conn.session, user=user.id)
+        self.context = contextvars.copy_context()
         self.hub.register(conn)
         try:
             async with self.app[keys.DB].read() as db:
