@@ -104,12 +104,14 @@ class _Room:
     def flush(self) -> None:
         """Write what was queued this turn to every live member, then let members that caught up go live.
 
-        The hot path of the fan-out (issue 18: at 1,000 members per message, anything
-        per member costs a microsecond per message per µs). Per member: one write and
-        one look at its buffer, nothing else: no per-member queue, no flag, no method
-        call of ours. Frames that arrived together go out in one write, one syscall
-        per member however many messages (the lever that keeps p99 low when messages
-        arrive faster than the loop turns).
+        The hot path of the fan-out. Per member: one write and one look at its
+        buffer, nothing else: no per-member queue, no flag, no method call of ours
+        (`scripts/bench_hub.py`, 1,000 members, one message a turn: 3.1 µs of CPU per
+        delivery with a queue and a flusher mark per member, 2.5 µs like this, against
+        2.3-2.5 µs for a bare loop of `transport.write`). Frames that arrived in the
+        same turn go out in one write, one syscall per member however many messages:
+        with four messages a turn 0.7 µs per delivery against 2.3 µs for the bare loop,
+        and the latency of a burst stays that of one write.
         """
         self.marked = False
         slow = []
@@ -406,8 +408,8 @@ class Hub:
     def _fanout(self, room_id: str, room: _Room, message: Message) -> None:
         """Queue one message on the room (written to the live members at the end of the turn).
 
-        Work here is per message, none per live member (issue 18); only members
-        still catching up get the frame one by one, held behind their replay.
+        Work here is per message, none per live member (see `_Room.flush`); only
+        members still catching up get the frame one by one, held behind their replay.
         """
         json_data, msgpack_data = self._encode(room, message_frame(message))
         room.queue(json_data, msgpack_data)

@@ -6,7 +6,7 @@
 `scripts/bench_fanout.py` measures whole servers from outside, and on a
 shared machine its figures move with the load of others (the generator
 starved of CPU sends in bursts, which changes the server's cost per
-delivery). This isolates the part issue 18 is about: messages enter
+delivery). This isolates the fan-out itself: messages enter
 `Hub._sequence` as the bus hands them over, and the loop turn ends with the
 flusher writing to real loopback sockets (uvloop when installed), whose far
 ends a child process on the other CPU reads and discards. What is timed is
@@ -90,13 +90,13 @@ async def run(members: int, messages: int, bursts: list[int], size: int, reader_
             await asyncio.sleep(0.01)
         hub = hub_module.Hub(None, None, replay_limit=0, heartbeat=3600.0, metrics=Metrics())
         flusher = getattr(hub, "flusher", None) or Flusher()
-        flush = getattr(flusher, "flush_now", None) or flusher._flush  # before issue 18: `_flush` only
+        flush = getattr(flusher, "flush_now", None) or flusher._flush  # older hubs: `_flush` only
         codec = server_codec(JSON_SUBPROTOCOL)
         sender = User(id="u_bench", name="bench", display="bench", bot=True)
         room_id = "r_bench"
         try:
             room = hub_module._Room(room_id, next_seq=1, flusher=flusher)
-        except TypeError:  # before issue 18
+        except TypeError:  # an older hub (rooms without an id or flusher)
             room = hub_module._Room(next_seq=1)
         hub._rooms[room_id] = room
         for i, transport in enumerate(transports):
@@ -105,7 +105,7 @@ async def run(members: int, messages: int, bursts: list[int], size: int, reader_
                           send_buffer=1 << 24)
             try:
                 conn = Connection(**kwargs)
-            except TypeError:  # before issue 18 a connection also held aiohttp's WebSocketResponse
+            except TypeError:  # an older connection also held aiohttp's WebSocketResponse
                 conn = Connection(ws=None, **kwargs)
             conn.ready.set()
             room.json.add(conn)
