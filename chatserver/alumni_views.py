@@ -31,11 +31,6 @@ def record_json(record: records.AlumniRecord, owner: records.User) -> dict[str, 
     }
 
 
-def record_ref(record: records.AlumniRecord) -> dict[str, Any]:
-    """What a group's system message says about a record: only what any signed-in user may read."""
-    return {"id": record.id, "name": record.name}
-
-
 def public_profile(member: records.AlumniMember) -> dict[str, Any]:
     """The fields their owner made `public`: all that non-members, groups and feeds ever see."""
     return {k: v for k, v in member.profile.items() if member.visibility.get(k) == "public"}
@@ -72,7 +67,7 @@ def invitation_json(invitation: records.Invitation, record: dict[str, Any]) -> d
 
 
 def feed_entry_json(entry: records.FeedEntry) -> dict[str, Any]:
-    """PROTOCOL's `{id, ts, type, actor, data}`, plus `record` (its id) for feeds mixing records."""
+    """A feed entry `{id, ts, type, actor, data}` (docs/protocol.md §12.6), plus `record` (its id) for mixed feeds."""
     return {
         "id": entry.id,
         "ts": entry.ts,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,14 +10,17 @@ from pathlib import Path
 from aiohttp import web
 
 from client_proto.errors import CloseCode
+from storage.blobs import BlobStore, DatabaseBlobStore, FilesystemBlobStore
 from storage.db import Database
 
 from . import keys, ws
+from .announcements import Announcer
 from .bus.base import Bus
 from .bus.memory import MemoryBus
 from .config import ConfigError, Settings
 from .http import accounts as accounts_http
 from .http import alumni as alumni_http
+from .http import files as files_http
 from .http import ops as ops_http
 from .http import posts as posts_http
 from .http import rooms as rooms_http
@@ -27,6 +31,7 @@ from .metrics import Metrics
 from .ratelimit import LoginGuard
 from .services.accounts import AccountService
 from .services.alumni import AlumniService
+from .services.files import FileService
 from .services.messages import MessageService
 from .services.posts import PostService
 from .services.rooms import RoomService
@@ -49,7 +54,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_server_parts)
     app.on_shutdown.append(drain)  # for runners other than chatserver.runner (tests' TestServer)
 
-    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES]
+    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES,
+              *files_http.ROUTES]
     app[keys.ROUTES] = routes
     add_routes(app, routes)
     app.router.add_get("/ws", ws.handle)
@@ -57,6 +63,27 @@ def create_app(settings: Settings | None = None) -> web.Application:
         app.router.add_get("/", _index)
         app.router.add_static("/static/", WEB_DIR, show_index=False)
     return app
+
+
+def make_blob_store(settings: Settings, db: Database) -> BlobStore:
+    """The filesystem engine for one node; the database engine where nodes share PostgreSQL
+    (`CHAT_FILE_STORE=auto`, the default), so a file uploaded on one downloads from any."""
+    engine = settings.file_store
+    if engine == "auto":
+        engine = "filesystem" if db.is_sqlite else "database"
+    if engine == "database":
+        return DatabaseBlobStore(db)
+    return FilesystemBlobStore(files_dir(settings, db))
+
+
+def files_dir(settings: Settings, db: Database) -> Path:
+    """`CHAT_FILES_DIR`, or `files` beside the SQLite database file (`./files` otherwise)."""
+    if settings.files_dir:
+        return Path(settings.files_dir)
+    database = db.url.database if db.is_sqlite else None
+    if database and database != ":memory:":
+        return Path(database).expanduser().resolve().parent / "files"
+    return Path("files")
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -78,7 +105,8 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     bus = make_bus(settings)
     hub = Hub(db, bus, replay_limit=settings.replay_limit, heartbeat=settings.heartbeat, metrics=metrics)
     await bus.start(hub)
-    writer = MessageWriter(db, bus, metrics)
+    announcer = Announcer(bus)
+    writer = MessageWriter(db, bus, announcer, metrics)
     writer.start()
     app[keys.DB] = db
     app[keys.BUS] = bus
@@ -87,13 +115,17 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.WRITER] = writer
     app[keys.ACCOUNTS] = AccountService(db, bus)
     app[keys.MESSAGES] = MessageService(db, bus, writer, settings)
-    app[keys.ROOMS] = RoomService(db, bus)
-    app[keys.ALUMNI] = AlumniService(db, bus, app[keys.MESSAGES], settings)
-    app[keys.POSTS] = PostService(db, app[keys.MESSAGES])
+    app[keys.FILES] = files = FileService(db, make_blob_store(settings, db), settings)
+    app[keys.ROOMS] = RoomService(db, bus, announcer, files)
+    app[keys.ALUMNI] = AlumniService(db, bus, announcer, settings)
+    app[keys.POSTS] = PostService(db, announcer, files)
+    sweeper = asyncio.get_running_loop().create_task(files.sweeper(), name="file-sweeper")
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
     try:
         yield
     finally:
+        sweeper.cancel()
+        files.close()
         hub.draining = True
         await writer.close()
         await hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
@@ -112,7 +144,7 @@ async def drain(app: web.Application) -> None:
 
 
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 

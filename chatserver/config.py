@@ -1,6 +1,6 @@
 """One typed settings object, read from the environment and the command line in one place.
 
-Names and defaults follow PROTOCOL.md §5. Every setting is an environment
+Names and defaults follow docs/protocol.md §13. Every setting is an environment
 variable `CHAT_<NAME>`; `--host` and `--port` also come from the command line.
 """
 
@@ -41,6 +41,11 @@ class Settings:
     login_attempts: int = 10  # per name and per address a minute
     shutdown_timeout: float = 25.0
     presence_ttl: float = 30.0  # seconds a crashed node's users stay "online" (Redis bus)
+    files_dir: str | None = None  # the filesystem blob store's directory; None: `files` beside chat.db
+    file_store: str = "auto"  # filesystem | database | auto (database on PostgreSQL, else filesystem)
+    max_file: int = 26_214_400  # bytes of one upload (docs/protocol.md §12.10)
+    file_quota: int = 1_073_741_824  # bytes of one user's files
+    file_sweep: float = 3600.0  # seconds between garbage sweeps of files
     log_level: str = "INFO"
     log_format: str = "json"  # or "console"
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
@@ -63,10 +68,13 @@ class Settings:
     def validate(self) -> None:
         positive = ("replay_limit", "max_frame", "max_text", "send_rate", "send_burst", "send_buffer",
                     "heartbeat", "hello_timeout", "invite_ttl", "invite_quota", "max_connections",
-                    "max_user_connections", "login_attempts", "presence_ttl")
+                    "max_user_connections", "login_attempts", "presence_ttl", "max_file", "file_quota",
+                    "file_sweep")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"CHAT_{name.upper()} must be positive, not {getattr(self, name)}")
+        if self.file_store not in ("auto", "filesystem", "database"):
+            raise ConfigError(f"CHAT_FILE_STORE must be auto, filesystem or database, not {self.file_store!r}")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be 1-65535, not {self.port}")
 

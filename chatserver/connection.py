@@ -9,7 +9,7 @@ is closed with 4009 and receives nothing more.
 
 A close the server decides for any other reason (4001, 4008, 1001, 1008) is
 deferred until the connection has been answered for every frame it accepted
-(docs/protocol.md: nothing accepted goes unanswered), at most `OWED_WAIT`.
+(docs/protocol.md §8.2: nothing accepted goes unanswered), at most `OWED_WAIT`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from client_proto.errors import ErrorCode
 
-# HTTP status for each error code (PROTOCOL §3). `gone` exists only over HTTP.
+# HTTP status for each error code (docs/protocol.md §7). `gone` exists only over HTTP.
 HTTP_STATUS = {
     ErrorCode.BAD_FRAME: 400,
     ErrorCode.INVALID: 422,
@@ -56,3 +56,14 @@ def conflict(message: str) -> ServiceError:
 
 def unavailable(message: str = "storage is unavailable; try again shortly") -> ServiceError:
     return ServiceError(ErrorCode.UNAVAILABLE, message)
+
+
+def files_refused(refused) -> ServiceError:
+    """`storage.files.FilesRefused` as an error: unknown files are `not_found`, others' `forbidden`."""
+    if refused.missing:
+        return not_found(f"file {refused.missing[0]} (files)")
+    return forbidden(f"files: {refused.foreign[0]} is not one of your uploads")
+
+
+def too_large(message: str) -> ServiceError:
+    return ServiceError(ErrorCode.TOO_LARGE, message)

@@ -4,7 +4,7 @@ The bus hands the hub every event of the rooms this node serves. Messages go
 through a per-room sequencer first: it delivers seq N+1 only after N, holds
 an early message briefly and fills a real gap from storage, so each
 connection sees every room's messages in strictly increasing seq with no gap
-and no repeat, whichever node stored them (PROTOCOL §4.1, §4.3).
+and no repeat, whichever node stored them (docs/protocol.md §10.1, §10.3).
 
 A message is encoded once per codec and queued once on the room; at the end
 of the loop turn the room writes what piled up (one message, or several
@@ -29,6 +29,7 @@ from storage.db import Database, StorageUnavailable
 from storage.records import Message
 
 from . import wsframe
+from .announcements import departed
 from .bus.base import Bus
 from .bus.events import (
     ControlEvent,
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 
 GAP_WAIT = 0.25  # seconds an early message waits for the ones before it
 IDLE_ROOM_TTL = 30.0  # seconds a room with no local member stays subscribed
-_LEAVING = frozenset({"member.left", "member.kicked"})
 
 
 class _Room:
@@ -424,8 +424,8 @@ class Hub:
                     conn.push(data)  # caught up: goes live at the end of this turn
         self.metrics.deliveries.inc(len(room.json) + len(room.msgpack) + len(room.catching))
         self.metrics.fanout_latency.observe(max(0.0, time.time() - message.ts / 1000))
-        if message.system_type in _LEAVING:
-            leaver = (message.system_data or {}).get("user", {}).get("id")
+        leaver = departed(message)
+        if leaver is not None:
             for conn in self.user_connections(leaver):
                 self.detach(conn, room_id)
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .ratelimit import LoginGuard
     from .services.accounts import AccountService
     from .services.alumni import AlumniService
+    from .services.files import FileService
     from .services.messages import MessageService
     from .services.posts import PostService
     from .services.rooms import RoomService
@@ -34,5 +35,6 @@ MESSAGES = web.AppKey("messages", "MessageService")
 ROOMS = web.AppKey("rooms", "RoomService")
 ALUMNI = web.AppKey("alumni", "AlumniService")
 POSTS = web.AppKey("posts", "PostService")
+FILES = web.AppKey("files", "FileService")
 LOGIN_GUARD = web.AppKey("login_guard", "LoginGuard")
 ROUTES = web.AppKey("routes", list)

@@ -3,7 +3,7 @@
 aiohttp's own shutdown stops reading every connection (`RequestHandler.close()`)
 before the app's `on_shutdown` hooks run, so a WebSocket peer's answer to our
 close frame would go unread and every socket would hang until the close grace
-(docs/protocol.md §6: once the peer answers, TCP ends at once, during a drain
+(docs/protocol.md §8.3: once the peer answers, TCP ends at once, during a drain
 too). Here the drain comes first, while connections still read: stop
 listening, close every WebSocket with 1001 (after the answers each is owed),
 wait for the peers' close frames, and only then let aiohttp finish the HTTP

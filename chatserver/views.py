@@ -9,11 +9,11 @@ from storage import records
 
 
 def user_frame(user: records.User) -> frames.User:
-    return frames.User(id=user.id, name=user.name, display=user.display, bot=user.bot)
+    return frames.User(id=user.id, name=user.name, display=user.display, bot=user.bot, avatar=user.avatar)
 
 
 def user_json(user: records.User) -> dict[str, Any]:
-    return {"id": user.id, "name": user.name, "display": user.display, "bot": user.bot}
+    return {"id": user.id, "name": user.name, "display": user.display, "bot": user.bot, "avatar": user.avatar}
 
 
 def message_frame(m: records.Message) -> frames.Message:
@@ -31,6 +31,7 @@ def message_frame(m: records.Message) -> frames.Message:
         mentions=m.mentions,
         recalled=True if m.recalled else None,
         system=system,
+        files=None if m.recalled or not m.files else [frames.FileInfo(**f) for f in m.files],
     )
 
 
@@ -43,6 +44,7 @@ def room_json(room: records.Room, owner: records.User) -> dict[str, Any]:
         "owner": user_json(owner),
         "member_count": room.member_count,
         "last_seq": room.last_seq,
+        "avatar": room.avatar,
     }
 
 

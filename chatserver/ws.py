@@ -238,7 +238,7 @@ class _Session:
         if user is None or self.gone:
             return
         if self.hub.user_connection_count(user.id) >= self.settings.max_user_connections:
-            # `rate_limited` carries `retry_after` and is followed by 4008 (PROTOCOL §2.4); a place
+            # `rate_limited` carries `retry_after` and is followed by 4008 (docs/protocol.md §4.1); a place
             # frees when one of the user's connections closes, a silent one within two heartbeats.
             self._refuse(
                 ErrorCode.RATE_LIMITED, "too many connections for this user", CloseCode.FLOODING, hello.ref,
@@ -434,16 +434,12 @@ class _Session:
                 self._error(ErrorCode.INTERNAL, "internal error; it has been logged", ref)
             conn.settle()
 
-        if frame.room in conn.rooms and frame.mentions != "all":
-            role = "member"  # the fast path: no I/O; the commit re-checks membership
-        else:
-            # Not known on this connection (yet), or the role matters: ask storage first.
-            role = (await self.messages.membership(conn.user, frame.room)).role
-        new = self.messages.prepare(
-            conn.user, frame.room, frame.text, frame.cid, role=role, reply_to=frame.reply_to,
-            mentions=frame.mentions,
-        )
         conn.accept()  # answered by `acked` or `failed` after the commit
-        self.messages.submit(new, acked, failed)
-
-
+        try:
+            await self.messages.submit(
+                conn.user, frame.room, frame.text, frame.cid, reply_to=frame.reply_to, mentions=frame.mentions,
+                files=frame.files, known_member=frame.room in conn.rooms, on_stored=acked, on_failed=failed,
+            )
+        except BaseException:
+            conn.settle()  # refused before queueing: `_on_frame` answers it
+            raise

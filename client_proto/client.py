@@ -1,10 +1,10 @@
-"""An asyncio chat client over aiohttp WebSockets (PROTOCOL §2).
+"""An asyncio chat client over aiohttp WebSockets (docs/protocol.md §3-§9).
 
 One `ChatClient` owns one logical session: it connects, says `hello`,
 matches replies to requests by `ref`, queues every other server frame as an
 event, and reconnects with jittered exponential backoff, resuming each room
 from the last `message` seq it saw, so a consumer of `events()` sees every
-message exactly once across reconnects (PROTOCOL §4.3).
+message exactly once across reconnects (docs/protocol.md §9, §10.3).
 
     async with ChatClient("ws://127.0.0.1:8080/ws", token) as client:
         ack = await client.send("room-id", "hello")
@@ -64,7 +64,7 @@ _END = object()  # queued once when the event stream is over
 class ChatError(Exception):
     """The server refused something (an `error` frame), or the connection is gone.
 
-    `code` is a PROTOCOL §2.4 code (`unavailable` when the connection was lost
+    `code` is a docs/protocol.md §7 code (`unavailable` when the connection was lost
     or the client closed); `retry_after` is in ms, for `rate_limited`.
     """
 
@@ -307,10 +307,11 @@ class ChatClient:
         cid: str | None = None,
         reply_to: int | None = None,
         mentions: list[str] | str | None = None,
+        files: list[str] | None = None,
     ) -> Ack:
         """Post a message; `cid` (a new uuid4 hex if not given) makes a retry harmless."""
         frame = Send(room=room, text=text, cid=cid or uuid.uuid4().hex,
-                     reply_to=reply_to, mentions=mentions)
+                     reply_to=reply_to, mentions=mentions, files=files)
         return await self.request(frame)
 
     async def history(

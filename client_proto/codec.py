@@ -2,7 +2,7 @@
 
 Pure functions, no I/O. The server decodes `ClientFrame`s and encodes
 `ServerFrame`s; a client does the reverse. Every decoding failure raises
-`FrameError` carrying the PROTOCOL §2.4 code to answer with:
+`FrameError` carrying the docs/protocol.md §7 code to answer with:
 
 - not decodable, or not an object     -> `bad_frame`
 - an `op` this side does not know     -> `unknown_op`

@@ -1,4 +1,4 @@
-"""Error codes and close codes of PROTOCOL.md §2.4, named once for server and clients."""
+"""Error codes and close codes of docs/protocol.md §7 and §8.1, named once for server and clients."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from enum import IntEnum, StrEnum
 
 
 class ErrorCode(StrEnum):
-    """The `code` of an `error` frame (PROTOCOL §2.4)."""
+    """The `code` of an `error` frame (docs/protocol.md §7)."""
 
     BAD_FRAME = "bad_frame"
     UNKNOWN_OP = "unknown_op"
@@ -22,7 +22,7 @@ class ErrorCode(StrEnum):
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes the server uses (PROTOCOL §2.4)."""
+    """WebSocket close codes the server uses (docs/protocol.md §8.1)."""
 
     GOING_AWAY = 1001
     POLICY = 1008

@@ -1,4 +1,4 @@
-"""Every frame of PROTOCOL.md §2 as a frozen, typed msgspec Struct.
+"""Every frame of docs/protocol.md §5 and §6 as a frozen, typed msgspec Struct.
 
 One definition serves JSON and msgpack. Frames are tagged by their `op`
 field; client and server frames form two unions (`ClientFrame`,
@@ -31,6 +31,8 @@ Cid = Annotated[str, Meta(min_length=1, max_length=64)]
 Token = Annotated[str, Meta(min_length=1, max_length=512)]
 HistoryLimit = Annotated[int, Meta(ge=1, le=100)]
 Mentions = Union[Annotated[list[Id], Meta(max_length=256)], Literal["all"], None]
+MAX_FILES = 10  # files one message or post may carry (docs/protocol.md §12.10)
+FileIds = Annotated[list[Id], Meta(max_length=MAX_FILES)]
 
 
 class _Frame(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="op"):
@@ -44,6 +46,18 @@ class User(msgspec.Struct, frozen=True):
     name: str
     display: str
     bot: bool = False
+    avatar: str | None = None  # a file id; always sent, null included
+
+
+class FileInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A file as a message or post carries it; width and height for images."""
+
+    id: str
+    name: str
+    size: int
+    content_type: str
+    width: int | None = None
+    height: int | None = None
 
 
 # --------------------------------------------------------------------------
@@ -58,10 +72,11 @@ class Hello(_Frame, tag="hello"):
 
 class Send(_Frame, tag="send"):
     room: Id
-    text: str
+    text: str  # may be empty when the message carries files
     cid: Cid
     reply_to: PositiveSeq | None = None
     mentions: Mentions = None
+    files: FileIds | None = None
     ref: Ref = None
 
 
@@ -174,6 +189,7 @@ class Message(_Frame, tag="message"):
     mentions: list[str] | Literal["all"] | None = None
     recalled: bool | None = None
     system: SystemInfo | None = None
+    files: list[FileInfo] | None = None
 
 
 class HistoryReply(_Frame, tag="history"):

@@ -1,4 +1,4 @@
-"""A small client for the HTTP API (PROTOCOL §3), for tests, bots and the load tester.
+"""A small client for the HTTP API (docs/protocol.md §12), for tests, bots and the load tester.
 
     async with ApiClient("http://127.0.0.1:8080") as api:
         user = await api.register("alice", "secret-pw")
@@ -72,20 +72,25 @@ class ApiClient:
         async with self._http().request(
             method, self.base_url + path, json=json, params=params, headers=headers
         ) as resp:
-            raw = await resp.read()
-            if resp.status < 300:
-                return jsonlib.loads(raw) if raw else None
-            try:  # PROTOCOL §3: {"error": {"code", "message"}}; a proxy may send anything
-                error = dict(jsonlib.loads(raw)["error"])
-            except (ValueError, KeyError, TypeError):
-                error = {}
-            retry_after = resp.headers.get("Retry-After")
-            raise ApiError(
-                resp.status,
-                error.get("code", "http_error"),
-                error.get("message", resp.reason or ""),
-                float(retry_after) if retry_after else None,
-            )
+            return await self._answer(resp)
+
+    @staticmethod
+    async def _answer(resp: aiohttp.ClientResponse) -> Any:
+        """The decoded JSON body (None for 204); `ApiError` for any status >= 300."""
+        raw = await resp.read()
+        if resp.status < 300:
+            return jsonlib.loads(raw) if raw else None
+        try:  # docs/protocol.md §12.1: {"error": {"code", "message"}}; a proxy may send anything
+            error = dict(jsonlib.loads(raw)["error"])
+        except (ValueError, KeyError, TypeError):
+            error = {}
+        retry_after = resp.headers.get("Retry-After")
+        raise ApiError(
+            resp.status,
+            error.get("code", "http_error"),
+            error.get("message", resp.reason or ""),
+            float(retry_after) if retry_after else None,
+        )
 
     async def get(self, path: str, **params: Any) -> Any:
         return await self.request("GET", path, params=params or None)
@@ -101,6 +106,25 @@ class ApiClient:
 
     async def delete(self, path: str) -> Any:
         return await self.request("DELETE", path)
+
+    # Files (docs/protocol.md §12.10): the body is the bytes, not JSON.
+
+    async def upload(self, data: Any, name: str | None = None, content_type: str | None = None) -> dict:
+        """Upload `data` (bytes, or an async iterable of bytes to stream); returns the file object."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        params = {"name": name} if name is not None else None
+        async with self._http().post(self.base_url + "/api/files", data=data, params=params, headers=headers) as resp:
+            return await self._answer(resp)
+
+    async def download(self, file_id: str, *, thumb: bool = False, headers: dict[str, str] | None = None):
+        """`(status, headers, body)` of `GET /api/files/{id}` (or its `/thumb`), whatever the status."""
+        sent = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        sent.update(headers or {})
+        path = f"/api/files/{file_id}" + ("/thumb" if thumb else "")
+        async with self._http().get(self.base_url + path, headers=sent) as resp:
+            return resp.status, resp.headers, await resp.read()
 
     # Conveniences for the calls every test and bot starts with.
 

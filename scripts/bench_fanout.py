@@ -1,4 +1,4 @@
-"""The fan-out benchmark of issue 6: our server beside a bare broadcast and socket.io, in one run.
+"""The fan-out benchmark: our server beside a bare broadcast and socket.io, in one run.
 
     .venv/bin/python scripts/bench_fanout.py                       # every scenario, every target
     .venv/bin/python scripts/bench_fanout.py --scenario fanout --targets ours,bare
@@ -17,7 +17,7 @@ to CPU 1. Targets:
 - `node`: `bench_servers/node_socketio/server.js` (socket.io on Node; run
   `npm install` there first, or it is skipped with a note).
 
-Scenarios (sizes of issue 6; `--quick` shrinks them):
+Scenarios (`--quick` shrinks them):
 - `fanout`: 1 room x 1,000 members, 1 sender, stepped rates;
 - `rooms`: 2,000 connections in 200 rooms of 10, each sending 1 msg/s;
 - `idle`: 10,000 connections (1,000 users x 10) in 100 rooms: server RSS per connection;

@@ -1,6 +1,6 @@
 """How long a page of the personal feed takes for a user in many busy records.
 
-Builds the data of PROTOCOL §3's personal feed at scale (by default a user in
+Builds the data of docs/protocol.md §12.8's personal feed at scale (by default a user in
 20 records with 10,000 entries each, plus 1,000 posts of their own) on SQLite
 and on PostgreSQL, then times `PostService.feed` (the code behind
 `GET /api/me/feed`): the first page, and a page deep in the middle reached by
@@ -89,7 +89,7 @@ async def _insert(db: Database, table, rows) -> None:
 
 async def time_pages(db: Database, reader: User, runs: int) -> dict[str, float]:
     """Median milliseconds of the first page and of a page reached by a cursor deep in the feed."""
-    service = PostService(db, messages=None)  # reading needs no messages
+    service = PostService(db, announcer=None)  # reading announces nothing
     page, _ = await service.feed(reader, limit=50)
     deep_cursor = feed_key(page[-1])
     for _ in range(200):  # walk 10,000 entries down, page by page

@@ -13,6 +13,8 @@ the record (so it may invite) and be a member of the group (so it may post):
     CHAT_BOT_TOKEN=<the bot token> .venv/bin/python scripts/invite_bot.py \\
         --server http://127.0.0.1:8080 --record $RECORD --room $ROOM --note "Join our class record!"
 
+The server is `--server`, else `$CHAT_URL`, else http://127.0.0.1:8080.
+
 It invites every member of the group who is not yet in the record and has no
 pending invitation, prints the outcome as one JSON line, then runs until
 stopped (Ctrl-C, SIGTERM), welcoming each new record member in the group.
@@ -42,6 +44,7 @@ from client_proto.http import ApiClient, ApiError  # noqa: E402
 
 log = logging.getLogger("invite_bot")
 
+DEFAULT_SERVER = "http://127.0.0.1:8080"
 WELCOME = "Welcome to {record}, {name}! Please fill in your profile so classmates can find you."
 
 
@@ -106,7 +109,8 @@ class InviteBot:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", default="http://127.0.0.1:8080", help="server root URL")
+    parser.add_argument("--server", default=os.environ.get("CHAT_URL") or DEFAULT_SERVER,
+                        help=f"server root URL (default: $CHAT_URL, else {DEFAULT_SERVER})")
     parser.add_argument("--token", default=os.environ.get("CHAT_BOT_TOKEN"),
                         help="the bot's token (default: $CHAT_BOT_TOKEN, which keeps it out of `ps`)")
     parser.add_argument("--record", required=True, help="alumni record id")

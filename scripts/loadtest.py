@@ -10,7 +10,7 @@ the server's pid(s), the server's CPU time per delivery and its RSS.
         --rate 50 --rate 100 --duration 10 --server-pid 1234 --json out.json --plot out.png
 
 Targets (`--target`):
-- `chat` (default): this project's server, PROTOCOL.md. Users (bots by
+- `chat` (default): this project's server (docs/protocol.md). Users (bots by
   default), rooms and memberships are created through the HTTP API first.
 - `bare`: `scripts/bench_servers/bare_broadcast.py`, and `socketio`: the
   python-socketio and Node socket.io servers in `scripts/bench_servers/`.
@@ -375,7 +375,7 @@ class _Conn(asyncio.Protocol):
 
 
 class _ChatConn(_Conn):
-    """PROTOCOL.md: `hello`, then a `ping` whose `pong` says every room is attached."""
+    """docs/protocol.md §4: `hello`, then a `ping` whose `pong` says every room is attached."""
 
     def __init__(self, *args: Any, token: str, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -139,11 +139,7 @@ async def add_member(conn: AsyncConnection, record_id: str, user_id: str) -> boo
 
 
 _MEMBER = select(
-    UserRow.id,
-    UserRow.name,
-    UserRow.display,
-    UserRow.bot,
-    UserRow.owner_id,
+    *users.COLUMNS,
     MemberRow.joined,
     MemberRow.profile,
     MemberRow.visibility,

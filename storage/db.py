@@ -29,7 +29,7 @@ class StorageUnavailable(RuntimeError):
 
 
 def now_ms() -> int:
-    """Server time as integer milliseconds since the epoch (PROTOCOL §1 `ts`)."""
+    """Server time as integer milliseconds since the epoch (docs/protocol.md §2 `ts`)."""
     return time.time_ns() // 1_000_000
 
 

@@ -85,7 +85,7 @@ async def entries(
     Each record gives its own newest `limit` from its range of
     `ix_feed_entries_record_ts`, and only those are merged: a page reads about
     records x limit index rows however long the feeds are (one `IN` over all
-    the records would sort every entry they hold; issue 5's speed rule).
+    the records would sort every entry they hold: a feed page must not scan every entry).
     """
     record_ids = list(dict.fromkeys(record_ids))
     if not record_ids:

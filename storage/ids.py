@@ -1,4 +1,4 @@
-"""Opaque, unguessable ids (PROTOCOL §1): a short type prefix and 16 random hex digits."""
+"""Opaque, unguessable ids (docs/protocol.md §2): a short type prefix and 16 random hex digits."""
 
 import secrets
 

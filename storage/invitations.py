@@ -24,7 +24,7 @@ _invitee = aliased(UserRow)
 
 def _people(*aliases):
     for alias, prefix in aliases:
-        for key in ("id", "name", "display", "bot", "owner_id"):
+        for key in ("id", "name", "display", "bot", "owner_id", "avatar"):
             yield getattr(alias, key).label(f"{prefix}_{key}")
 
 
@@ -46,7 +46,8 @@ def _person(row, prefix: str) -> User:
     def get(key):
         return getattr(row, f"{prefix}_{key}")
 
-    return User(id=get("id"), name=get("name"), display=get("display"), bot=bool(get("bot")), owner_id=get("owner_id"))
+    return User(id=get("id"), name=get("name"), display=get("display"), bot=bool(get("bot")), owner_id=get("owner_id"),
+                avatar=get("avatar"))
 
 
 def _invitation(row) -> Invitation:

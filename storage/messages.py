@@ -13,7 +13,7 @@ import functools
 from sqlalchemy import Select, and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from . import rooms, users
+from . import files, rooms, users
 from .db import now_ms
 from .ids import new_id
 from .keyset import key_params, key_table
@@ -33,6 +33,7 @@ _SELECT = select(
     MessageRow.recalled,
     MessageRow.system_type,
     MessageRow.system_data,
+    MessageRow.files,
     *users.PREFIXED_COLUMNS,
 ).outerjoin(UserRow, UserRow.id == MessageRow.sender_id)
 
@@ -88,6 +89,7 @@ def _message(row) -> Message:
         recalled=bool(row.recalled),
         system_type=row.system_type,
         system_data=row.system_data,
+        files=None if row.recalled else row.files,
     )
 
 
@@ -97,12 +99,13 @@ class NotMember(Exception):
 
 async def append_batch(
     conn: AsyncConnection, batch: list[NewMessage], *, check_membership: bool = True
-) -> list[Stored | NotMember]:
+) -> list[Stored | NotMember | files.FilesRefused]:
     """Store a batch of messages; one result per input, in input order.
 
     A message whose (room, sender, cid) exists already, or repeats one earlier
     in the batch, is not stored again: its result is the first message with
-    `dup=True`. A text message whose sender is not a member gives `NotMember`.
+    `dup=True`. A text message whose sender is not a member gives `NotMember`; one naming
+    files that are missing or not the sender's gives `FilesRefused`.
     """
     results: list[Stored | NotMember | None] = [None] * len(batch)
 
@@ -121,6 +124,7 @@ async def append_batch(
                 results[i] = NotMember(m.room_id)
 
     existing = await _existing_by_cid(conn, [m for i, m in enumerate(batch) if results[i] is None])
+    attached = await files.resolve_for_messages(conn, batch)  # {index: carried files | FilesRefused}
 
     # Every statement below is one executemany whatever the number of rooms: its cost per
     # batch, not per room, is what bounds ingest (one statement is a round trip to the
@@ -139,6 +143,9 @@ async def append_batch(
         if key is not None and key in first_in_batch:
             results[i] = first_in_batch[key]  # resolved to a dup below
             continue
+        if isinstance(attached.get(i), files.FilesRefused):
+            results[i] = attached[i]
+            continue
         if key is not None:
             first_in_batch[key] = i
         seq = last_seqs[m.room_id] = last_seqs[m.room_id] + 1
@@ -155,6 +162,7 @@ async def append_batch(
             mentions=m.mentions,
             system_type=m.system_type,
             system_data=m.system_data,
+            files=attached.get(i),
         )
         results[i] = Stored(message, dup=False)
         rows.append(_row(message))
@@ -164,8 +172,10 @@ async def append_batch(
         advanced = {row["room_id"] for row in rows}
         await conn.execute(_SET_LAST_SEQ, [{"room": r, "last": last_seqs[r]} for r in sorted(advanced)])
         await conn.execute(_INSERT, rows)
+        if attached:
+            await files.link_messages(conn, [r for r in results if isinstance(r, Stored)])
         if read_markers:
-            # Sending a message moves the sender's read marker to it (PROTOCOL §2.1.6).
+            # Sending a message moves the sender's read marker to it (docs/protocol.md §4.6).
             await conn.execute(
                 _ADVANCE_READ_MARKER, [{"r": r, "u": u, "s": s} for (r, u), s in read_markers.items()]
             )
@@ -192,6 +202,7 @@ def _row(message: Message) -> dict:
         "recalled": False,
         "system_type": message.system_type,
         "system_data": message.system_data,
+        "files": message.files,
     }
 
 

@@ -9,8 +9,10 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -41,6 +43,7 @@ class User(Base):
     created: Mapped[int] = mapped_column(BigInteger)
     # A retired bot keeps its row so its past messages keep their author.
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    avatar: Mapped[str | None] = mapped_column(String(40), nullable=True)  # a file id (docs/protocol.md §12.10)
 
 
 class Token(Base):
@@ -66,6 +69,7 @@ class Room(Base):
     # The last seq handed out; incremented in the transaction that stores a message.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created: Mapped[int] = mapped_column(BigInteger)
+    avatar: Mapped[str | None] = mapped_column(String(40), nullable=True)  # a file id (docs/protocol.md §12.10)
 
 
 class Membership(Base):
@@ -106,9 +110,11 @@ class Message(Base):
     recalled: Mapped[bool] = mapped_column(Boolean, default=False)
     system_type: Mapped[str | None] = mapped_column(String(40))
     system_data: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # The attached files' metadata as the message carries it, stored once (docs/protocol.md §12.10).
+    files: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
-# Alumni records (issue 4) ----------------------------------------------------
+# Alumni records ---------------------------------------------------------------
 
 
 class AlumniRecord(Base):
@@ -186,7 +192,7 @@ class FeedEntry(Base):
     post_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
-# Posts (issue 5) ---------------------------------------------------------------
+# Posts --------------------------------------------------------------------------
 
 
 class Post(Base):
@@ -202,6 +208,7 @@ class Post(Base):
     body: Mapped[str] = mapped_column(Text)
     created: Mapped[int] = mapped_column(BigInteger)
     updated: Mapped[int] = mapped_column(BigInteger)
+    files: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)  # as on messages
 
 
 class PostRecord(Base):
@@ -221,3 +228,66 @@ class PostRecord(Base):
 
 # Editing or deleting a post finds its feed entries in every record.
 Index("ix_feed_entries_post", FeedEntry.post_id)
+
+
+# Files (docs/protocol.md §12.10) ----------------------------------------------
+
+
+class File(Base):
+    """An uploaded file's metadata; its bytes live in the blob store under `sha256` (shared by
+    identical uploads), its thumbnail (images) under `thumb`."""
+
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_owner", "owner_id"), Index("ix_files_sha256", "sha256"))
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    thumb: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    # When first attached (a message, a post or an avatar); NULL: never, swept after a day.
+    attached: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class FileLink(Base):
+    """Where a file is attached: a message (room_id, seq) or a post. Links go with their message
+    or post (cascade); `file_id` has no foreign key so that attaching never fails a batch of
+    messages when the sweep removes a file at the same moment."""
+
+    __tablename__ = "file_links"
+    __table_args__ = (
+        Index("ix_file_links_file", "file_id"),
+        Index("ix_file_links_message", "room_id", "seq"),
+        Index("ix_file_links_post", "post_id"),
+        ForeignKeyConstraint(["room_id", "seq"], ["messages.room_id", "messages.seq"], ondelete="CASCADE"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_id: Mapped[str] = mapped_column(ID)
+    room_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    post_id: Mapped[str | None] = mapped_column(ID, ForeignKey("posts.id", ondelete="CASCADE"), nullable=True)
+
+
+class Blob(Base):
+    """A blob of the database blob store: its bytes are `BlobChunk` rows of `chunk_size` bytes."""
+
+    __tablename__ = "blobs"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class BlobChunk(Base):
+    __tablename__ = "blob_chunks"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

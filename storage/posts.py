@@ -34,6 +34,7 @@ _SELECT = select(
     PostRow.body,
     PostRow.created,
     PostRow.updated,
+    PostRow.files,
     *users.PREFIXED_COLUMNS,
 ).join(UserRow, UserRow.id == PostRow.author_id)
 
@@ -48,6 +49,7 @@ def _post(row, alumni_ids: list[str]) -> Post:
         created=row.created,
         updated=row.updated,
         alumni_ids=tuple(alumni_ids),
+        files=row.files,
     )
 
 
@@ -134,6 +136,11 @@ async def delete_post(conn: AsyncConnection, post_id: str) -> bool:
     """Delete a post and its links (its feed entries are the feed module's: `feed.delete_for_post`)."""
     await conn.execute(delete(LinkRow).where(LinkRow.post_id == post_id))
     return (await conn.execute(delete(PostRow).where(PostRow.id == post_id))).rowcount > 0
+
+
+async def set_files(conn: AsyncConnection, post_id: str, carried: list[dict[str, Any]] | None) -> None:
+    """The files the post carries, as `FileMeta.carried()` gives them (docs/protocol.md §12.10)."""
+    await conn.execute(update(PostRow).where(PostRow.id == post_id).values(files=carried or None))
 
 
 async def set_feed_data(conn: AsyncConnection, post_id: str, data: dict[str, Any]) -> None:

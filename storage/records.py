@@ -13,6 +13,7 @@ class User:
     display: str
     bot: bool = False
     owner_id: str | None = None
+    avatar: str | None = None  # a file id
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class Room:
     owner_id: str
     last_seq: int
     member_count: int = 0
+    avatar: str | None = None  # a file id
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class Message:
     recalled: bool = False
     system_type: str | None = None
     system_data: dict[str, Any] | None = field(default=None)
+    files: list[dict[str, Any]] | None = None  # as carried: `FileMeta.carried()`
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class NewMessage:
     mentions: list[str] | str | None = None
     system_type: str | None = None
     system_data: dict[str, Any] | None = None
+    files: tuple[str, ...] | None = None  # ids of the sender's own files to attach
 
     @property
     def kind(self) -> str:
@@ -89,7 +93,7 @@ class Stored:
     dup: bool
 
 
-# Alumni records (issue 4) ----------------------------------------------------
+# Alumni records ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,7 @@ class FeedEntry:
     post_id: str | None = None
 
 
-# Posts (issue 5) ---------------------------------------------------------------
+# Posts --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,4 +155,32 @@ class Post:
     created: int
     updated: int
     alumni_ids: tuple[str, ...] = ()
+    files: list[dict[str, Any]] | None = None  # as carried: `FileMeta.carried()`
 
+
+
+# Files (docs/protocol.md §12.10) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FileMeta:
+    """An uploaded file; its bytes are the blob `sha256`, its thumbnail (images) the blob `thumb`."""
+
+    id: str
+    owner_id: str
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    created: int
+    width: int | None = None
+    height: int | None = None
+    thumb: str | None = None
+
+    def carried(self) -> dict[str, Any]:
+        """What a message or post carries of it: `{id, name, size, content_type, width?, height?}`."""
+        info: dict[str, Any] = {"id": self.id, "name": self.name, "size": self.size, "content_type": self.content_type}
+        if self.width is not None:
+            info["width"] = self.width
+            info["height"] = self.height
+        return info

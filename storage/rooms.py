@@ -29,6 +29,7 @@ _ROOM_COLUMNS = (
     RoomRow.owner_id,
     RoomRow.last_seq,
     _member_count,
+    RoomRow.avatar,
 )
 
 
@@ -41,6 +42,7 @@ def _room(row) -> Room:
         owner_id=row.owner_id,
         last_seq=row.last_seq,
         member_count=row.member_count,
+        avatar=row.avatar,
     )
 
 
@@ -110,11 +112,7 @@ def _member(row) -> Member:
 
 
 _MEMBER_QUERY = select(
-    UserRow.id,
-    UserRow.name,
-    UserRow.display,
-    UserRow.bot,
-    UserRow.owner_id,
+    *users.COLUMNS,
     Membership.role,
     Membership.joined,
     Membership.read_seq,

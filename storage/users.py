@@ -16,21 +16,23 @@ class NameTaken(Exception):
     """`create` was given a name that another user has."""
 
 
-COLUMNS = (UserRow.id, UserRow.name, UserRow.display, UserRow.bot, UserRow.owner_id)
+COLUMNS = (UserRow.id, UserRow.name, UserRow.display, UserRow.bot, UserRow.owner_id, UserRow.avatar)
 # The same, labelled `u_*`, for a query that selects a user beside another table's `id`, `name`...
 PREFIXED_COLUMNS = tuple(column.label(f"u_{column.key}") for column in COLUMNS)
 
 
 def from_row(row) -> User:
     """The user in a row selected with `COLUMNS`."""
-    return User(id=row.id, name=row.name, display=row.display, bot=bool(row.bot), owner_id=row.owner_id)
+    return User(id=row.id, name=row.name, display=row.display, bot=bool(row.bot), owner_id=row.owner_id,
+                avatar=row.avatar)
 
 
 def from_prefixed_row(row) -> User | None:
     """The user in a row selected with `PREFIXED_COLUMNS` (None after an outer join found none)."""
     if row.u_id is None:
         return None
-    return User(id=row.u_id, name=row.u_name, display=row.u_display, bot=bool(row.u_bot), owner_id=row.u_owner_id)
+    return User(id=row.u_id, name=row.u_name, display=row.u_display, bot=bool(row.u_bot), owner_id=row.u_owner_id,
+                avatar=row.u_avatar)
 
 
 async def create(

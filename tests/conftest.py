@@ -40,7 +40,7 @@ _names = itertools.count()
 
 
 def unique_name(prefix: str = "u") -> str:
-    """A valid user name no other test uses (PROTOCOL §1 name rule)."""
+    """A valid user name no other test uses (docs/protocol.md §2 name rule)."""
     return f"{prefix}{next(_names)}_{secrets.token_hex(3)}"
 
 

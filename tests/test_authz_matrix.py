@@ -9,7 +9,7 @@ in the group. `stranger` is signed in and in none of it; `anon` has no token.
 Beside it: an open group of `owner`'s, and a pending invitation of the
 record for `stranger`.
 
-PROTOCOL §3: no valid token is 401, unknown ids are 404, existing things the
+docs/protocol.md §12.1: no valid token is 401, unknown ids are 404, existing things the
 caller may not touch are 403; §2.2: over WebSocket a room the caller is not
 a member of is `forbidden` for every op, an unknown one `not_found`.
 A row that changes something gets a world of its own, and where one role's
@@ -19,6 +19,7 @@ own. Every route of the server must have a row here.
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,10 +27,17 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
+from PIL import Image
 
 from chatserver import keys
 from client_proto.frames import CLIENT_OPS
 from tests.conftest import unique_name
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(out, "PNG")
+    return out.getvalue()
+
 
 ROLES = ("anon", "stranger", "member", "admin", "owner", "bot", "bot_out", "record_member")
 PEOPLE = ("stranger", "member", "admin", "owner", "record_member")  # signed up with a password
@@ -83,14 +91,20 @@ async def build_world(people: dict) -> World:
     invitation = {i["invitee"]["id"]: i["id"] for i in invited["invitations"]}
     for person in (member, record_member):
         await person.api.post(f"/api/invitations/{invitation[person.id]}/accept")
-    post = await member.api.post("/api/posts", {"title": "news", "body": "words", "alumni_ids": [record]})
+    # Files (docs/protocol.md §12.10): one in a group message, one in the record's post, one attached nowhere.
+    photo = (await member.api.upload(_png(), name="photo.png"))["id"]
+    doc = (await member.api.upload(b"minutes of the meeting", name="minutes.txt"))["id"]
+    lonely = (await member.api.upload(b"draft", name="draft.txt"))["id"]
+    await member.api.post(f"/api/rooms/{room}/messages", {"text": "", "cid": "photo", "files": [photo]})
+    post = await member.api.post("/api/posts", {"title": "news", "body": "words", "alumni_ids": [record],
+                                                "files": [doc]})
     message = await member.api.post(f"/api/rooms/{room}/messages", {"text": "recall me", "cid": "matrix"})
     tokens = {role: people[role].token for role in PEOPLE}
     tokens.update(bot=bot["token"], bot_out=bot_out["token"])
     ids = {role: people[role].id for role in PEOPLE}
     ids.update(bot=bot["user"]["id"], bot_out=bot_out["user"]["id"], room=room, open_room=open_room,
                record=record, post=post["id"], invitation=invitation[stranger.id], seq=str(message["seq"]),
-               unknown="x_unknown")
+               unknown="x_unknown", photo=photo, doc=doc, lonely=lonely)
     names = {role: people[role].user["name"] for role in PEOPLE}
     names.update(bot=bot["user"]["name"], bot_out=bot_out["user"]["name"])
     return World(tokens, ids, names)
@@ -218,6 +232,15 @@ HTTP_ROWS = [
     Http("GET", "/api/users/{user_id}/space", only("everyone", 200), {"user_id": "member"}),
     Http("GET", "/api/users/{user_id}/space", only("", 404, deny=404), {"user_id": "unknown"}, label="unknown user"),
     Http("GET", "/api/me/feed", only("everyone", 200)),
+    # files
+    Http("POST", "/api/files", only("everyone", 201), body={"any": "bytes"}),
+    Http("GET", "/api/files/{file_id}", only(IN_GROUP, 200), {"file_id": "photo"}, label="in a group message"),
+    Http("GET", "/api/files/{file_id}/thumb", only(IN_GROUP, 200), {"file_id": "photo"}),
+    Http("GET", "/api/files/{file_id}", only(f"{IN_GROUP} record_member", 200), {"file_id": "doc"},
+         label="in a record's post"),
+    Http("GET", "/api/files/{file_id}", only("member", 200), {"file_id": "lonely"}, label="attached nowhere"),
+    Http("GET", "/api/files/{file_id}", only("", 404, deny=404), {"file_id": "unknown"}, label="unknown file"),
+    Http("PATCH", "/api/me", only("everyone", 200), body={"avatar": None}),
     # operations
     *(Http("GET", path, only("everyone", 200, anon=200))
       for path in ("/healthz", "/readyz", "/livez", "/metrics", "/api/openapi.json")),
@@ -328,7 +351,7 @@ async def test_every_route_and_op_against_every_role(server, make_account):
                     body = row.body(world, role) if callable(row.body) else row.body
                     headers = {"Authorization": f"Bearer {token}"} if token else {}
                     async with session.request(row.method, server.url + path, json=body, headers=headers) as response:
-                        got, text = response.status, (await response.text())[:160]
+                        got, text = response.status, (await response.text(errors="replace"))[:160]
                 if got != expected:
                     mismatches.append(f"{row.name} as {role}: expected {expected}, got {got} {text}")
 

@@ -1,5 +1,5 @@
 """Several real `chatserver` processes on one PostgreSQL and one Redis: every guarantee of
-PROTOCOL §4 holds across nodes (order, no loss on kill -9 or a Redis outage, removal at once).
+docs/protocol.md §10 holds across nodes (order, no loss on kill -9 or a Redis outage, removal at once).
 
 Redis is a private `redis-server` so the outage test can stop it without disturbing others.
 """

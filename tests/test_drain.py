@@ -1,4 +1,4 @@
-"""SIGTERM drains a real server process (PROTOCOL §4.8, §5).
+"""SIGTERM drains a real server process (docs/protocol.md §10.8, §13).
 
 While a sender keeps sending, the process gets SIGTERM. Every open
 connection (JSON and msgpack) is closed with 1001, and while the process is
@@ -28,7 +28,7 @@ from client_proto.codec import client_codec
 from client_proto.http import ApiClient
 from tests.conftest import unique_name
 
-EXIT_WITHIN = 30.0  # seconds (PROTOCOL §5)
+EXIT_WITHIN = 30.0  # seconds (docs/protocol.md §13)
 
 
 async def closed_with(ws: aiohttp.ClientWebSocketResponse) -> int | None:
@@ -123,7 +123,7 @@ async def test_sigterm_refuses_new_connections_closes_open_ones_1001_and_loses_n
 
 
 async def test_drain_ends_each_closing_handshake_at_once_and_exits_long_before_the_grace(spawn_server, tmp_path):
-    """docs/protocol.md §6: once a peer answers the server's close, TCP ends at once, during a drain too.
+    """docs/protocol.md §8.3: once a peer answers the server's close, TCP ends at once, during a drain too.
 
     Real python-`websockets` clients answer the 1001 at once. Before this was fixed each one saw
     `ConnectionClosed` only when the server cut the socket after its close grace (10 s then, now

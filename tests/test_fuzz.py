@@ -1,4 +1,4 @@
-"""Thousands of random and malformed frames at a live server (PROTOCOL §2.4, §4.6).
+"""Thousands of random and malformed frames at a live server (docs/protocol.md §7, §10.6).
 
 Several fuzzing connections, JSON and msgpack, throw random bytes, random
 JSON and msgpack values, objects with random ops and fields, wrong types,

@@ -1,4 +1,4 @@
-"""A client frozen with SIGSTOP is found out by the heartbeat (PROTOCOL §2.1.5).
+"""A client frozen with SIGSTOP is found out by the heartbeat (docs/protocol.md §4.5).
 
 A real server process pings every `CHAT_HEARTBEAT` seconds and closes a
 connection that answered none for two heartbeats. The frozen client is a

@@ -1,4 +1,4 @@
-"""DESIGN.md's one direction of imports: client_proto <- chatserver -> storage, scripts on top.
+"""The one direction of imports (docs/architecture.md §2): client_proto <- chatserver -> storage, scripts on top.
 
 client_proto and storage import nothing from the other packages of the repo.
 """

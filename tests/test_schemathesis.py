@@ -1,4 +1,4 @@
-"""schemathesis against the served `GET /api/openapi.json` of a live server (PROTOCOL §3).
+"""schemathesis against the served `GET /api/openapi.json` of a live server (docs/protocol.md §12).
 
 Every operation of the document gets valid and invalid requests, signed in
 as a real user, half of them aimed at things that exist (the user's own

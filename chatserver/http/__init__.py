@@ -1,1 +1,1 @@
-"""The REST API of PROTOCOL §3: thin handlers that parse, call a service, and answer JSON."""
+"""The REST API of docs/protocol.md §12: thin handlers that parse, call a service, and answer JSON."""

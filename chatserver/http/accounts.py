@@ -1,4 +1,4 @@
-"""Users, tokens and bots (PROTOCOL §3 "Users and tokens", "Bots")."""
+"""Users, tokens and bots (docs/protocol.md §12.2, §12.3)."""
 
 from __future__ import annotations
 

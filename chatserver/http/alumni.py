@@ -1,4 +1,4 @@
-"""Alumni records, profiles, invitations and feeds over HTTP (PROTOCOL §3 "Alumni records").
+"""Alumni records, profiles, invitations and feeds over HTTP (docs/protocol.md §12.6).
 
 `GET /api/alumni/{id}/posts` is served by the posts module, which owns posts.
 """

@@ -80,7 +80,7 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     return {
         "openapi": "3.0.3",
-        "info": {"title": "chatserver", "version": "1", "description": "REST API of PROTOCOL.md §3"},
+        "info": {"title": "chatserver", "version": "1", "description": "REST API of docs/protocol.md §12"},
         "paths": paths,
         "components": {
             "schemas": components,
@@ -127,6 +127,8 @@ def _operation(route) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.body.__name__}"}}},
         }
+    elif route.raw_body is not None:
+        op["requestBody"] = {"required": True, "content": {route.raw_body: {"schema": {"type": "string", "format": "binary"}}}}
     if route.auth:
         op["security"] = [{"bearer": []}]
     success: dict[str, Any] = {"description": "Success"}
@@ -134,6 +136,12 @@ def _operation(route) -> dict[str, Any]:
         success["content"] = {"application/json": {"schema": route.response}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     op["responses"] = {str(route.status): success}
+    if route.raw_response:
+        binary = {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
+        op["responses"] = {"200": {"description": "The bytes", **binary},
+                           "206": {"description": "The bytes of the `Range` asked for", **binary},
+                           "304": {"description": "Not modified (`If-None-Match`)"},
+                           "416": {"description": "The `Range` cannot be satisfied"}}
     if route.method == "POST" and route.status == 201:
         op["responses"]["200"] = {**success, "description": "Already done (idempotent repeat)"}
     for status, description in _ERROR_STATUSES.items():

@@ -18,7 +18,7 @@ async def _checks(app: web.Application) -> dict[str, bool]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when storage and bus answer, else 503 (PROTOCOL §3 Operations)."""
+    """200 when storage and bus answer, else 503 (docs/protocol.md §12.9)."""
     checks = await _checks(request.app)
     ok = all(checks.values())
     return json_response({"status": "ok" if ok else "unavailable", **checks}, 200 if ok else 503)

@@ -1,4 +1,4 @@
-"""Personal spaces, blog posts and the personal feed over HTTP (PROTOCOL §3 "Spaces and posts").
+"""Personal spaces, blog posts and the personal feed over HTTP (docs/protocol.md §12.8).
 
 Titles and bodies are stored and returned exactly as written: JSON text,
 never HTML. Clients escape them at display (the bundled web page uses
@@ -13,6 +13,7 @@ import msgspec
 from aiohttp import web
 from msgspec import Meta
 
+from client_proto.frames import FileIds
 from storage import records
 
 from .. import keys
@@ -35,11 +36,13 @@ class NewPost(msgspec.Struct, frozen=True):
     title: Title
     body: Body
     alumni_ids: RecordIds | None = None
+    files: FileIds | None = None
 
 
 class NewRecordPost(msgspec.Struct, frozen=True):
     title: Title
     body: Body
+    files: FileIds | None = None
 
 
 class PostChanges(msgspec.Struct, frozen=True):
@@ -48,6 +51,7 @@ class PostChanges(msgspec.Struct, frozen=True):
     title: Title | None = None
     body: Body | None = None
     alumni_ids: RecordIds | None = None
+    files: FileIds | None = None  # the whole new list
 
 
 # ---------------------------------------------------------------------------- views
@@ -62,6 +66,7 @@ def post_json(post: records.Post) -> dict[str, Any]:
         "created": post.created,
         "updated": post.updated,
         "alumni_ids": list(post.alumni_ids),
+        "files": post.files or [],
     }
 
 
@@ -105,14 +110,16 @@ def _post_key(post: records.Post) -> Cursor:
 async def create_post(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, NewPost)
-    post = await request.app[keys.POSTS].create(user, body.title, body.body, body.alumni_ids)
+    post = await request.app[keys.POSTS].create(user, body.title, body.body, body.alumni_ids, body.files)
     return json_response(post_json(post), 201)
 
 
 async def create_record_post(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, NewRecordPost)
-    post = await request.app[keys.POSTS].create_in_record(user, request.match_info["record_id"], body.title, body.body)
+    post = await request.app[keys.POSTS].create_in_record(
+        user, request.match_info["record_id"], body.title, body.body, body.files
+    )
     return json_response(post_json(post), 201)
 
 
@@ -125,7 +132,8 @@ async def update_post(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, PostChanges)
     post = await request.app[keys.POSTS].update(
-        user, request.match_info["post_id"], title=body.title, body=body.body, alumni_ids=body.alumni_ids
+        user, request.match_info["post_id"], title=body.title, body=body.body, alumni_ids=body.alumni_ids,
+        files=body.files,
     )
     return json_response(post_json(post))
 
@@ -168,6 +176,7 @@ POST = {
         "id": {"type": "string"}, "author": _USER, "title": {"type": "string"}, "body": {"type": "string"},
         "created": {"type": "integer"}, "updated": {"type": "integer"},
         "alumni_ids": {"type": "array", "items": {"type": "string"}},
+        "files": {"type": "array", "items": {"type": "object"}},
     },
 }
 FEED_ITEM = {

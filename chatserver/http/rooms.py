@@ -1,4 +1,4 @@
-"""Rooms (groups), members, roles, messages and presence over HTTP (PROTOCOL §3 "Rooms")."""
+"""Rooms (groups), members, roles, messages and presence over HTTP (docs/protocol.md §12.4)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ async def update_room(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, schemas.RoomChanges)
     changes = msgspec.structs.asdict(body)
-    changes = {k: v for k, v in changes.items() if v is not None}
+    changes = {k: v for k, v in changes.items() if v is not None and k != "avatar"}
+    if body.avatar is not msgspec.UNSET:
+        changes["avatar"] = body.avatar
     room, owner = await request.app[keys.ROOMS].update(user, request.match_info["room_id"], changes)
     return json_response(room_json(room, owner))
 
@@ -84,7 +86,8 @@ async def post_message(request: web.Request) -> web.Response:
     user = await current_user(request)
     body = await parse(request, schemas.PostMessage)
     stored = await request.app[keys.MESSAGES].send(
-        user, request.match_info["room_id"], body.text, body.cid, reply_to=body.reply_to, mentions=body.mentions
+        user, request.match_info["room_id"], body.text, body.cid, reply_to=body.reply_to, mentions=body.mentions,
+        files=body.files,
     )
     m = stored.message
     return json_response({"seq": m.seq, "id": m.id, "ts": m.ts, "dup": stored.dup}, 200 if stored.dup else 201)

@@ -23,6 +23,8 @@ class Route:
     auth: bool = True
     query: tuple[str, ...] = ()  # names, or "name:type" (see openapi._query_parameter)
     tags: tuple[str, ...] = field(default=())
+    raw_body: str | None = None  # the media type of a body that is not JSON (a file's bytes)
+    raw_response: bool = False  # the answer is a file's bytes (any type; 206 and 304 too), not JSON
 
 
 def add_routes(app: web.Application, routes: list[Route]) -> None:

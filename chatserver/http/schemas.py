@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from client_proto.frames import PositiveSeq
+from client_proto.frames import FileIds, PositiveSeq
 
 Text = Annotated[str, Meta(max_length=100_000)]
 ShortText = Annotated[str, Meta(max_length=1000)]
@@ -34,6 +34,7 @@ class RoomChanges(msgspec.Struct, frozen=True, omit_defaults=True):
     name: Annotated[str, Meta(max_length=100)] | None = None
     topic: ShortText | None = None
     join_policy: Literal["open", "invite"] | None = None
+    avatar: str | None | msgspec.UnsetType = msgspec.UNSET  # a file id; null clears it
 
 
 class AddMember(msgspec.Struct, frozen=True):
@@ -49,6 +50,7 @@ class PostMessage(msgspec.Struct, frozen=True):
     cid: Annotated[str, Meta(min_length=1, max_length=64)]
     reply_to: PositiveSeq | None = None
     mentions: list[Annotated[str, Meta(max_length=64)]] | Literal["all"] | None = None
+    files: FileIds | None = None
 
 
 class NewBot(msgspec.Struct, frozen=True):

@@ -29,7 +29,7 @@ MAX_PASSWORD = 1024
 
 
 def check_name(name: str) -> None:
-    """Names are 3-32 characters of a-z 0-9 _ . - (PROTOCOL §1); never silently changed."""
+    """Names are 3-32 characters of a-z 0-9 _ . - (docs/protocol.md §2); never silently changed."""
     if not isinstance(name, str) or not NAME_RULE.fullmatch(name):
         raise invalid("name: 3 to 32 characters of a-z, 0-9, _, . and - (lowercase only)")
 

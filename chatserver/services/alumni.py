@@ -31,17 +31,25 @@ from ..alumni_views import (
     public_profile,
     record_json,
     record_member_json,
-    record_ref,
     visible_profile,
+)
+from ..announcements import (
+    AlumniBound,
+    AlumniInvitation,
+    AlumniJoined,
+    AlumniProfile,
+    AlumniUnbound,
+    Announcer,
+    Person,
+    RecordRef,
 )
 from ..bus.base import Bus
 from ..bus.events import Notified
 from ..config import Settings
 from ..errors import ServiceError, conflict, forbidden, invalid, not_found
 from ..views import user_json
-from .messages import MessageService, store_system
+from .roles import ADMIN_ROLES
 
-ADMIN_ROLES = frozenset({"owner", "admin"})
 HOUR_MS = 3_600_000
 Json = dict[str, Any]
 
@@ -51,10 +59,10 @@ def gone(message: str) -> ServiceError:
 
 
 class AlumniService:
-    def __init__(self, db: Database, bus: Bus, messages: MessageService, settings: Settings):
+    def __init__(self, db: Database, bus: Bus, announcer: Announcer, settings: Settings):
         self._db = db
         self._bus = bus
-        self._messages = messages
+        self._announcer = announcer
         self._settings = settings
 
     # ------------------------------------------------------------------ records
@@ -109,12 +117,12 @@ class AlumniService:
                 raise conflict("this group is already bound to another record") from None
             await feed_store.add_entry(db, record_id=record_id, type="bound", actor_id=actor.id,
                                        data={"room": room_id})
-            message = await store_system(
-                db, room_id, "alumni.bound", {"record": record_ref(record), "by": user_json(actor)},
+            message = await self._announcer.store(
+                db, room_id, AlumniBound(record=_ref(record), by=Person.of(actor)),
                 f"{actor.display} linked this group to the alumni record “{record.name}”",
             )
             body = await _record_json(db, record)
-        self._messages.publish(message)
+        self._announcer.publish(message)
         return body
 
     async def unbind(self, actor: User, record_id: str) -> None:
@@ -125,12 +133,12 @@ class AlumniService:
                 raise not_found("group bound to this record")
             if actor.id != record.owner_id:
                 await _require_room_admin(db, record.room_id, actor)
-            message = await store_system(
-                db, record.room_id, "alumni.unbound", {"record": record_ref(record), "by": user_json(actor)},
+            message = await self._announcer.store(
+                db, record.room_id, AlumniUnbound(record=_ref(record), by=Person.of(actor)),
                 f"{actor.display} unlinked this group from the alumni record “{record.name}”",
             )
             await alumni_store.set_room(db, record_id, None)
-        self._messages.publish(message)
+        self._announcer.publish(message)
 
     # ------------------------------------------------------------------ profiles
 
@@ -160,13 +168,11 @@ class AlumniService:
                                        data={"profile": public})
             message = None
             if record.room_id is not None:
-                message = await store_system(
-                    db, record.room_id, "alumni.profile",
-                    {"record": record_ref(record), "user": user_json(user), "profile": public},
+                message = await self._announcer.store(
+                    db, record.room_id, AlumniProfile(record=_ref(record), user=Person.of(user), profile=public),
                     f"{user.display} updated their profile in “{record.name}”",
                 )
-        if message is not None:
-            self._messages.publish(message)
+        self._announcer.publish(message)
         return visible_profile(member, to_member=True)
 
     # ------------------------------------------------------------------ invitations
@@ -176,7 +182,7 @@ class AlumniService:
 
         Without `user_ids`: every member of the bound group who is not in the
         record and has no pending invitation (the inviter and bots aside).
-        Named users may be anyone (docs/protocol.md §6: finding classmates is the
+        Named users may be anyone (docs/protocol.md §12.7: finding classmates is the
         point); the hourly quota is the spam guard. Unknown ids: 404.
         """
         async with self._db.transaction() as db:
@@ -202,15 +208,15 @@ class AlumniService:
                 raise conflict("someone invited the same people at the same time; try again") from None
             message = None
             if made and record.room_id is not None:
-                message = await store_system(
-                    db, record.room_id, "alumni.invitation",
-                    {"record": record_ref(record), "inviter": user_json(inviter),
-                     "invitees": [user_json(i.invitee) for i in made]},
+                invited = AlumniInvitation(
+                    record=_ref(record), inviter=Person.of(inviter), invitees=[Person.of(i.invitee) for i in made]
+                )
+                message = await self._announcer.store(
+                    db, record.room_id, invited,
                     f"{inviter.display} invited {_people(len(made))} to the alumni record “{record.name}”",
                 )
             body = await _record_json(db, record)
-        if message is not None:
-            self._messages.publish(message)
+        self._announcer.publish(message)
         for invitation in made:
             self._bus.publish_control(
                 Notified([invitation.invitee.id], "invitation", {"invitation": invitation_json(invitation, body)})
@@ -244,17 +250,15 @@ class AlumniService:
                                            data={"inviter": user_json(invitation.inviter)})
                 message = None
                 if record.room_id is not None:
-                    message = await store_system(
-                        db, record.room_id, "alumni.joined",
-                        {"record": record_ref(record), "user": user_json(user),
-                         "inviter": user_json(invitation.inviter)},
-                        f"{user.display} joined the alumni record “{record.name}”",
+                    joined = AlumniJoined(record=_ref(record), user=Person.of(user),
+                                          inviter=Person.of(invitation.inviter))
+                    message = await self._announcer.store(
+                        db, record.room_id, joined, f"{user.display} joined the alumni record “{record.name}”"
                     )
                 body = await _record_json(db, await _record(db, record.id))
         if expired:  # raised after the commit, so the invitation stays marked expired
             raise gone("this invitation has expired")
-        if message is not None:
-            self._messages.publish(message)
+        self._announcer.publish(message)
         return body
 
     async def decline(self, user: User, invitation_id: str) -> Json:
@@ -382,6 +386,10 @@ async def _require_room_admin(db, room_id: str, user: User) -> None:
     member = await room_store.get_member(db, room_id, user.id)
     if member is None or member.role not in ADMIN_ROLES:
         raise forbidden("only the group's owner or an admin may do that")
+
+
+def _ref(record: AlumniRecord) -> RecordRef:
+    return RecordRef(id=record.id, name=record.name)
 
 
 def _people(n: int) -> str:

@@ -6,23 +6,24 @@ unknown room), then stores, then publishes on the bus.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 from client_proto.errors import ErrorCode
+from client_proto.frames import MAX_FILES
 from storage import messages as message_store
 from storage import rooms as room_store
 from storage.db import Database
 from storage.records import Member, Message, NewMessage, Stored, User
 
 from ..bus.base import Bus
-from ..bus.events import MessageRecalled, Posted, ReadMoved, TypingStarted
+from ..bus.events import MessageRecalled, ReadMoved, TypingStarted
 from ..config import Settings
 from ..errors import ServiceError, forbidden, invalid, not_found
+from .roles import ADMIN_ROLES
 from .writer import MessageWriter
 
-ADMIN_ROLES = frozenset({"owner", "admin"})
 
 
 class MessageService:
@@ -42,40 +43,35 @@ class MessageService:
                 raise forbidden("you are not a member of this room")
         return member
 
-    def prepare(
+    async def submit(
         self,
         user: User,
         room_id: str,
         text: str,
         cid: str,
         *,
-        role: str,
         reply_to: int | None = None,
         mentions: list[str] | str | None = None,
-    ) -> NewMessage:
-        """Check a chat message against the limits and the sender's role; no I/O."""
-        if len(text) > self._settings.max_text:
-            raise ServiceError(
-                ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
-            )
-        if not text.strip():
-            raise invalid("text: must not be empty")
-        if not cid or len(cid) > 64:
-            raise invalid("cid: 1 to 64 characters required")
-        if mentions == "all" and role not in ADMIN_ROLES:
-            raise forbidden('only the owner or an admin may mention "all"')
-        if isinstance(mentions, list):
-            mentions = list(dict.fromkeys(mentions))
-        return NewMessage(room_id=room_id, sender=user, text=text, cid=cid, reply_to=reply_to, mentions=mentions)
-
-    def submit(
-        self,
-        message: NewMessage,
+        files: list[str] | None = None,
+        known_member: bool = False,
         on_stored: Callable[[Stored], None],
         on_failed: Callable[[BaseException], None],
     ) -> None:
-        """Queue a prepared message for the next group commit (the WebSocket fast path)."""
-        self._writer.submit(message, on_stored, on_failed)
+        """Check a chat message and queue it for the next group commit, without waiting for it.
+
+        The one path of every send (WebSocket and HTTP). Exactly one callback runs
+        after the commit; `on_stored` runs synchronously before the message is
+        published, so an ack written there reaches the sender before the message.
+        `known_member` (the caller's connection already hears the room) skips the
+        storage read; the commit checks membership again in any case. Raises
+        `ServiceError` for what is refused before queueing. `files` (ids of the sender's own
+        uploads, docs/protocol.md §12.10) are checked by the commit that stores the message.
+        """
+        role = "member"
+        if not known_member or mentions == "all":  # the role matters, or membership is not known yet
+            role = (await self.membership(user, room_id)).role
+        new = self._checked(user, room_id, text, cid, role, reply_to, mentions, files)
+        self._writer.submit(new, on_stored, on_failed)
 
     async def send(
         self,
@@ -86,27 +82,40 @@ class MessageService:
         *,
         reply_to: int | None = None,
         mentions: list[str] | str | None = None,
-        on_stored: Callable[[Stored], None] | None = None,
+        files: list[str] | None = None,
     ) -> Stored:
-        """Store a chat message once per (room, sender, cid) and publish it.
-
-        `on_stored` runs synchronously right after the commit, before the
-        message is published: the WebSocket layer writes its ack there.
-        """
-        member = await self.membership(user, room_id)
-        new = self.prepare(
-            user, room_id, text, cid, role=member.role, reply_to=reply_to, mentions=mentions
+        """`submit`, then wait for the commit: stored once per (room, sender, cid), and published."""
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        await self.submit(
+            user, room_id, text, cid, reply_to=reply_to, mentions=mentions, files=files,
+            on_stored=lambda stored: future.done() or future.set_result(stored),
+            on_failed=lambda exc: future.done() or future.set_exception(exc),
         )
-        return await self._writer.store(new, on_stored)
+        return await future
 
-    async def post_system(self, room_id: str, type_: str, data: dict[str, Any], text: str) -> Message:
-        """Store a durable system message with a seq and publish it (PROTOCOL §2.3)."""
-        new = NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)
-        return (await self._writer.store(new)).message
-
-    def publish(self, message: Message) -> None:
-        """Publish a message stored by the caller's own transaction."""
-        self._bus.publish_room(message.room_id, Posted(message))
+    def _checked(
+        self, user: User, room_id: str, text: str, cid: str, role: str,
+        reply_to: int | None, mentions: list[str] | str | None, files: list[str] | None = None,
+    ) -> NewMessage:
+        """A chat message checked against the limits and the sender's role; no I/O."""
+        if len(text) > self._settings.max_text:
+            raise ServiceError(
+                ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
+            )
+        if not text.strip() and not files:
+            raise invalid("text: must not be empty (unless the message carries files)")
+        if files:
+            files = list(dict.fromkeys(files))
+            if len(files) > MAX_FILES:
+                raise invalid(f"files: at most {MAX_FILES}")
+        if not cid or len(cid) > 64:
+            raise invalid("cid: 1 to 64 characters required")
+        if mentions == "all" and role not in ADMIN_ROLES:
+            raise forbidden('only the owner or an admin may mention "all"')
+        if isinstance(mentions, list):
+            mentions = list(dict.fromkeys(mentions))
+        return NewMessage(room_id=room_id, sender=user, text=text, cid=cid, reply_to=reply_to, mentions=mentions,
+                          files=tuple(files) if files else None)
 
     async def history(
         self,
@@ -158,23 +167,3 @@ class MessageService:
     def typing(self, user: User, room_id: str) -> None:
         self._bus.publish_room(room_id, TypingStarted(room_id=room_id, user=user))
 
-
-async def store_system(db, room_id: str, type_: str, data: dict[str, Any], text: str) -> Message:
-    """Store a system message in the caller's transaction; the caller publishes it after the commit.
-
-    For changes announced atomically with what they announce (a join and its
-    `member.joined`): nothing is announced that was not stored.
-    """
-    (message,) = await store_systems(db, [(room_id, type_, data, text)])
-    return message
-
-
-async def store_systems(db, pending: list[tuple[str, str, dict[str, Any], str]]) -> list[Message]:
-    """`store_system` for many (room_id, type, data, text) at once: one batch, rooms locked in id order."""
-    if not pending:
-        return []
-    batch = [
-        NewMessage(room_id=room_id, sender=None, text=text, system_type=type_, system_data=data)
-        for room_id, type_, data, text in pending
-    ]
-    return [stored.message for stored in await message_store.append_batch(db, batch)]

@@ -1,4 +1,4 @@
-"""Use cases of posts and personal spaces (PROTOCOL §3 "Spaces and posts").
+"""Use cases of posts and personal spaces (docs/protocol.md §12.8).
 
 A post is stored once and linked to every record it is published to. Each
 change is one transaction that also writes the records' feed entries and the
@@ -15,19 +15,26 @@ reach strangers through the author's space.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from client_proto.frames import MAX_FILES
 from storage import alumni as alumni_store
 from storage import feed as feed_store
+from storage import files as file_store
 from storage import posts as post_store
 from storage import users as user_store
 from storage.db import Database
-from storage.records import AlumniRecord, FeedEntry, Message, Post, User
+from storage.records import AlumniRecord, FeedEntry, Post, User
 
+from ..announcements import Announcement, Announcer, Person, PostDeleted, PostPublished, PostRef, PostUpdated
 from ..errors import forbidden, invalid, not_found
-from ..views import user_json
-from .messages import MessageService, store_systems
+
+if TYPE_CHECKING:
+    from .files import FileService
 
 MAX_TITLE = 200
 MAX_BODY = 100_000
@@ -36,9 +43,15 @@ EXCERPT = 200
 Cursor = tuple[int, str]  # (ts, id) of the last item of the previous page
 
 
+def post_ref(post: Post, *, excerpt: bool = True) -> PostRef:
+    """What groups and feeds carry about a post: `{id, title, excerpt, author}` (no excerpt once deleted)."""
+    return PostRef(id=post.id, title=post.title, author=Person.of(post.author),
+                   excerpt=post.body[:EXCERPT] if excerpt else None)
+
+
 def summary(post: Post) -> dict[str, Any]:
-    """What groups and feeds carry about a post: `{id, title, excerpt, author}`."""
-    return {"id": post.id, "title": post.title, "excerpt": post.body[:EXCERPT], "author": user_json(post.author)}
+    """`post_ref` as the JSON object a feed entry stores."""
+    return msgspec.to_builtins(post_ref(post))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +65,26 @@ class Space:
 
 
 class PostService:
-    def __init__(self, db: Database, messages: MessageService):
+    def __init__(self, db: Database, announcer: Announcer, files: FileService | None = None):
         self._db = db
-        self._messages = messages
+        self._announcer = announcer
+        self._files = files  # files on posts (docs/protocol.md §12.10)
 
-    async def create(self, author: User, title: str, body: str, alumni_ids: list[str] | None = None) -> Post:
-        """Write a post in the author's space, published to each record of `alumni_ids`."""
+    async def create(
+        self, author: User, title: str, body: str, alumni_ids: list[str] | None = None,
+        files: list[str] | None = None,
+    ) -> Post:
+        """Write a post in the author's space, published to each record of `alumni_ids`, carrying
+        `files` (the author's own uploads)."""
         _check_text(title, body)
         record_ids = _unique_ids(alumni_ids or [])
         async with self._db.transaction() as db:
             records = await _records_of_author(db, author, record_ids)
             post = await post_store.create(db, author=author, title=title, body=body, record_ids=record_ids)
-            announced = await store_systems(db, await _publish(db, post, records, ts=post.created))
-        self._announce(announced)
+            if files:
+                post = await self._attach(db, author, post, files)
+            announced = await self._announcer.store_many(db, await _publish(db, post, records, ts=post.created))
+        self._announcer.publish(*announced)
         return post
 
     async def get(self, viewer: User, post_id: str) -> Post:
@@ -72,7 +92,7 @@ class PostService:
             post = await post_store.get(db, post_id)
             if post is None:
                 raise not_found("post")
-            if not await _may_read(db, viewer, post):
+            if not await may_read(db, viewer, post):
                 raise forbidden("this post is shared with its records and their groups only")
         return post
 
@@ -84,8 +104,9 @@ class PostService:
         title: str | None = None,
         body: str | None = None,
         alumni_ids: list[str] | None = None,
+        files: list[str] | None = None,
     ) -> Post:
-        """Change the text and/or the records of a post everywhere it shows.
+        """Change the text, the records and/or the files (the whole new list) of a post everywhere it shows.
 
         Records that stay get `post.updated` when the text changed; a record
         added gets `post.published` (once: it was not there before); a record
@@ -99,6 +120,9 @@ class PostService:
             text_changed = (title is not None and title != before.title) or (
                 body is not None and body != before.body
             )
+            if files is not None and [f["id"] for f in before.files or ()] != list(dict.fromkeys(files)):
+                before = await self._attach(db, author, before, files)
+                text_changed = True  # the post shows differently: `post.updated` tells its groups
             if not text_changed and wanted == list(before.alumni_ids):
                 return before
             added = await _records_of_author(db, author, [r for r in wanted if r not in before.alumni_ids])
@@ -112,10 +136,10 @@ class PostService:
             pending = _withdraw(post, removed)
             if text_changed:
                 await post_store.set_feed_data(db, post.id, {"post": summary(post)})
-                pending += _system_in(kept, "post.updated", {"post": summary(post)}, _text(post, "updated"))
+                pending += _system_in(kept, PostUpdated(post=post_ref(post)), _text(post, "updated"))
             pending += await _publish(db, post, added)
-            announced = await store_systems(db, pending)
-        self._announce(announced)
+            announced = await self._announcer.store_many(db, pending)
+        self._announcer.publish(*announced)
         return post
 
     async def delete(self, author: User, post_id: str) -> None:
@@ -128,8 +152,8 @@ class PostService:
             records = await _records(db, list(post.alumni_ids))
             await feed_store.delete_for_post(db, post.id)
             await post_store.delete_post(db, post.id)
-            announced = await store_systems(db, _withdraw(post, records))
-        self._announce(announced)
+            announced = await self._announcer.store_many(db, _withdraw(post, records))
+        self._announcer.publish(*announced)
 
     async def in_record(
         self, viewer: User, record_id: str, *, before: Cursor | None = None, limit: int = 50
@@ -143,9 +167,11 @@ class PostService:
             posts = await post_store.in_record(db, record_id, before=before, limit=limit + 1)
         return posts[:limit], len(posts) > limit
 
-    async def create_in_record(self, author: User, record_id: str, title: str, body: str) -> Post:
+    async def create_in_record(
+        self, author: User, record_id: str, title: str, body: str, files: list[str] | None = None
+    ) -> Post:
         """The same post written from the record's side; it shows in the author's space too."""
-        return await self.create(author, title, body, [record_id])
+        return await self.create(author, title, body, [record_id], files)
 
     async def space(self, viewer: User, user_id: str, *, before: Cursor | None = None, limit: int = 50) -> Space:
         """A user's space: who, their posts the viewer may read (newest first), the records they are in."""
@@ -176,9 +202,15 @@ class PostService:
         merged = sorted([*entries, *own], key=feed_key, reverse=True)
         return merged[:limit], len(merged) > limit
 
-    def _announce(self, messages: list[Message]) -> None:
-        for message in messages:
-            self._messages.publish(message)
+    async def _attach(self, db, author: User, post: Post, file_ids: list[str]) -> Post:
+        """Make the post carry exactly these files of the author's."""
+        file_ids = list(dict.fromkeys(file_ids))
+        if len(file_ids) > MAX_FILES:
+            raise invalid(f"files: at most {MAX_FILES}")
+        carried = [meta.carried() for meta in await self._files.own(db, author, file_ids)]
+        await post_store.set_files(db, post.id, carried)
+        await file_store.link_post(db, post.id, file_ids)
+        return dataclasses.replace(post, files=carried or None)
 
 
 def feed_key(item: FeedEntry | Post) -> Cursor:
@@ -238,7 +270,7 @@ async def _own_post(db, author: User, post_id: str) -> Post:
     return post
 
 
-async def _may_read(db, viewer: User, post: Post) -> bool:
+async def may_read(db, viewer: User, post: Post) -> bool:
     if viewer.id == post.author.id or not post.alumni_ids:
         return True
     return not set(post.alumni_ids).isdisjoint(await post_store.readable_records(db, viewer.id))
@@ -246,29 +278,24 @@ async def _may_read(db, viewer: User, post: Post) -> bool:
 
 # ------------------------------------------------------------------ announcements
 
-# A system message to store: (room, type, data, text).
-Pending = tuple[str, str, dict[str, Any], str]
-
-
 def _text(post: Post, verb: str) -> str:
     return f"{post.author.display} {verb} the post \u201c{post.title}\u201d"
 
 
-def _system_in(records: list[AlumniRecord], type_: str, data: dict[str, Any], text: str) -> list[Pending]:
+def _system_in(records: list[AlumniRecord], payload, text: str) -> list[Announcement]:
     """One system message in the bound group of each record that has one."""
-    return [(r.room_id, type_, data, text) for r in records if r.room_id is not None]
+    return [(r.room_id, payload, text) for r in records if r.room_id is not None]
 
 
-async def _publish(db, post: Post, records: list[AlumniRecord], ts: int | None = None) -> list[Pending]:
+async def _publish(db, post: Post, records: list[AlumniRecord], ts: int | None = None) -> list[Announcement]:
     """Show the post in each record: a `post` feed entry there, and `post.published` in its group."""
     data = {"post": summary(post)}
     for record in records:
         await feed_store.add_entry(
             db, record_id=record.id, type="post", actor_id=post.author.id, data=data, post_id=post.id, ts=ts
         )
-    return _system_in(records, "post.published", data, _text(post, "published"))
+    return _system_in(records, PostPublished(post=post_ref(post)), _text(post, "published"))
 
 
-def _withdraw(post: Post, records: list[AlumniRecord]) -> list[Pending]:
-    data = {"post": {"id": post.id, "title": post.title, "author": user_json(post.author)}}
-    return _system_in(records, "post.deleted", data, _text(post, "deleted"))
+def _withdraw(post: Post, records: list[AlumniRecord]) -> list[Announcement]:
+    return _system_in(records, PostDeleted(post=post_ref(post, excerpt=False)), _text(post, "deleted"))

@@ -8,30 +8,33 @@ connections at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
 from storage import rooms as room_store
 from storage import users as user_store
 from storage.db import Database
-from storage.records import Member, Message, Room, User
+from storage.records import Member, Room, User
 
+from ..announcements import Announcer, MemberJoined, MemberKicked, MemberLeft, Person, RoomUpdated
 from ..bus.base import Bus
-from ..bus.events import MembershipChanged, Posted
+from ..bus.events import MembershipChanged
 from ..errors import conflict, forbidden, invalid, not_found
-from ..views import user_json
-from .messages import store_system
+from .roles import ADMIN_ROLES, ROLES
 
-ADMIN_ROLES = frozenset({"owner", "admin"})
+if TYPE_CHECKING:
+    from .files import FileService
+
 JOIN_POLICIES = ("open", "invite")
-ROLES = ("owner", "admin", "member")
 
 
 class RoomService:
-    def __init__(self, db: Database, bus: Bus):
+    def __init__(self, db: Database, bus: Bus, announcer: Announcer, files: FileService | None = None):
         self._db = db
         self._bus = bus
+        self._announcer = announcer
+        self._files = files  # room avatars
 
     async def create(self, owner: User, name: str, topic: str | None, join_policy: str) -> Room:
         _check_room_fields(name=name, topic=topic, join_policy=join_policy)
@@ -66,13 +69,15 @@ class RoomService:
         _check_room_fields(**changes)
         async with self._db.transaction() as db:
             await self._require_role(db, room_id, actor, ADMIN_ROLES)
-            message = await store_system(
-                db, room_id, "room.updated", {"by": user_json(actor), "changes": changes},
-                f"{actor.display} updated the group",
+            if "avatar" in changes:  # one of the actor's own images (docs/protocol.md §12.10)
+                await self._files.check_avatar(db, actor, changes["avatar"])
+                await self._files.set_room_avatar(db, room_id, changes["avatar"])
+            message = await self._announcer.store(
+                db, room_id, RoomUpdated(by=Person.of(actor), changes=changes), f"{actor.display} updated the group"
             )
             room = await room_store.update_room(db, room_id, **changes)  # its last_seq counts `room.updated`
             owner = await user_store.get(db, room.owner_id)
-        self._publish(message)
+        self._announcer.publish(message)
         return room, owner
 
     async def members(self, user: User, room_id: str) -> list[Member]:
@@ -107,14 +112,11 @@ class RoomService:
                 added = False
             if not added:
                 raise conflict("already a member of this room")
-            data: dict[str, Any] = {"user": user_json(subject)}
-            if actor.id != subject.id:
-                data["by"] = user_json(actor)
-            message = await store_system(db, room_id, "member.joined", data, f"{subject.display} joined")
+            joined = MemberJoined(user=Person.of(subject), by=Person.of(actor) if actor.id != subject.id else None)
+            message = await self._announcer.store(db, room_id, joined, f"{subject.display} joined")
             await room_store.set_read(db, room_id, user_id, message.seq)
             member = await room_store.get_member(db, room_id, user_id)
-        self._publish(message)
-        self._bus.publish_control(MembershipChanged(room_id, user_id, added=True, seq=message.seq))
+        self._announcer.publish(message)
         return member
 
     async def join(self, user: User, room_id: str) -> Member:
@@ -141,24 +143,22 @@ class RoomService:
             if actor.id == user_id:
                 if subject.role == "owner":
                     raise conflict("the owner cannot leave; make someone else owner first")
-                type_, data, text = "member.left", {"user": user_json(actor)}, f"{actor.display} left"
+                payload, text = MemberLeft(user=Person.of(actor)), f"{actor.display} left"
             else:
                 if actor_member.role not in ADMIN_ROLES:
                     raise forbidden("only the owner or an admin may remove others")
                 if subject.role == "owner" or (subject.role == "admin" and actor_member.role != "owner"):
                     raise forbidden("an admin cannot remove the owner or another admin")
-                type_ = "member.kicked"
-                data = {"user": user_json(subject.user), "by": user_json(actor)}
+                payload = MemberKicked(user=Person.of(subject.user), by=Person.of(actor))
                 text = f"{subject.user.display} was removed by {actor.display}"
             if not await room_store.remove_member(db, room_id, user_id):
                 # A concurrent leave or kick removed them first: announce it once, not twice.
                 if actor.id == user_id:
                     raise forbidden("you are not a member of this room")
                 raise not_found("member")
-            message = await store_system(db, room_id, type_, data, text)
-        # The message first: the leaver's connections see it, then nothing more of the room.
-        self._publish(message)
-        self._bus.publish_control(MembershipChanged(room_id, user_id, added=False, seq=message.seq))
+            message = await self._announcer.store(db, room_id, payload, text)
+        # The leaver's connections see the message, then nothing more of the room.
+        self._announcer.publish(message)
 
     async def set_role(self, actor: User, room_id: str, user_id: str, role: str) -> Member:
         """Owner only. Making someone `owner` hands the group over; the old owner becomes admin."""
@@ -177,12 +177,11 @@ class RoomService:
                 await room_store.set_role(db, room_id, actor.id, "admin")
                 await room_store.update_room(db, room_id, owner_id=user_id)
             member = await room_store.set_role(db, room_id, user_id, role)
-            message = await store_system(
-                db, room_id, "room.updated",
-                {"by": user_json(actor), "changes": {"role": {"user": user_json(subject.user), "role": role}}},
-                f"{subject.user.display} is now {role}",
+            changes = {"role": {"user": Person.of(subject.user), "role": role}}
+            message = await self._announcer.store(
+                db, room_id, RoomUpdated(by=Person.of(actor), changes=changes), f"{subject.user.display} is now {role}"
             )
-        self._publish(message)
+        self._announcer.publish(message)
         return member
 
     async def _require_role(self, db, room_id: str, user: User, roles) -> Member:
@@ -195,11 +194,7 @@ class RoomService:
             raise forbidden("only the owner or an admin may do that")
         return member
 
-    def _publish(self, message: Message) -> None:
-        self._bus.publish_room(message.room_id, Posted(message))
-
-
-def _check_room_fields(*, name=None, topic=None, join_policy=None, **unknown) -> None:
+def _check_room_fields(*, name=None, topic=None, join_policy=None, avatar=None, **unknown) -> None:
     if unknown:
         raise invalid(f"{next(iter(unknown))}: not a room field")
     if name is not None and not 1 <= len(name.strip()) <= 100:

@@ -1,15 +1,15 @@
 """Group commit: many messages stored per transaction, each acked only once durable.
 
-Senders call `store()` and wait. One writer task takes everything queued,
+Senders `submit()` with two callbacks. One writer task takes everything queued,
 stores it in one transaction (storage assigns seqs there), then, in order,
 lets each sender write its ack (`on_stored`, synchronously, so the ack is
-queued before the message event) and publishes the new messages on the bus.
+queued before the message event) and publishes the new messages (`Announcer.publish`).
 When idle, a message is committed at once; under load (messages arriving
 while a commit runs), batches grow to what arrives until `COMMIT_INTERVAL`
 (10 ms) after the previous commit started: a commit costs milliseconds of CPU
 however few messages it holds, and the messages of one batch reach each
 member in one write, so pacing bounds both costs per message, at a latency
-of at most that interval (see the README's Performance section).
+of at most that interval (see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from dataclasses import dataclass
 
 from storage import messages as message_store
 from storage.db import Database, StorageUnavailable
+from storage.files import FilesRefused
 from storage.messages import NotMember
 from storage.records import NewMessage, Stored
 
+from ..announcements import Announcer
 from ..bus.base import Bus
-from ..bus.events import Posted
-from ..errors import forbidden, invalid, unavailable
+from ..errors import files_refused, forbidden, invalid, unavailable
 from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 # Under overload a commit takes everything queued up to this: a commit's round trips cost the
 # same however many rows it carries, so bigger batches are what keeps up (at 15,000 messages a
 # second offered, 500 held PostgreSQL to ~8,900 a second and SQLite to ~8,400; 2,000 gives
-# ~10,000 and ~11,500: see the README's Performance section).
+# ~10,000 and ~11,500: see docs/performance.md).
 MAX_BATCH = 2000
 COMMIT_INTERVAL = 0.010  # seconds: under load, commits start at most this often (see `_run`)
 
@@ -50,9 +51,13 @@ class _Pending:
 class MessageWriter:
     """The node's single writer of messages. Start with `start()`, stop with `close()`."""
 
-    def __init__(self, db: Database, bus: Bus, metrics: Metrics, *, commit_interval: float = COMMIT_INTERVAL):
+    def __init__(
+        self, db: Database, bus: Bus, announcer: Announcer, metrics: Metrics, *,
+        commit_interval: float = COMMIT_INTERVAL,
+    ):
         self._db = db
         self._bus = bus
+        self._announcer = announcer
         self._metrics = metrics
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
@@ -62,25 +67,6 @@ class MessageWriter:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="message-writer")
-
-    async def store(
-        self, message: NewMessage, on_stored: Callable[[Stored], None] | None = None
-    ) -> Stored:
-        """Store a message durably and publish it; returns once committed.
-
-        Raises `ServiceError` `forbidden` if the sender is not a member and
-        `unavailable` if storage cannot be reached (nothing was stored).
-        """
-        future = asyncio.get_running_loop().create_future()
-
-        def stored(result: Stored) -> None:
-            if on_stored is not None and not future.done():
-                on_stored(result)
-            if not future.done():
-                future.set_result(result)
-
-        self.submit(message, stored, lambda exc: _fail(future, exc))
-        return await future
 
     def submit(
         self,
@@ -151,13 +137,15 @@ class MessageWriter:
             if isinstance(result, NotMember):
                 pending.on_failed(forbidden("you are not a member of this room"))
                 continue
+            if isinstance(result, FilesRefused):
+                pending.on_failed(files_refused(result))
+                continue
             pending.on_stored(result)
             if not result.dup:
                 fresh.append(result.message)
         self._metrics.messages_in.inc(len(fresh))
         fresh.sort(key=lambda m: (m.room_id, m.seq))
-        for message in fresh:
-            self._bus.publish_room(message.room_id, Posted(message))
+        self._announcer.publish(*fresh)
 
     async def close(self) -> None:
         """Finish what is queued (nothing acked is lost), then stop."""
@@ -171,7 +159,3 @@ class MessageWriter:
         for pending in self._queue:
             pending.on_failed(unavailable("the server is shutting down"))
 
-
-def _fail(future: asyncio.Future, exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)

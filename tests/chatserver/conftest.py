@@ -1,4 +1,4 @@
-"""Helpers for the hub's tests: raw WebSocket sessions that speak PROTOCOL.md frame by frame,
+"""Helpers for the hub's tests: raw WebSocket sessions that speak docs/protocol.md frame by frame,
 raw HTTP calls that expose status, body and headers, and small per-test settings.
 
 Frames are plain dicts (as the contract writes them), not `client_proto` values, so these
@@ -280,7 +280,7 @@ class Reply:
     headers: Any
 
     def error(self, status: int, code: str, field: str | None = None) -> dict:
-        """Assert the PROTOCOL §3 error shape with this status and code (and a message naming `field`)."""
+        """Assert the docs/protocol.md §12.1 error shape with this status and code (and a message naming `field`)."""
         assert self.status == status, (self.status, self.body)
         assert set(self.body) == {"error"}, self.body
         error = self.body["error"]

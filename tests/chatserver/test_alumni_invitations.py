@@ -71,7 +71,7 @@ async def test_each_invitee_is_notified_on_every_connection_and_the_group_gets_o
 
 
 async def test_explicit_user_ids_invite_anyone_and_skip_only_members_and_pending(make_account, make_room):
-    """docs/protocol.md §6: a record member may invite any existing user, classmates found by search
+    """docs/protocol.md §12.7: a record member may invite any existing user, classmates found by search
     included; the only skip reasons are `pending`, `member` (and `blocked`)."""
     owner, record, room, (bob,) = await bound_class(make_account, make_room, members=1)
     friend, stranger = await make_account("friend"), await make_account("stranger")

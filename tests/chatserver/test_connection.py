@@ -1,4 +1,4 @@
-"""A connection's bounded outgoing buffer (PROTOCOL §4.7): a reader that stops is cut with 4009,
+"""A connection's bounded outgoing buffer (docs/protocol.md §10.7): a reader that stops is cut with 4009,
 and nobody else notices."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ async def test_reader_that_stops_is_cut_with_4009_and_others_get_everything(
             got = await b.messages(room_id, 10)
             assert seqs(got) == list(range(total - 7, total + 3))  # seqs 1, 2: bob and sam joined
         # Cut means offline at once, not once the peer answers or the close grace ends: the slow
-        # one has read nothing, so it has not answered the close (docs/protocol.md §6).
+        # one has read nothing, so it has not answered the close (docs/protocol.md §8.1).
         assert sam.id not in (await a.call("presence", room=room_id))["online"]
 
         # Now read what the slow one was sent: messages in order, then the close frame 4009.

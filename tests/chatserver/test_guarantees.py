@@ -1,4 +1,4 @@
-"""Guarantees of PROTOCOL §4 on one node: order, no loss on reconnect, idempotent cids, isolation."""
+"""Guarantees of docs/protocol.md §10 on one node: order, no loss on reconnect, idempotent cids, isolation."""
 
 from __future__ import annotations
 

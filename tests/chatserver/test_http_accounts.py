@@ -1,4 +1,4 @@
-"""Users, tokens and bots over HTTP (PROTOCOL §3 "Users and tokens", "Bots"), with status codes and
+"""Users, tokens and bots over HTTP (docs/protocol.md §12.2, §12.3), with status codes and
 the error shape `{"error":{"code","message"}}`."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from .conftest import with_settings
 
 
 def user_shape(user: dict, *, name: str, display: str, bot: bool = False) -> None:
-    assert set(user) == {"id", "name", "display", "bot"}
+    assert set(user) == {"id", "name", "display", "bot", "avatar"}  # avatar: docs/protocol.md §12.10
     assert isinstance(user["id"], str) and user["id"]
     assert (user["name"], user["display"], user["bot"]) == (name, display, bot)
 

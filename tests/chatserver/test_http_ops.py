@@ -1,4 +1,4 @@
-"""Operations routes (PROTOCOL §3 "Operations") and the served OpenAPI document."""
+"""Operations routes (docs/protocol.md §12.9) and the served OpenAPI document."""
 
 from __future__ import annotations
 

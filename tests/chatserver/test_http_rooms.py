@@ -1,4 +1,4 @@
-"""Rooms, members, roles, messages and presence over HTTP (PROTOCOL §3 "Rooms"), with status codes and
+"""Rooms, members, roles, messages and presence over HTTP (docs/protocol.md §12.4), with status codes and
 the error shape."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ async def test_create_room_is_201_with_the_creator_as_owner(make_account, http):
                        json={"name": "reunion", "topic": "2010", "join_policy": "open"})
     assert reply.status == 201
     room = reply.body
-    assert set(room) == {"id", "name", "topic", "join_policy", "owner", "member_count", "last_seq"}
+    assert set(room) == {"id", "name", "topic", "join_policy", "owner", "member_count", "last_seq", "avatar"}
     assert (room["name"], room["topic"], room["join_policy"], room["member_count"], room["last_seq"]) == (
         "reunion", "2010", "open", 1, 0)
     assert room["owner"] == alice.user

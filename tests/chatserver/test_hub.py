@@ -1,4 +1,4 @@
-"""The hub (PROTOCOL §2.1.3, §2.3): who receives what, system messages, membership taking effect at once."""
+"""The hub (docs/protocol.md §4.3, §6): who receives what, system messages, membership taking effect at once."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ async def test_system_messages_are_durable_with_seqs(make_account, connect):
         assert isinstance(message["id"], str) and isinstance(message["ts"], int)
     data = [m["system"]["data"] for m in history]
     assert data[0]["user"]["id"] == bob.id and data[0]["by"]["id"] == alice.id
-    assert data[0]["user"] == {"id": bob.id, "name": bob.user["name"], "display": bob.user["display"], "bot": False}
+    assert data[0]["user"] == {"id": bob.id, "name": bob.user["name"], "display": bob.user["display"], "bot": False, "avatar": None}
     assert data[2]["by"]["id"] == alice.id and data[2]["changes"] == {"topic": "reunion"}
     assert data[3]["user"]["id"] == bob.id
     assert data[4]["user"]["id"] == carol.id and data[4]["by"]["id"] == alice.id

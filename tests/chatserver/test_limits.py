@@ -1,4 +1,4 @@
-"""Limits of PROTOCOL §5 over WebSocket: frame size (1009), text size, send rate (rate_limited, 4008)."""
+"""Limits of docs/protocol.md §13 over WebSocket: frame size (1009), text size, send rate (rate_limited, 4008)."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ async def test_sustained_flooding_closes_4008_and_others_carry_on(pair):
 
 
 async def test_a_burst_cut_with_4008_first_gets_the_ack_of_every_send_it_accepted(pair):
-    """docs/protocol.md §6: a server-initiated close first answers every frame accepted before it.
+    """docs/protocol.md §8.2: a server-initiated close first answers every frame accepted before it.
 
     Default limits (20/s, burst 50): 200 sends in one go. Whatever the split between accepted and
     refused, each accepted send is stored and acked before the 4008, and nothing refused is stored.
@@ -159,6 +159,6 @@ async def test_past_the_per_user_limit_hello_is_refused_and_others_still_connect
     third = await connect(alice, hello=False)
     reply = await third.request({"op": "hello", "token": alice.token, "ref": "h"})
     assert (reply["op"], reply["code"], reply.get("ref")) == ("error", "rate_limited", "h")
-    assert reply["retry_after"] > 0  # PROTOCOL §2.4: rate_limited carries retry_after (ms)
+    assert reply["retry_after"] > 0  # docs/protocol.md §7: rate_limited carries retry_after (ms)
     assert await third.closed() == 4008  # the close that follows rate_limited
     assert (await connect(bob)).welcome["op"] == "welcome"

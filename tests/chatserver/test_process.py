@@ -1,4 +1,4 @@
-"""Real `python -m chatserver` processes (PROTOCOL §4.2, §4.8, §5): an acked message survives kill -9
+"""Real `python -m chatserver` processes (docs/protocol.md §10.2, §10.8, §13): an acked message survives kill -9
 on SQLite and on PostgreSQL, and SIGTERM closes connections with 1001 and exits in time, losing nothing."""
 
 from __future__ import annotations

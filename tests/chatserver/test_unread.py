@@ -1,4 +1,4 @@
-"""Read markers and unread counts as `welcome` reports them (PROTOCOL §2.1.6)."""
+"""Read markers and unread counts as `welcome` reports them (docs/protocol.md §4.6)."""
 
 from __future__ import annotations
 

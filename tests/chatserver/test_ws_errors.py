@@ -1,4 +1,4 @@
-"""Bad input over WebSocket (PROTOCOL §2.4, §4.6): a clear error, the connection and everyone else go on;
+"""Bad input over WebSocket (docs/protocol.md §7, §10.6): a clear error, the connection and everyone else go on;
 repeated bad frames close 1008."""
 
 from __future__ import annotations

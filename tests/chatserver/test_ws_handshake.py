@@ -1,4 +1,4 @@
-"""The WebSocket handshake (PROTOCOL §5): which `Origin`s may open one."""
+"""The WebSocket handshake (docs/protocol.md §3.2): which `Origin`s may open one."""
 
 from __future__ import annotations
 

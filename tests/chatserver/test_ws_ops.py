@@ -1,4 +1,4 @@
-"""Every client operation of PROTOCOL §2.2 with its reply, `ref` echoed (int and string)."""
+"""Every client operation of docs/protocol.md §5 with its reply, `ref` echoed (int and string)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ async def test_send_acks_then_everyone_gets_the_message(pair):
     assert own == {
         "op": "message", "room": room, "seq": 2, "id": ack["id"], "ts": ack["ts"], "kind": "text", "text": "hello",
         "cid": "c-1", "from": {"id": a.user_id, "name": a.account.user["name"],
-                               "display": a.account.user["display"], "bot": False},
+                               "display": a.account.user["display"], "bot": False, "avatar": None},
     }
 
 
@@ -259,7 +259,7 @@ async def test_typing_reaches_others_not_the_sender(pair, connect):
     await a.send({"op": "typing", "room": room})
     typing = await b.expect("typing")
     assert typing == {"op": "typing", "room": room, "user": {"id": a.user_id, "name": a.account.user["name"],
-                                                              "display": a.account.user["display"], "bot": False}}
+                                                              "display": a.account.user["display"], "bot": False, "avatar": None}}
     for conn in (a, a2):  # none of the sender's own connections
         assert [f for f in await conn.drain() if f["op"] == "typing"] == []
 

@@ -1,4 +1,4 @@
-"""The WebSocket session (PROTOCOL §2.1): hello, welcome, sub-protocols, resume and gap, heartbeat."""
+"""The WebSocket session (docs/protocol.md §4): hello, welcome, sub-protocols, resume and gap, heartbeat."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ async def test_welcome_describes_user_session_limits_and_rooms(connect, make_acc
     wire = await connect(bob, protocol=JSON)
     welcome = wire.welcome
     assert welcome["ref"] is not None
-    assert welcome["user"] == {"id": bob.id, "name": bob.user["name"], "display": bob.user["display"], "bot": False}
+    assert welcome["user"] == {"id": bob.id, "name": bob.user["name"], "display": bob.user["display"], "bot": False, "avatar": None}
     assert isinstance(welcome["session"], str) and welcome["session"]
     assert welcome["heartbeat"] == server.settings.heartbeat
     assert welcome["limits"] == {"max_frame": 65536, "max_text": 4000}

@@ -1,6 +1,6 @@
 """ChatClient against a fake WebSocket server built here with aiohttp.web.
 
-The fake speaks just enough of PROTOCOL §2 to drive the client: it answers
+The fake speaks just enough of docs/protocol.md §4-§6 to drive the client: it answers
 `hello`, acks `send` and echoes the message, holds `presence` replies until
 the test releases them (to reorder replies), and can close every connection
 with a given code, or cut it without a close frame (1006).
@@ -336,7 +336,7 @@ async def test_close_ends_events_and_requests(fake):
 
 
 def test_client_proto_imports_only_itself_and_libraries():
-    """DESIGN: client_proto sits below chatserver and beside storage."""
+    """docs/architecture.md §2: client_proto sits below chatserver and beside storage."""
     import ast
     from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Codec tests: pure, no sockets, no event loop (PROTOCOL §2, §2.4)."""
+"""Codec tests: pure, no sockets, no event loop (docs/protocol.md §3, §7)."""
 
 from __future__ import annotations
 
@@ -176,7 +176,7 @@ def test_same_op_decodes_by_direction():
 
 
 # --------------------------------------------------------------------------
-# Error mapping (PROTOCOL §2.4)
+# Error mapping (docs/protocol.md §7)
 
 
 def decode_error(data: bytes | str, name: str = JSON_SUBPROTOCOL) -> FrameError:
@@ -340,7 +340,7 @@ def test_from_and_kind_always_encoded():
     assert system["kind"] == "system"
     assert "from_" not in system
     text = encoded(TEXT_MSG)
-    assert text["from"] == {"id": "u1", "name": "alice", "display": "Alice", "bot": False}
+    assert text["from"] == {"id": "u1", "name": "alice", "display": "Alice", "bot": False, "avatar": None}
     assert text["kind"] == "text"
     assert encoded(Gap(room="r1", from_=3, to=9)) == {"op": "gap", "room": "r1", "from": 3, "to": 9}
 

@@ -1,4 +1,4 @@
-"""ApiClient against a fake HTTP API built here with aiohttp.web (PROTOCOL §3)."""
+"""ApiClient against a fake HTTP API built here with aiohttp.web (docs/protocol.md §12)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ async def create_user(request: web.Request) -> web.Response:
     if body["name"] == "taken":
         return error(409, "conflict", "name taken")
     return web.json_response({"id": "u1", "name": body["name"],
-                              "display": body.get("display", body["name"]), "bot": False}, status=201)
+                              "display": body.get("display", body["name"]), "bot": False, "avatar": None}, status=201)
 
 
 async def create_token(request: web.Request) -> web.Response:
@@ -73,7 +73,7 @@ async def api(aiohttp_server):
 
 async def test_register_login_and_authorized_calls(api):
     user = await api.register("alice", "pw", display="Alice")
-    assert user == {"id": "u1", "name": "alice", "display": "Alice", "bot": False}
+    assert user == {"id": "u1", "name": "alice", "display": "Alice", "bot": False, "avatar": None}
     token = await api.login("alice", "pw")
     assert token == "t-alice"
     assert api.token is None

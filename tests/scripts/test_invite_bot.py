@@ -10,7 +10,7 @@ import signal
 import sys
 
 from client_proto import frames
-from scripts.invite_bot import InviteBot
+from scripts.invite_bot import InviteBot, parse_args
 from tests.conftest import ROOT
 
 TIMEOUT = 10
@@ -104,12 +104,23 @@ async def test_the_command_line_bot_runs_until_sigterm(make_account, make_room, 
 
 
 async def test_the_command_line_bot_reports_a_refusal(make_account, make_room, server):
+    """Also: with no `--server`, the bot finds the server in `CHAT_URL` (as the README's walkthrough has it)."""
     alice, bob, carol, record, room, _ = await _class_with_bot(make_account, make_room)
     strangers_bot = await bob.api.post("/api/bots", {"name": f"nosy_{bob.user['name'][-6:]}"})
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "scripts" / "invite_bot.py"), "--server", server.url, "--invite-only",
+        sys.executable, str(ROOT / "scripts" / "invite_bot.py"), "--invite-only",
         "--record", record["id"], "--room", room["id"], "--token", strangers_bot["token"],
+        env={**os.environ, "CHAT_URL": server.url},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
     assert proc.returncode == 1 and b"403" in err
+
+
+def test_server_comes_from_the_option_then_chat_url_then_the_default(monkeypatch):
+    args = ["--record", "a_1", "--room", "r_1", "--token", "t"]
+    monkeypatch.delenv("CHAT_URL", raising=False)
+    assert parse_args(args).server == "http://127.0.0.1:8080"
+    monkeypatch.setenv("CHAT_URL", "http://127.0.0.1:9000")
+    assert parse_args(args).server == "http://127.0.0.1:9000"
+    assert parse_args([*args, "--server", "http://127.0.0.1:9001"]).server == "http://127.0.0.1:9001"

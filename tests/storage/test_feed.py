@@ -70,7 +70,7 @@ async def test_delete_for_post_everywhere_or_in_one_record(db, make_user):
 
 
 async def test_pages_across_many_records_merge_in_one_order_and_visit_each_entry_once(db, make_user):
-    """`entries` takes each record's newest and merges them (issue 5: no scan of every entry)."""
+    """`entries` takes each record's newest and merges them (no scan of every entry)."""
     alice = await make_user("alice")
     records = [await _record(db, alice, name=f"Class {n}") for n in range(3)]
     async with db.transaction() as conn:

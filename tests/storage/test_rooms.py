@@ -138,7 +138,7 @@ async def test_set_read_for_a_non_member_or_unknown_room(db, make_user, make_roo
 
 
 async def test_a_new_member_has_read_everything_before_joining(db, make_user, make_room, send_message):
-    # PROTOCOL §2.1.6: read_seq starts at the room's last seq once the user has joined.
+    # docs/protocol.md §4.6: read_seq starts at the room's last seq once the user has joined.
     alice, bob = await make_user("alice"), await make_user("bob")
     room = await make_room(alice)
     for _ in range(3):

@@ -1,5 +1,5 @@
 """Alumni records, invitations, personal spaces, posts and feeds in the browser, and how
-they show in the bound group (PROTOCOL §3 "Alumni records", "Spaces and posts")."""
+they show in the bound group (docs/protocol.md §12.6, §12.8)."""
 
 from __future__ import annotations
 

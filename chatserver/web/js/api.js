@@ -1,4 +1,4 @@
-// The REST API of PROTOCOL §3: JSON in and out, `Authorization: Bearer <token>`.
+// The REST API of docs/protocol.md §12: JSON in and out, `Authorization: Bearer <token>`.
 
 export class ApiError extends Error {
   /** `status` 0 means the server could not be reached. `retryAfter` is in ms. */
@@ -49,6 +49,40 @@ export class Api {
     const err = new ApiError(response.status, code, error.message || "", retry > 0 ? retry * 1000 : undefined);
     if (response.status === 401 && this.token) this.onUnauthorized(err);
     throw err;
+  }
+
+  /** Upload a File or Blob (docs/protocol.md §12.10): its bytes are the body; → the file object. */
+  async upload(file) {
+    const headers = { Accept: "application/json" };
+    if (file.type) headers["Content-Type"] = file.type;
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    return this.answer(() => fetch(withQuery("/api/files", { name: file.name }), { method: "POST", headers, body: file }));
+  }
+
+  /** The bytes at `path` (a file or thumbnail) as a Blob, fetched with the token (never in a URL). */
+  async blob(path) {
+    const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+    let response;
+    try {
+      response = await fetch(path, { headers });
+    } catch (err) {
+      throw new ApiError(0, "network", "");
+    }
+    if (!response.ok) throw new ApiError(response.status, STATUS_CODES[response.status] || "internal", "");
+    return response.blob();
+  }
+
+  async answer(send) {
+    let response;
+    try {
+      response = await send();
+    } catch (err) {
+      throw new ApiError(0, "network", "");
+    }
+    const data = await response.json().catch(() => null);
+    if (response.ok) return data;
+    const error = (data && data.error) || {};
+    throw new ApiError(response.status, error.code || STATUS_CODES[response.status] || "internal", error.message || "");
   }
 
   get(path) { return this.request("GET", path); }

@@ -87,7 +87,7 @@ export class Chat extends EventTarget {
       const data = await this.api.get(`/api/rooms/${enc(id)}`);
       const room = this.rooms.get(id);
       if (room) {
-        Object.assign(room, { name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner });
+        Object.assign(room, { name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner, avatar: data.avatar });
         this.emit("rooms");
         this.emit("room", { room: id, reset: false, seqs: [] });
       }
@@ -136,7 +136,7 @@ export class Chat extends EventTarget {
   }
 
   /** Drop the groups the server no longer counts us in. A removed member may never get its own
-   * `member.kicked` (PROTOCOL §2.3), so a refusal in a group is the cue to ask. */
+   * `member.kicked` (docs/protocol.md §4.3), so a refusal in a group is the cue to ask. */
   async reconcileRooms() {
     try {
       const data = await this.api.get("/api/rooms");
@@ -249,7 +249,7 @@ export class Chat extends EventTarget {
       room = this.ensureRoom(m.room);
       this.fetchRoom(m.room);
     }
-    // Our own joining counts as read (PROTOCOL 2.1.6: read_seq starts at our member.joined).
+    // Our own joining counts as read (docs/protocol.md §4.6: read_seq starts at our member.joined).
     const sys = m.kind === "system" && m.system;
     const joined = sys && sys.type === "member.joined" && sys.data && sys.data.user && sys.data.user.id === this.me.id;
     const mine = (m.from && m.from.id === this.me.id) || joined;
@@ -349,10 +349,11 @@ export class Chat extends EventTarget {
 
   // ------------------------------------------------------------------ sending
 
-  send(roomId, text) {
+  /** Send `text` with `files` (file objects already uploaded, docs/protocol.md §12.10). */
+  send(roomId, text, files = []) {
     const max = this.limits.max_text || 4000;
     if ([...text].length > max) throw new SocketError("too_large", `at most ${max} characters`);
-    const p = { cid: newCid(), room: roomId, text, state: "sending", error: null, created: Date.now() };
+    const p = { cid: newCid(), room: roomId, text, files, state: "sending", error: null, created: Date.now() };
     this.pending.set(p.cid, p);
     this.transmit(p);
     this.emit("pending", { room: roomId });
@@ -369,7 +370,7 @@ export class Chat extends EventTarget {
     p.state = "sending";
     p.error = null;
     this.socket
-      .request({ op: "send", room: p.room, text: p.text, cid: p.cid })
+      .request({ op: "send", room: p.room, text: p.text, cid: p.cid, ...(p.files.length ? { files: p.files.map((f) => f.id) } : {}) })
       .then((ack) => {
         const room = this.rooms.get(p.room);
         if (room) room.read_seq = Math.max(room.read_seq, ack.seq);

@@ -1,4 +1,4 @@
-// One WebSocket session on the `chat.v1.json` sub-protocol (PROTOCOL §2) that
+// One WebSocket session on the `chat.v1.json` sub-protocol (docs/protocol.md §3) that
 // survives network loss: it says `hello` with `resume` (the last seq seen per
 // room, asked of its owner at every connect), matches replies to requests by
 // `ref`, and reconnects by itself with full-jitter exponential backoff.

@@ -1,4 +1,4 @@
-// System messages (PROTOCOL §2.3) in words, with a link to what they are about.
+// System messages (docs/protocol.md §6.2) in words, with a link to what they are about.
 // The server's own `text` is the fallback for anything not recognised here.
 
 import { displayName } from "./dom.js";

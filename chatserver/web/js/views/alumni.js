@@ -1,4 +1,4 @@
-// Alumni records (PROTOCOL §3 "Alumni records"): my records and a new one;
+// Alumni records (docs/protocol.md §12.6): my records and a new one;
 // one record with its members and profiles, my profile, invitations to the
 // group, the group it is bound to, its feed and its posts.
 

@@ -7,6 +7,7 @@ import { enc } from "../api.js";
 import { clear, displayName, fullTime, h, shortTime } from "../dom.js";
 import { describeSystem } from "../system.js";
 import { errorWords } from "../words.js";
+import { fileSize, filesView } from "../files.js";
 import { MembersPanel } from "./members.js";
 
 const RECALL_WINDOW = 120000; // ms an author may recall (CHAT_RECALL_WINDOW default; the server decides)
@@ -105,8 +106,23 @@ class ChatView {
       name: "text", rows: 1, placeholder: "Write a message…", "aria-label": "Message", maxlength: 100000,
       oninput: () => this.onInput(), onkeydown: (e) => this.onKey(e),
     });
+    this.input.addEventListener("paste", (e) => {
+      const files = [...(e.clipboardData ? e.clipboardData.files : [])];
+      if (files.length) {
+        e.preventDefault();
+        this.attach(files);
+      }
+    });
     this.counter = h("span", { class: "counter", hidden: true });
+    // Files: chosen with the button, dropped on the conversation, or pasted (docs/protocol.md §12.10).
+    this.attached = []; // {name, size, state: "uploading"|"ready", info}
+    this.attachedEl = h("ul", { class: "attachments", id: "attachments", hidden: true });
+    this.fileInput = h("input", { type: "file", multiple: true, hidden: true, name: "files",
+      onchange: () => { this.attach([...this.fileInput.files]); this.fileInput.value = ""; } });
     this.composer = h("form", { class: "composer", onsubmit: (e) => this.onSubmit(e) },
+      this.fileInput,
+      h("button", { type: "button", class: "attach ghost", title: "Attach files", "aria-label": "Attach files",
+        onclick: () => this.fileInput.click() }, "+"),
       this.input, this.counter, h("button", { type: "submit", class: "primary send" }, "Send"));
     this.section.append(
       h("header", { class: "chat-head" },
@@ -115,7 +131,7 @@ class ChatView {
         this.onlineEl,
         h("button", { type: "button", class: "small ghost", "aria-expanded": "false", onclick: (e) => this.toggleMembers(e.currentTarget) }, "Members")),
       h("div", { class: "chat-body" },
-        h("div", { class: "chat-main" }, this.scroller, this.jump, this.typingEl, this.composer),
+        h("div", { class: "chat-main" }, this.scroller, this.jump, this.typingEl, this.attachedEl, this.composer),
         this.members.el));
     this.renderHead();
     this.renderAll();
@@ -132,6 +148,20 @@ class ChatView {
       else this.onlineEl.hidden = true;
     });
     this.listen(this.scroller, "scroll", () => this.onScroll());
+    this.listen(this.section, "dragover", (e) => {
+      if (e.dataTransfer && [...e.dataTransfer.types].includes("Files")) {
+        e.preventDefault();
+        this.section.classList.add("dropping");
+      }
+    });
+    this.listen(this.section, "dragleave", () => this.section.classList.remove("dropping"));
+    this.listen(this.section, "drop", (e) => {
+      this.section.classList.remove("dropping");
+      if (e.dataTransfer && e.dataTransfer.files.length) {
+        e.preventDefault();
+        this.attach([...e.dataTransfer.files]);
+      }
+    });
     this.listen(document, "visibilitychange", () => this.onScroll());
     this.listen(window, "resize", () => this.onScroll());
     this.tick = setInterval(() => this.updateActions(), 10000);
@@ -287,6 +317,7 @@ class ChatView {
       m.recalled
         ? h("div", { class: "msg-text" }, h("em", {}, "This message was recalled."))
         : h("div", { class: "msg-text" }, m.text || ""),
+      m.recalled ? null : filesView(this.ctx.api, m.files),
       h("div", { class: "msg-actions" }));
     this.fillActions(li, m);
     // Touch screens have no hover: a tap on a message shows its actions.
@@ -453,6 +484,7 @@ class ChatView {
       this.pendingList.append(h("li", { class: `msg mine pending ${p.state}`, dataset: { cid: p.cid } },
         h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, "You")),
         h("div", { class: "msg-text" }, p.text),
+        p.files && p.files.length ? h("div", { class: "msg-files muted" }, p.files.map((f) => f.name).join(", ")) : null,
         h("div", { class: "msg-status" }, status,
           p.state === "failed" ? [
             h("button", { type: "button", class: "small ghost", onclick: () => this.chat.retry(p.cid) }, "Retry"),
@@ -494,17 +526,62 @@ class ChatView {
   onSubmit(event) {
     event.preventDefault();
     const text = this.input.value;
-    if (!text.trim()) return;
+    if (this.attached.some((a) => a.state === "uploading")) {
+      this.ctx.toast("Wait until the files are uploaded.", { kind: "info" });
+      return;
+    }
+    const files = this.attached.map((a) => a.info);
+    if (!text.trim() && !files.length) return;
     try {
-      this.chat.send(this.room.id, text);
+      this.chat.send(this.room.id, text, files);
     } catch (err) {
       this.ctx.toast(err.code === "too_large"
         ? `That message is too long: ${err.message}.` : errorWords(err), { kind: "error" });
       return;
     }
     this.input.value = "";
+    this.attached = [];
+    this.renderAttached();
     this.onInput();
     this.toBottom();
+  }
+
+  /** Upload files at once (at most 10 to a message); they go with the next message sent. */
+  attach(files) {
+    for (const file of files) {
+      if (this.attached.length >= 10) {
+        this.ctx.toast("At most 10 files go with one message.", { kind: "error" });
+        break;
+      }
+      const item = { name: file.name || "pasted", size: file.size, state: "uploading", info: null };
+      this.attached.push(item);
+      this.ctx.api.upload(file).then((info) => {
+        item.info = info;
+        item.state = "ready";
+        this.renderAttached();
+      }).catch((err) => {
+        this.attached = this.attached.filter((a) => a !== item);
+        this.ctx.toast(err.code === "too_large" ? `${item.name} is too large to send.`
+          : `${item.name} could not be uploaded: ${errorWords(err)}`, { kind: "error" });
+        this.renderAttached();
+      });
+    }
+    this.renderAttached();
+    this.input.focus();
+  }
+
+  renderAttached() {
+    clear(this.attachedEl);
+    this.attachedEl.hidden = !this.attached.length;
+    for (const item of this.attached) {
+      this.attachedEl.append(h("li", { class: `attachment ${item.state}`, dataset: { state: item.state } },
+        h("span", { class: "file-name" }, item.name),
+        h("span", { class: "muted" }, item.state === "uploading" ? " uploading…" : ` ${fileSize(item.size)}`),
+        h("button", { type: "button", class: "small ghost", "aria-label": `Remove ${item.name}`, onclick: () => {
+          this.attached = this.attached.filter((a) => a !== item);
+          this.renderAttached();
+        } }, "×")));
+    }
   }
 }
 

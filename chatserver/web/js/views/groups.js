@@ -2,11 +2,19 @@
 
 import { attempt, displayName, field, h, idBadge, showError } from "../dom.js";
 import { errorWords } from "../words.js";
+import { avatar, pictureChooser } from "../files.js";
+import { initials } from "./sidebar.js";
 
-export function mountHome(main, { chat }) {
+export function mountHome(main, { chat, api, toast }) {
+  const face = h("span", { class: "my-avatar" }, avatar(api, chat.me.avatar, initials(displayName(chat.me))));
   main.append(h("section", { class: "page home" },
-    h("h1", {}, `Hello, ${displayName(chat.me)}`),
+    h("h1", {}, face, ` Hello, ${displayName(chat.me)}`),
     h("p", {}, "Pick one of your groups, or start a new one."),
+    pictureChooser(api, "Change your picture", async (file) => {
+      const me = await api.patch("/api/me", { avatar: file.id });
+      chat.me.avatar = me.avatar;
+      face.replaceChildren(avatar(api, me.avatar, initials(displayName(me))));
+    }, (err) => toast(errorWords(err), { kind: "error" })),
     h("div", { class: "card" },
       h("h2", {}, "Your user id"),
       h("p", { class: "muted" }, "Give it to a group's owner or admin so they can add you."),

@@ -1,9 +1,11 @@
 // A group's side panel: its id (to share), members with roles, adding a
 // member by user id (owner/admin), group settings (owner/admin), leaving.
 
-import { attempt, clear, displayName, field, h, idBadge } from "../dom.js";
+import { append, attempt, clear, displayName, field, h, idBadge } from "../dom.js";
 import { enc } from "../api.js";
 import { errorWords } from "../words.js";
+import { avatar, pictureChooser } from "../files.js";
+import { initials } from "./sidebar.js";
 
 const ADMIN_ROLES = new Set(["owner", "admin"]);
 
@@ -43,7 +45,8 @@ export class MembersPanel {
     const admin = ADMIN_ROLES.has(room.role);
     const order = { owner: 0, admin: 1, member: 2 };
     members.sort((a, b) => order[a.role] - order[b.role] || displayName(a.user).localeCompare(displayName(b.user)));
-    clear(this.el).append(
+    // dom.js `append`, not Element.append: the null of a section a member does not get is skipped, not shown.
+    append(clear(this.el), [
       h("section", {},
         h("h3", {}, "Group id"),
         h("p", { class: "muted" }, room.join_policy === "open"
@@ -52,6 +55,7 @@ export class MembersPanel {
       h("section", {},
         h("h3", {}, `Members (${members.length})`),
         h("ul", { class: "member-list" }, members.map((m) => h("li", { dataset: { user: m.user.id } },
+          avatar(this.api, m.user.avatar, initials(displayName(m.user)), { class: "avatar small" }),
           h("span", { class: "member-name" }, displayName(m.user)),
           h("span", { class: "muted" }, ` @${m.user.name}`),
           m.role !== "member" ? h("span", { class: `tag role-${m.role}` }, m.role) : null,
@@ -61,7 +65,7 @@ export class MembersPanel {
       admin ? this.addForm() : null,
       admin ? this.settingsForm() : null,
       room.role !== "owner" ? h("section", {},
-        h("button", { type: "button", class: "danger small", onclick: () => this.leave() }, "Leave this group")) : null);
+        h("button", { type: "button", class: "danger small", onclick: () => this.leave() }, "Leave this group")) : null]);
   }
 
   addForm() {
@@ -108,7 +112,13 @@ export class MembersPanel {
       }
     } },
     h("h3", {}, "Settings"), field("Name", name), field("Topic", topic), field("Who can join", policy), error,
-    h("button", { type: "submit", class: "small" }, "Save"));
+    h("button", { type: "submit", class: "small" }, "Save"),
+    pictureChooser(this.api, "Change the group's picture", async (file) => {
+      const updated = await this.api.patch(`/api/rooms/${enc(room.id)}`, { avatar: file.id });
+      room.avatar = updated.avatar;
+      this.chat.emit("rooms");
+      this.toast("Group picture changed.", { kind: "info" });
+    }, (err) => this.toast(errorWords(err), { kind: "error" })));
     return h("section", {}, form);
   }
 

@@ -1,6 +1,7 @@
 // My groups, most recently active first, with unread badges; live.
 
 import { clear, h } from "../dom.js";
+import { avatar } from "../files.js";
 
 export class Sidebar {
   constructor({ chat }) {
@@ -45,7 +46,7 @@ export class Sidebar {
           dataset: { room: room.id },
           "aria-current": room.id === this.active ? "page" : null,
         },
-        h("span", { class: "avatar", "aria-hidden": "true" }, initials(room.name)),
+        avatar(this.chat.api, room.avatar, initials(room.name)),
         h("span", { class: "room-name" }, room.name),
         unread ? h("span", { class: "badge", "aria-label": `${unread} unread` }, unread > 99 ? "99+" : String(unread)) : null)));
     }

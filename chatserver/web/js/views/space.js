@@ -1,10 +1,11 @@
-// A personal space (PROTOCOL §3 "Spaces and posts"): a user's posts and
+// A personal space (docs/protocol.md §12.8): a user's posts and
 // records; in my own, writing, editing and deleting posts and publishing them
 // to my records. `#/space/<user>/<post>` opens a space at one post.
 
 import { enc, withQuery } from "../api.js";
 import { attempt, clear, displayName, field, fullTime, h, idBadge, shortTime, showError } from "../dom.js";
 import { errorWords } from "../words.js";
+import { filesView } from "../files.js";
 
 export function mountSpace(main, ctx, params) {
   const { api, chat } = ctx;
@@ -96,6 +97,7 @@ export function postItem(post, ctx, { onChange }) {
         edited ? ` · edited ${shortTime(post.updated)}` : "",
         inRecords.length ? [" · in ", inRecords] : null),
       h("div", { class: "post-body prewrap" }, post.body || ""),
+      filesView(ctx.api, post.files),
       mine && onChange ? h("div", { class: "actions" },
         h("button", { type: "button", class: "small ghost", onclick: edit }, "Edit"),
         deleteButton()) : null);
@@ -144,13 +146,43 @@ export function postEditor(ctx, { title, submitLabel, post = null, records = nul
   const boxes = (records || []).map((r) => h("label", { class: "check" },
     h("input", { type: "checkbox", name: "alumni_ids", value: r.id, checked: chosen.has(r.id) }), ` ${r.name}`));
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  // Pictures and files the post carries (docs/protocol.md §12.10), uploaded as soon as they are chosen.
+  let files = post ? [...(post.files || [])] : [];
+  let uploading = 0;
+  const fileList = h("ul", { class: "attachments" });
+  const renderFiles = () => {
+    clear(fileList).append(files.map((f) => h("li", { class: "attachment ready" }, h("span", { class: "file-name" }, f.name),
+      h("button", { type: "button", class: "small ghost", "aria-label": `Remove ${f.name}`,
+        onclick: () => { files = files.filter((x) => x !== f); renderFiles(); } }, "×"))),
+    uploading ? h("li", { class: "attachment uploading" }, "uploading…") : null);
+  };
+  const fileInput = h("input", { type: "file", multiple: true, hidden: true, name: "post-files", onchange: async () => {
+    const chosen = [...fileInput.files];
+    fileInput.value = "";
+    uploading += chosen.length;
+    renderFiles();
+    for (const file of chosen) {
+      try {
+        files.push(await ctx.api.upload(file));
+      } catch (err) {
+        showError(error, `${file.name}: ${errorWords(err)}`);
+      }
+      uploading -= 1;
+      renderFiles();
+    }
+  } });
+  renderFiles();
   const form = h("form", { class: "post-form", onsubmit: async (event) => {
     event.preventDefault();
     if (!titleInput.value.trim()) {
       showError(error, "A post needs a title.");
       return;
     }
-    const data = { title: titleInput.value.trim(), body: body.value };
+    if (uploading) {
+      showError(error, "Wait until the files are uploaded.");
+      return;
+    }
+    const data = { title: titleInput.value.trim(), body: body.value, files: files.map((f) => f.id) };
     if (records) data.alumni_ids = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
     const saved = await attempt(form, error, () => save(data));
     if (!saved) return;
@@ -158,11 +190,15 @@ export function postEditor(ctx, { title, submitLabel, post = null, records = nul
     if (!post) {
       titleInput.value = "";
       body.value = "";
+      files = [];
+      renderFiles();
     }
     onSaved(saved);
   } },
   h("h2", {}, title),
   field("Title", titleInput), field("Text", body),
+  fileInput, fileList,
+  h("button", { type: "button", class: "small ghost", onclick: () => fileInput.click() }, "Add pictures or files"),
   boxes.length ? h("fieldset", { class: "records" }, h("legend", {}, "Publish to my alumni records"), boxes) : null,
   error,
   h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, submitLabel),
