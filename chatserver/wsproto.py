@@ -7,7 +7,7 @@ connection (18 KiB with them, 4.4 KiB without, in `scripts/bench_fanout.py
 --scenario idle`); this reader holds a few slots and no coroutine. It parses client
 frames (RFC 6455 §5: masked, possibly fragmented, control frames between
 fragments), hands each complete message to its `Peer`, answers pings, and
-follows the closing handshake of docs/protocol.md §6.1: once the peer
+follows the closing handshake of docs/protocol.md §8.3: once the peer
 answers our close frame, or closes first, TCP ends at once; a peer that
 does not answer is cut after `CLOSE_GRACE` (armed by whoever sent the close).
 A frame over `max_size` closes 1009 as soon as its header says so; a frame

@@ -1,4 +1,4 @@
-"""The WebSocket layer under the chat protocol: our own frame reader after the upgrade (RFC 6455, docs/protocol.md §6.1).
+"""The WebSocket layer under the chat protocol: our own frame reader after the upgrade (RFC 6455, docs/protocol.md §8.3).
 
 Raw sockets, so the bytes on the wire are exactly what each test says: a hello
 pipelined behind the upgrade request, a fragmented hello with a ping between
