@@ -85,8 +85,8 @@ def _take_over(request: web.Request, subprotocol: str | None) -> web.StreamRespo
 
     aiohttp's `WebSocketResponse` with its reader, queue and writer, the request,
     the request handler's task and the handler's coroutine frames would stay as long
-    as the connection: an idle connection's RSS goes from 17.9 KiB with them to 4.4
-    without (`scripts/bench_fanout.py --scenario idle`). After this, a connection is
+    as the connection: an idle connection's RSS goes from ~18 KiB with them to ~5
+    without (`scripts/bench_fanout.py --scenario idle`, docs/performance.md). After this, a connection is
     a `FrameReader`, a `_Session` and a `Connection`, and no coroutine runs for it
     while it is idle.
     """
@@ -104,7 +104,6 @@ def _take_over(request: web.Request, subprotocol: str | None) -> web.StreamRespo
     tail = getattr(handler, "_message_tail", b"")
     session = _Session(app, server_codec(subprotocol), transport)
     reader = FrameReader(transport, session, app[keys.SETTINGS].max_frame)
-    session.reader = reader
     transport.set_protocol(reader)
     # aiohttp's server drops its handler; without its transport it cannot close ours on the way out.
     handler.transport = None
@@ -126,7 +125,7 @@ class _Session:
 
     __slots__ = (
         "transport", "app", "settings", "hub", "metrics", "accounts", "messages", "rooms", "codec", "conn",
-        "reader", "send_bucket", "flood_bucket", "bad_bucket", "typing_bucket", "inbox", "task", "hello_timer",
+        "send_bucket", "flood_bucket", "bad_bucket", "typing_bucket", "inbox", "task", "hello_timer",
         "closed", "gone", "context",
     )
 
@@ -141,7 +140,6 @@ class _Session:
         self.rooms = app[keys.ROOMS]
         self.codec = codec
         self.conn: Connection | None = None
-        self.reader: FrameReader | None = None
         self.send_bucket = TokenBucket(self.settings.send_rate, self.settings.send_burst)
         self.flood_bucket = TokenBucket(self.settings.send_rate, self.settings.send_burst)
         self.bad_bucket = TokenBucket(1.0, BAD_FRAME_BURST)
@@ -207,8 +205,8 @@ class _Session:
         try:
             while self.inbox and not self.gone:
                 data = self.inbox.pop(0)
-                if not self.inbox:
-                    self.transport.resume_reading()
+                if not self.inbox and not self.transport.is_reading():
+                    self.transport.resume_reading()  # paused by `on_message` at `MAX_INBOX` frames
                 if self.conn is None:
                     if self.closed:
                         continue  # refused: only the peer's close answer matters now

@@ -3,7 +3,7 @@
 aiohttp answers the HTTP upgrade request; `ws.py` then takes the transport
 over with this protocol: aiohttp's `WebSocketResponse`, its reader, queue,
 writer, the request and the handler's coroutines cost ~13 KiB of RSS per idle
-connection (18 KiB with them, 4.4 KiB without, in `scripts/bench_fanout.py
+connection (18.5 KiB with them, 5.0 KiB without, in `scripts/bench_fanout.py
 --scenario idle`); this reader holds a few slots and no coroutine. It parses client
 frames (RFC 6455 §5: masked, possibly fragmented, control frames between
 fragments), hands each complete message to its `Peer`, answers pings, and
@@ -170,22 +170,22 @@ class FrameReader(asyncio.Protocol):
 
     def _peer_close(self, payload: bytes) -> None:
         """The peer's close frame: the answer to ours, or its own close, which we answer. TCP ends now."""
-        code = 1000  # a close frame without a code is answered with a normal close
+        code, problem = 1000, 0  # a close frame without a code is answered with a normal close
         if payload:
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 0
-            try:
-                payload[2:].decode()
-            except UnicodeDecodeError:
-                code = -_BAD_DATA
             if code not in _PEER_CODES and not 3000 <= code <= 4999:
-                if not self.peer.server_closed():
-                    self._fail(_BAD_DATA if code == -_BAD_DATA else _PROTOCOL_ERROR)
-                self._closed = True
-                self.transport.close()
-                return
+                problem = _PROTOCOL_ERROR
+            else:
+                try:
+                    payload[2:].decode()
+                except UnicodeDecodeError:
+                    problem = _BAD_DATA
         self._closed = True
         if not self.peer.server_closed():
-            self.transport.write(wsframe.close_frame(code))  # echo the peer's code (RFC 6455 §5.5.1)
+            if problem:
+                self._fail(problem)  # our close frame names what was wrong with theirs
+            else:
+                self.transport.write(wsframe.close_frame(code))  # echo the peer's code (RFC 6455 §5.5.1)
         self.transport.close()
 
     def _fail(self, code: int) -> None:
