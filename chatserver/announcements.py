@@ -23,7 +23,7 @@ from storage import messages as message_store
 from storage.records import Message, NewMessage, User
 
 from .bus.base import Bus
-from .bus.events import MembershipChanged, Posted
+from .bus.events import MembershipChanged, MessageRecalled, Notified, Posted
 from .views import user_json
 
 
@@ -201,6 +201,12 @@ class Announcer:
             if message is None:
                 continue
             self._bus.publish_room(message.room_id, Posted(message))
+            if message.update is not None and message.update["type"] == "recalled":
+                # The live `recalled` event goes out beside the entry (docs/protocol.md §5.3).
+                self._bus.publish_room(
+                    message.room_id,
+                    MessageRecalled(room_id=message.room_id, seq=message.update["target"], by=message.sender),
+                )
             if message.system_type is None:
                 continue
             if message.system_type == MemberJoined.TYPE:
@@ -208,3 +214,13 @@ class Announcer:
                 self._bus.publish_control(MembershipChanged(message.room_id, user_id, added=True, seq=message.seq))
             elif (user_id := departed(message)) is not None:
                 self._bus.publish_control(MembershipChanged(message.room_id, user_id, added=False, seq=message.seq))
+
+    def mentioned(self, message: Message, user_ids: Iterable[str]) -> None:
+        """`notify` `mention` on every connection of each mentioned user, on every node (docs/protocol.md §6.5)."""
+        self._bus.publish_control(
+            Notified(
+                user_ids=list(user_ids),
+                type="mention",
+                payload={"room": message.room_id, "seq": message.seq, "from_": user_json(message.sender)},
+            )
+        )

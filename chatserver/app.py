@@ -23,7 +23,9 @@ from .http import alumni as alumni_http
 from .http import files as files_http
 from .http import ops as ops_http
 from .http import posts as posts_http
+from .http import records as records_http
 from .http import rooms as rooms_http
+from .http import search as search_http
 from .http.errors import error_middleware
 from .http.routes import add_routes
 from .hub import Hub
@@ -31,10 +33,14 @@ from .metrics import Metrics
 from .ratelimit import LoginGuard
 from .services.accounts import AccountService
 from .services.alumni import AlumniService
+from .services.direct import DirectService
 from .services.files import FileService
 from .services.messages import MessageService
 from .services.posts import PostService
+from .services.records import RecordService
 from .services.rooms import RoomService
+from .services.search import SearchService
+from .services.search_indexer import SearchIndexer
 from .services.writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -54,8 +60,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_server_parts)
     app.on_shutdown.append(drain)  # for runners other than chatserver.runner (tests' TestServer)
 
-    routes = [*accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES,
-              *files_http.ROUTES]
+    # search first: its `/api/rooms/discover` must win over `/api/rooms/{room_id}`
+    routes = [*search_http.ROUTES, *accounts_http.ROUTES, *rooms_http.ROUTES, *alumni_http.ROUTES,
+              *records_http.ROUTES, *posts_http.ROUTES, *ops_http.ROUTES, *files_http.ROUTES]
     app[keys.ROUTES] = routes
     add_routes(app, routes)
     app.router.add_get("/ws", ws.handle)
@@ -108,6 +115,8 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     announcer = Announcer(bus)
     writer = MessageWriter(db, bus, announcer, metrics)
     writer.start()
+    indexer = SearchIndexer(db, writer)
+    indexer.start()
     app[keys.DB] = db
     app[keys.BUS] = bus
     app[keys.HUB] = hub
@@ -117,9 +126,12 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.MESSAGES] = MessageService(db, bus, writer, settings)
     app[keys.FILES] = files = FileService(db, make_blob_store(settings, db), settings)
     app[keys.ROOMS] = RoomService(db, bus, announcer, files)
+    app[keys.DIRECT] = DirectService(db, bus)
     app[keys.ALUMNI] = AlumniService(db, bus, announcer, settings)
-    app[keys.POSTS] = PostService(db, announcer, files)
+    app[keys.POSTS] = PostService(db, announcer, files, bus)
     sweeper = asyncio.get_running_loop().create_task(files.sweeper(), name="file-sweeper")
+    app[keys.SEARCH] = SearchService(db)
+    app[keys.RECORDS] = RecordService(db, bus, announcer)
     log.info("node %s ready (storage %s, bus %s)", settings.node_id, db.dialect, type(bus).__name__)
     try:
         yield
@@ -127,6 +139,7 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
         sweeper.cancel()
         files.close()
         hub.draining = True
+        await indexer.close()
         await writer.close()
         await hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
         await hub.close()

@@ -34,6 +34,7 @@ class Settings:
     heartbeat: float = 25.0
     hello_timeout: float = 10.0
     recall_window: float = 120.0
+    edit_window: float = 172_800.0  # seconds an author may edit a message (docs/protocol.md §5.4)
     invite_ttl: int = 2_592_000
     invite_quota: int = 500  # invitations per inviter per hour
     max_connections: int = 50_000  # per node; the handshake answers 503 past it

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from .services.files import FileService
     from .services.messages import MessageService
     from .services.posts import PostService
+    from .services.records import RecordService
     from .services.rooms import RoomService
+    from .services.search import SearchService
     from .services.writer import MessageWriter
 
 SETTINGS = web.AppKey("settings", "Settings")
@@ -33,8 +35,11 @@ WRITER = web.AppKey("writer", "MessageWriter")
 ACCOUNTS = web.AppKey("accounts", "AccountService")
 MESSAGES = web.AppKey("messages", "MessageService")
 ROOMS = web.AppKey("rooms", "RoomService")
+DIRECT = web.AppKey("direct", "DirectService")
 ALUMNI = web.AppKey("alumni", "AlumniService")
 POSTS = web.AppKey("posts", "PostService")
+SEARCH = web.AppKey("search", "SearchService")
+RECORDS = web.AppKey("records", "RecordService")
 FILES = web.AppKey("files", "FileService")
 LOGIN_GUARD = web.AppKey("login_guard", "LoginGuard")
 ROUTES = web.AppKey("routes", list)

@@ -31,12 +31,20 @@ def message_frame(m: records.Message) -> frames.Message:
         mentions=m.mentions,
         recalled=True if m.recalled else None,
         system=system,
+        update=frames.Update(**m.update) if m.update is not None else None,
+        reply=frames.Reply(
+            seq=m.reply.seq, from_=user_frame(m.reply.sender) if m.reply.sender else None, excerpt=m.reply.excerpt
+        ) if m.reply is not None else None,
+        edited_ts=m.edited_ts,
+        reactions=[frames.Reaction(r.emoji, r.count, r.me) for r in m.reactions] if m.reactions is not None else None,
+        # Folded state, shown where reactions are (history): `pinned` false is worth saying there.
+        pinned=m.pinned if m.reactions is not None else (True if m.pinned else None),
         files=None if m.recalled or not m.files else [frames.FileInfo(**f) for f in m.files],
     )
 
 
 def room_json(room: records.Room, owner: records.User) -> dict[str, Any]:
-    return {
+    body = {
         "id": room.id,
         "name": room.name,
         "topic": room.topic,
@@ -44,8 +52,12 @@ def room_json(room: records.Room, owner: records.User) -> dict[str, Any]:
         "owner": user_json(owner),
         "member_count": room.member_count,
         "last_seq": room.last_seq,
+        "kind": room.kind,
         "avatar": room.avatar,
     }
+    if room.mentions is not None:
+        body["mentions"] = room.mentions
+    return body
 
 
 def member_json(member: records.Member) -> dict[str, Any]:

@@ -275,7 +275,8 @@ class _Session:
                 heartbeat=self.settings.heartbeat,
                 limits=frames.Limits(max_frame=self.settings.max_frame, max_text=self.settings.max_text),
                 rooms=[
-                    frames.RoomState(id=s.id, name=s.name, last_seq=s.last_seq, read_seq=s.read_seq, unread=s.unread)
+                    frames.RoomState(id=s.id, name=s.name, last_seq=s.last_seq, read_seq=s.read_seq, unread=s.unread,
+                                     mentions=s.mentions, kind=s.kind)
                     for s in states
                 ],
                 ref=hello.ref,
@@ -400,6 +401,14 @@ class _Session:
             case frames.Recall(room=room, seq=seq, ref=ref):
                 await self.messages.recall(user, room, seq)
                 conn.send(frames.Ok(ref=ref))
+            case frames.Edit(room=room, seq=seq, text=text, ref=ref):
+                if self._take_send_token():
+                    entry = await self.messages.edit(user, room, seq, text)
+                    conn.send(frames.Ok(seq=entry.seq, ref=ref))
+            case frames.React(room=room, seq=seq, emoji=emoji, on=on, ref=ref):
+                if self._take_send_token():
+                    await self.messages.react(user, room, seq, emoji, on, known_member=room in conn.rooms)
+                    conn.send(frames.Ok(ref=ref))
             case frames.PresenceRequest(room=room, ref=ref):
                 online = await self.rooms.online(user, room)
                 conn.send(frames.PresenceReply(room=room, online=online, count=len(online), ref=ref))
@@ -408,16 +417,25 @@ class _Session:
             case frames.Hello(ref=ref):
                 raise ServiceError(ErrorCode.INVALID, "hello was already said on this connection")
 
+    def _take_send_token(self) -> bool:
+        """The send rate limit, shared by `send`, `edit` and `react` (docs/protocol.md §5.5).
+
+        False when the connection is being closed for sustained flooding.
+        """
+        if self.send_bucket.take():
+            return True
+        if not self.flood_bucket.take():
+            self.metrics.closes.labels("flooding").inc()
+            self.conn.close(CloseCode.FLOODING, "sustained flooding")
+            return False
+        raise ServiceError(ErrorCode.RATE_LIMITED, "sending too fast; slow down",
+                           retry_after=self.send_bucket.retry_after_ms())
+
     async def _send(self, frame: frames.Send) -> None:
         """Queue a send for the group commit; its ack (or error) is written when it is stored."""
         conn = self.conn
-        if not self.send_bucket.take():
-            if not self.flood_bucket.take():
-                self.metrics.closes.labels("flooding").inc()
-                conn.close(CloseCode.FLOODING, "sustained flooding")
-                return
-            raise ServiceError(ErrorCode.RATE_LIMITED, "sending too fast; slow down",
-                               retry_after=self.send_bucket.retry_after_ms())
+        if not self._take_send_token():
+            return
         ref = frame.ref
 
         def acked(stored: Stored) -> None:

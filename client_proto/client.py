@@ -30,6 +30,7 @@ from .errors import CloseCode, ErrorCode, FrameError
 from .frames import (
     Ack,
     ClientFrame,
+    Edit,
     Error,
     Hello,
     HistoryReply,
@@ -42,6 +43,7 @@ from .frames import (
     Pong,
     PresenceReply,
     PresenceRequest,
+    React,
     Read,
     Recall,
     Send,
@@ -335,6 +337,14 @@ class ChatClient:
 
     async def recall(self, room: str, seq: int) -> Ok:
         return await self.request(Recall(room=room, seq=seq))
+
+    async def edit(self, room: str, seq: int, text: str) -> Ok:
+        """Change the text of one's own message; the reply's `seq` is the update entry's."""
+        return await self.request(Edit(room=room, seq=seq, text=text))
+
+    async def react(self, room: str, seq: int, emoji: str, on: bool = True) -> Ok:
+        """Add (or with `on=False` take back) a reaction; repeating it changes nothing."""
+        return await self.request(React(room=room, seq=seq, emoji=emoji, on=on))
 
     async def presence(self, room: str) -> PresenceReply:
         return await self.request(PresenceRequest(room=room))

@@ -120,12 +120,34 @@ class PresenceRequest(_Frame, tag="presence"):
     ref: Ref = None
 
 
+class Edit(_Frame, tag="edit"):
+    """Change the text of one's own message (docs/protocol.md §6.4)."""
+
+    room: Id
+    seq: PositiveSeq
+    text: str
+    ref: Ref = None
+
+
+Emoji = Annotated[str, Meta(min_length=1, max_length=16)]
+
+
+class React(_Frame, tag="react"):
+    """Add (`on`) or take back a reaction (docs/protocol.md §6.4)."""
+
+    room: Id
+    seq: PositiveSeq
+    emoji: Emoji
+    on: bool = True
+    ref: Ref = None
+
+
 class Ping(_Frame, tag="ping"):
     ref: Ref = None
 
 
 ClientFrame = Union[
-    Hello, Send, HistoryRequest, Join, Leave, Typing, Read, Recall, PresenceRequest, Ping
+    Hello, Send, HistoryRequest, Join, Leave, Typing, Read, Recall, PresenceRequest, Ping, Edit, React
 ]
 CLIENT_OPS = frozenset(cls.__struct_config__.tag for cls in ClientFrame.__args__)
 
@@ -147,6 +169,8 @@ class RoomState(msgspec.Struct, frozen=True):
     last_seq: int
     read_seq: int
     unread: int
+    mentions: int = 0
+    kind: str = "group"
 
 
 class Welcome(_Frame, tag="welcome"):
@@ -174,21 +198,52 @@ class SystemInfo(msgspec.Struct, frozen=True):
     data: dict[str, Any] = {}
 
 
+class Update(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The `update` of a timeline update entry (docs/protocol.md §6.4)."""
+
+    type: Literal["edited", "reaction", "pinned", "unpinned", "recalled"]
+    target: int
+    text: str | None = None
+    edited_ts: int | None = None
+    emoji: str | None = None
+    on: bool | None = None
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """What a reply quotes of its original (docs/protocol.md §6.5)."""
+
+    seq: int
+    from_: User | None = msgspec.field(name="from")
+    excerpt: str = ""
+
+
+class Reaction(msgspec.Struct, frozen=True):
+    emoji: str
+    count: int
+    me: bool = False
+
+
 class Message(_Frame, tag="message"):
-    """A chat or system message, live or from history."""
+    """A chat or system message, or a timeline update entry, live or from history."""
 
     room: str
     seq: int
     id: str
     ts: int
     from_: User | None = msgspec.field(name="from")
-    kind: Literal["text", "system"]
+    kind: Literal["text", "system", "update"]
     text: str | None = None
     cid: str | None = None
     reply_to: int | None = None
     mentions: list[str] | Literal["all"] | None = None
     recalled: bool | None = None
     system: SystemInfo | None = None
+    update: Update | None = None
+    reply: Reply | None = None
+    edited_ts: int | None = None
+    # Folded by `history` only: live messages and replays leave these out.
+    reactions: list[Reaction] | None = None
+    pinned: bool | None = None
     files: list[FileInfo] | None = None
 
 
@@ -200,6 +255,7 @@ class HistoryReply(_Frame, tag="history"):
 
 
 class Ok(_Frame, tag="ok"):
+    seq: int | None = None  # `edit`: the seq of its update entry
     ref: Ref = None
 
 
@@ -247,6 +303,14 @@ class Gap(_Frame, tag="gap"):
 class Notify(_Frame, tag="notify"):
     type: str
     invitation: dict[str, Any] | None = None
+    request: dict[str, Any] | None = None  # `record_request` (docs/protocol.md §12.13)
+    # `mention` (docs/protocol.md §6.5)
+    room: str | None = None
+    seq: int | None = None
+    from_: dict[str, Any] | None = msgspec.field(default=None, name="from")
+    # `comment` / `like` (docs/protocol.md §12.12)
+    post: str | None = None  # the post's id, like `room`
+    by: dict[str, Any] | None = None
 
 
 ServerFrame = Union[

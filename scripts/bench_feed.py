@@ -21,21 +21,19 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from chatserver.services.posts import PostService, feed_key  # noqa: E402
+from scripts.bench_db import insert_in_chunks, scratch_pg_database  # noqa: E402
 from storage import alumni, users  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import FeedEntry, Post  # noqa: E402
 from storage.records import User  # noqa: E402
 
-CHUNK = 5_000  # rows per INSERT
 
 
 async def build(db: Database, records: int, entries: int, own_posts: int) -> User:
@@ -62,29 +60,16 @@ async def build(db: Database, records: int, entries: int, own_posts: int) -> Use
         for r, record_id in enumerate(record_ids)
         for i in range(entries)
     )
-    await _insert(db, FeedEntry, rows)
+    await insert_in_chunks(db, FeedEntry, rows)
     posts = (
         {"id": f"p_{i:08d}", "author_id": reader.id, "title": f"post {i}", "body": "text " * 40,
          "created": start + i * 997, "updated": start + i * 997}
         for i in range(own_posts)
     )
-    await _insert(db, Post, posts)
+    await insert_in_chunks(db, Post, posts)
     async with db.transaction() as conn:  # planner statistics, as autovacuum would gather them
         await conn.execute(text("ANALYZE"))
     return reader
-
-
-async def _insert(db: Database, table, rows) -> None:
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == CHUNK:
-            async with db.transaction() as conn:
-                await conn.execute(insert(table), batch)
-            batch = []
-    if batch:
-        async with db.transaction() as conn:
-            await conn.execute(insert(table), batch)
 
 
 async def time_pages(db: Database, reader: User, runs: int) -> dict[str, float]:
@@ -142,21 +127,8 @@ async def main() -> None:
 
 
 async def bench_pg(args) -> None:
-    import asyncpg
-
-    admin_url = make_url(args.pg)
-    name = f"bench_feed_{uuid.uuid4().hex[:8]}"
-    dsn = admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = admin_url.set(database=name).render_as_string(hide_password=False)
-            await bench("PostgreSQL", url, args)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_pg_database(args.pg, "bench_feed") as url:
+        await bench("PostgreSQL", url, args)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import users
@@ -20,7 +20,7 @@ _member_count = (
     .scalar_subquery()
     .label("member_count")
 )
-_RECORD = select(
+RECORD_SELECT = select(
     RecordRow.id,
     RecordRow.name,
     RecordRow.school,
@@ -33,7 +33,7 @@ _RECORD = select(
 )
 
 
-def _record(row) -> AlumniRecord:
+def record_from_row(row) -> AlumniRecord:
     return AlumniRecord(
         id=row.id,
         name=row.name,
@@ -77,14 +77,14 @@ async def create_record(
 
 
 async def get_record(conn: AsyncConnection, record_id: str) -> AlumniRecord | None:
-    row = (await conn.execute(_RECORD.where(RecordRow.id == record_id))).first()
-    return _record(row) if row else None
+    row = (await conn.execute(RECORD_SELECT.where(RecordRow.id == record_id))).first()
+    return record_from_row(row) if row else None
 
 
 async def record_for_room(conn: AsyncConnection, room_id: str) -> AlumniRecord | None:
     """The record bound to this group, if any."""
-    row = (await conn.execute(_RECORD.where(RecordRow.room_id == room_id))).first()
-    return _record(row) if row else None
+    row = (await conn.execute(RECORD_SELECT.where(RecordRow.room_id == room_id))).first()
+    return record_from_row(row) if row else None
 
 
 async def set_room(conn: AsyncConnection, record_id: str, room_id: str | None) -> AlumniRecord | None:
@@ -121,11 +121,11 @@ async def record_ids_for_user(conn: AsyncConnection, user_id: str) -> list[str]:
 
 async def records_for_user(conn: AsyncConnection, user_id: str) -> list[AlumniRecord]:
     rows = await conn.execute(
-        _RECORD.join(MemberRow, MemberRow.record_id == RecordRow.id)
+        RECORD_SELECT.join(MemberRow, MemberRow.record_id == RecordRow.id)
         .where(MemberRow.user_id == user_id)
         .order_by(MemberRow.joined, RecordRow.id)
     )
-    return [_record(row) for row in rows]
+    return [record_from_row(row) for row in rows]
 
 
 async def add_member(conn: AsyncConnection, record_id: str, user_id: str) -> bool:
@@ -175,3 +175,23 @@ async def set_profile(
         .values(profile=profile, visibility=visibility)
     )
     return await get_member(conn, record_id, user_id)
+
+
+async def update_record(conn: AsyncConnection, record_id: str, **fields) -> AlumniRecord | None:
+    """Change any of name, school, year, class_name, description; the record as it is now."""
+    if fields:
+        await conn.execute(update(RecordRow).where(RecordRow.id == record_id).values(**fields))
+    return await get_record(conn, record_id)
+
+
+async def delete_record(conn: AsyncConnection, record_id: str) -> bool:
+    """Delete a record with its members, invitations, requests, feed and post links (by cascade);
+    the posts themselves stay in their authors' spaces."""
+    return (await conn.execute(delete(RecordRow).where(RecordRow.id == record_id))).rowcount > 0
+
+
+async def remove_member(conn: AsyncConnection, record_id: str, user_id: str) -> bool:
+    result = await conn.execute(
+        delete(MemberRow).where(MemberRow.record_id == record_id, MemberRow.user_id == user_id)
+    )
+    return result.rowcount > 0

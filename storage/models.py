@@ -69,6 +69,9 @@ class Room(Base):
     # The last seq handed out; incremented in the transaction that stores a message.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(10), default="group", server_default="group")  # group | direct
+    # "<user id>:<user id>" (sorted) for a direct room: one room per pair.
+    direct_key: Mapped[str | None] = mapped_column(String(90), nullable=True, unique=True)
     avatar: Mapped[str | None] = mapped_column(String(40), nullable=True)  # a file id (docs/protocol.md §12.10)
 
 
@@ -112,6 +115,57 @@ class Message(Base):
     system_data: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     # The attached files' metadata as the message carries it, stored once (docs/protocol.md §12.10).
     files: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # Timeline updates (docs/protocol.md §6.4): the folded state of a text message ...
+    edited_ts: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # ... and, on an update entry (kind "update"), its `update` object: {type, target, ...}.
+    update_data: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+class MessageEdit(Base):
+    """An earlier version of an edited message (`GET .../edits`), numbered from 1."""
+
+    __tablename__ = "message_edits"
+
+    room_id: Mapped[str] = mapped_column(ID, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class MessageReaction(Base):
+    """Who reacted with what; `me` in history reads the caller's rows through the user index."""
+
+    __tablename__ = "message_reactions"
+    __table_args__ = (Index("ix_message_reactions_user", "room_id", "user_id", "seq"),)
+
+    room_id: Mapped[str] = mapped_column(ID, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    emoji: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
+class ReactionCount(Base):
+    """The aggregate history folds from: at most 20 rows per message, however many reacted."""
+
+    __tablename__ = "reaction_counts"
+
+    room_id: Mapped[str] = mapped_column(ID, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    emoji: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    first_seq: Mapped[int] = mapped_column(BigInteger)  # orders a message's emoji: first used, first listed
+
+
+class MessageMention(Base):
+    """A user mentioned by a message: the `mentions` count of unread messages (per user, room)."""
+
+    __tablename__ = "message_mentions"
+
+    user_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    room_id: Mapped[str] = mapped_column(ID, ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 # Alumni records ---------------------------------------------------------------
@@ -209,6 +263,30 @@ class Post(Base):
     created: Mapped[int] = mapped_column(BigInteger)
     updated: Mapped[int] = mapped_column(BigInteger)
     files: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)  # as on messages
+    like_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    comment_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class PostLike(Base):
+    __tablename__ = "post_likes"
+
+    post_id: Mapped[str] = mapped_column(ID, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class PostComment(Base):
+    """A comment; paged newest first on (created, id) like history (docs/protocol.md §12.12)."""
+
+    __tablename__ = "post_comments"
+    __table_args__ = (Index("ix_post_comments_post", "post_id", "created", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    post_id: Mapped[str] = mapped_column(ID, ForeignKey("posts.id", ondelete="CASCADE"))
+    author_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    reply_to: Mapped[str | None] = mapped_column(ID, nullable=True)
+    created: Mapped[int] = mapped_column(BigInteger)
 
 
 class PostRecord(Base):
@@ -230,6 +308,45 @@ class PostRecord(Base):
 Index("ix_feed_entries_post", FeedEntry.post_id)
 
 
+# People, records and search (issue 13) --------------------------------------------
+
+
+class Block(Base):
+    """`blocker_id` blocked `blocked_id`: the blocked user's invitations to the blocker are skipped,
+    and they cannot open a direct room with the blocker."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (Index("ix_blocks_blocked", "blocked_id", "blocker_id"),)
+
+    blocker_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    blocked_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecordRequest(Base):
+    """A user's request to join an alumni record, decided by the record's owner."""
+
+    __tablename__ = "record_requests"
+    __table_args__ = (
+        Index("ix_record_requests_record", "record_id", "created"),
+        # At most one pending request per (record, user), even when two arrive at once.
+        Index(
+            "uq_record_requests_pending",
+            "record_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID, ForeignKey("alumni_records.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10))  # pending | approved | declined
+    created: Mapped[int] = mapped_column(BigInteger)
+    decided: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 # Files (docs/protocol.md §12.10) ----------------------------------------------
 
 

@@ -34,6 +34,8 @@ _SELECT = select(
     PostRow.body,
     PostRow.created,
     PostRow.updated,
+    PostRow.like_count,
+    PostRow.comment_count,
     PostRow.files,
     *users.PREFIXED_COLUMNS,
 ).join(UserRow, UserRow.id == PostRow.author_id)
@@ -49,6 +51,8 @@ def _post(row, alumni_ids: list[str]) -> Post:
         created=row.created,
         updated=row.updated,
         alumni_ids=tuple(alumni_ids),
+        likes=row.like_count,
+        comments=row.comment_count,
         files=row.files,
     )
 
@@ -69,7 +73,7 @@ async def _with_records(conn: AsyncConnection, rows) -> list[Post]:
     return [_post(row, links[row.id]) for row in rows]
 
 
-def _older_than(query, created_col, id_col, before: tuple[int, str] | None, limit: int):
+def older_than(query, created_col, id_col, before: tuple[int, str] | None, limit: int):
     """Keyset page: rows strictly older than `before` (created, id), newest first."""
     if before is not None:
         created, post_id = before
@@ -158,7 +162,7 @@ async def _authored(conn: AsyncConnection, author_id: str, condition, before, li
     query = _SELECT.where(PostRow.author_id == author_id)
     if condition is not None:
         query = query.where(condition)
-    rows = await conn.execute(_older_than(query, PostRow.created, PostRow.id, before, limit))
+    rows = await conn.execute(older_than(query, PostRow.created, PostRow.id, before, limit))
     return await _with_records(conn, rows)
 
 
@@ -200,7 +204,7 @@ async def in_record(
     conn: AsyncConnection, record_id: str, *, before: tuple[int, str] | None = None, limit: int = 50
 ) -> list[Post]:
     """The posts published to a record, newest first."""
-    page = _older_than(
+    page = older_than(
         select(LinkRow.post_id, LinkRow.post_created).where(LinkRow.record_id == record_id),
         LinkRow.post_created,
         LinkRow.post_id,

@@ -25,6 +25,8 @@ class Room:
     owner_id: str
     last_seq: int
     member_count: int = 0
+    kind: str = "group"  # group | direct
+    mentions: int | None = None  # in the caller's own list: unread messages mentioning them
     avatar: str | None = None  # a file id
 
 
@@ -46,6 +48,24 @@ class RoomState:
     read_seq: int
     unread: int
     role: str = "member"
+    mentions: int = 0
+    kind: str = "group"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a reply quotes of its original (docs/protocol.md §6.5)."""
+
+    seq: int
+    sender: User | None
+    excerpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    emoji: str
+    count: int
+    me: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +75,7 @@ class Message:
     id: str
     ts: int
     sender: User | None
-    kind: str  # "text" | "system"
+    kind: str  # "text" | "system" | "update"
     text: str | None
     cid: str | None = None
     reply_to: int | None = None
@@ -63,6 +83,13 @@ class Message:
     recalled: bool = False
     system_type: str | None = None
     system_data: dict[str, Any] | None = field(default=None)
+    # An update entry's {type, target, ...} (docs/protocol.md §6.4).
+    update: dict[str, Any] | None = None
+    reply: Reply | None = None
+    edited_ts: int | None = None
+    pinned: bool = False
+    # Folded by `history` only (with `me` for the caller); None elsewhere.
+    reactions: tuple[Reaction, ...] | None = None
     files: list[dict[str, Any]] | None = None  # as carried: `FileMeta.carried()`
 
 
@@ -78,10 +105,14 @@ class NewMessage:
     mentions: list[str] | str | None = None
     system_type: str | None = None
     system_data: dict[str, Any] | None = None
+    # A timeline update of an earlier message: {type, target, ...}; `sender` is who made it.
+    update: dict[str, Any] | None = None
     files: tuple[str, ...] | None = None  # ids of the sender's own files to attach
 
     @property
     def kind(self) -> str:
+        if self.update is not None:
+            return "update"
         return "system" if self.system_type else "text"
 
 
@@ -91,6 +122,13 @@ class Stored:
 
     message: Message
     dup: bool
+    # Who the message mentions ("all" expanded to every member but the sender): they get `notify`.
+    mentioned: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """An update that changes nothing (reacting twice the same way): no entry was made."""
 
 
 # Alumni records ---------------------------------------------------------------
@@ -156,9 +194,32 @@ class Post:
     updated: int
     alumni_ids: tuple[str, ...] = ()
     files: list[dict[str, Any]] | None = None  # as carried: `FileMeta.carried()`
+    likes: int = 0
+    comments: int = 0
+    liked: bool = False  # by the viewer it was read for (docs/protocol.md §12.12)
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: str
+    post_id: str
+    author: User
+    text: str
+    reply_to: str | None
+    created: int
 
 
 
+@dataclass(frozen=True, slots=True)
+class RecordRequest:
+    """A request to join an alumni record (docs/protocol.md §12.13)."""
+
+    id: str
+    record_id: str
+    user: User
+    note: str
+    status: str  # pending | approved | declined
+    created: int
 # Files (docs/protocol.md §12.10) ----------------------------------------------
 
 

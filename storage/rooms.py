@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, delete, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import users
 from .db import now_ms
 from .ids import new_id
 from .keyset import key_params, key_table
-from .models import Membership, Message as MessageRow, Room as RoomRow, User as UserRow
+from .models import Membership, Message as MessageRow, MessageMention, Room as RoomRow, User as UserRow
 from .records import Member, Room, RoomState
 
 _member_count = (
@@ -21,19 +22,20 @@ _member_count = (
     .scalar_subquery()
     .label("member_count")
 )
-_ROOM_COLUMNS = (
+ROOM_COLUMNS = (
     RoomRow.id,
     RoomRow.name,
     RoomRow.topic,
     RoomRow.join_policy,
     RoomRow.owner_id,
     RoomRow.last_seq,
+    RoomRow.kind,
     _member_count,
     RoomRow.avatar,
 )
 
 
-def _room(row) -> Room:
+def room_from_row(row) -> Room:
     return Room(
         id=row.id,
         name=row.name,
@@ -42,6 +44,7 @@ def _room(row) -> Room:
         owner_id=row.owner_id,
         last_seq=row.last_seq,
         member_count=row.member_count,
+        kind=row.kind,
         avatar=row.avatar,
     )
 
@@ -69,9 +72,38 @@ async def create(
     return Room(room_id, name, topic, join_policy, owner_id, last_seq=0, member_count=1)
 
 
+def direct_key(a: str, b: str) -> str:
+    """The one key of a pair of users, whichever of them asks."""
+    return ":".join(sorted((a, b)))
+
+
+async def get_direct(conn: AsyncConnection, a: str, b: str) -> Room | None:
+    row = (await conn.execute(select(*ROOM_COLUMNS).where(RoomRow.direct_key == direct_key(a, b)))).first()
+    return room_from_row(row) if row else None
+
+
+async def create_direct(conn: AsyncConnection, *, name: str, creator_id: str, other_id: str) -> Room:
+    """A direct room of two users, both `member` (docs/protocol.md §12.11); raises IntegrityError
+    if the pair has one already (a concurrent create won)."""
+    room_id = new_id("r")
+    now = now_ms()
+    await conn.execute(
+        insert(RoomRow).values(
+            id=room_id, name=name, topic="", join_policy="invite", owner_id=creator_id, last_seq=0, created=now,
+            kind="direct", direct_key=direct_key(creator_id, other_id),
+        )
+    )
+    await conn.execute(
+        insert(Membership),
+        [{"room_id": room_id, "user_id": u, "role": "member", "joined": now, "read_seq": 0}
+         for u in (creator_id, other_id)],
+    )
+    return Room(room_id, name, "", "invite", creator_id, last_seq=0, member_count=2, kind="direct")
+
+
 async def get(conn: AsyncConnection, room_id: str) -> Room | None:
-    row = (await conn.execute(select(*_ROOM_COLUMNS).where(RoomRow.id == room_id))).first()
-    return _room(row) if row else None
+    row = (await conn.execute(select(*ROOM_COLUMNS).where(RoomRow.id == room_id))).first()
+    return room_from_row(row) if row else None
 
 
 async def lock(conn: AsyncConnection, room_id: str) -> bool:
@@ -93,13 +125,14 @@ async def update_room(conn: AsyncConnection, room_id: str, **fields) -> Room | N
 
 
 async def list_for_user(conn: AsyncConnection, user_id: str) -> list[Room]:
+    """The user's rooms, each with `mentions`: its unread messages that mention the user."""
     rows = await conn.execute(
-        select(*_ROOM_COLUMNS)
+        select(*ROOM_COLUMNS, _unread_mentions(user_id).label("mentions"))
         .join(Membership, Membership.room_id == RoomRow.id)
         .where(Membership.user_id == user_id)
         .order_by(RoomRow.created, RoomRow.id)
     )
-    return [_room(row) for row in rows]
+    return [dataclasses.replace(room_from_row(row), mentions=row.mentions) for row in rows]
 
 
 async def room_ids_for_user(conn: AsyncConnection, user_id: str) -> set[str]:
@@ -224,12 +257,16 @@ async def states_for_user(conn: AsyncConnection, user_id: str) -> list[RoomState
             MessageRow.room_id == Membership.room_id,
             MessageRow.seq > Membership.read_seq,
             or_(MessageRow.sender_id.is_(None), MessageRow.sender_id != user_id),
+            MessageRow.kind != "update",  # update entries never count (docs/protocol.md §6.4)
         )
         .correlate(Membership)
         .scalar_subquery()
     )
     rows = await conn.execute(
-        select(RoomRow.id, RoomRow.name, RoomRow.last_seq, Membership.read_seq, Membership.role, unread.label("unread"))
+        select(
+            RoomRow.id, RoomRow.name, RoomRow.last_seq, RoomRow.kind, Membership.read_seq, Membership.role,
+            unread.label("unread"), _unread_mentions(user_id).label("mentions"),
+        )
         .join(Membership, and_(Membership.room_id == RoomRow.id, Membership.user_id == user_id))
         .order_by(RoomRow.created, RoomRow.id)
     )
@@ -241,9 +278,28 @@ async def states_for_user(conn: AsyncConnection, user_id: str) -> list[RoomState
             read_seq=row.read_seq,
             unread=row.unread,
             role=row.role,
+            mentions=row.mentions,
+            kind=row.kind,
         )
         for row in rows
     ]
+
+
+def _unread_mentions(user_id: str):
+    """Unread messages (past the read marker) that mention the user, not recalled (docs/protocol.md §6.5)."""
+    return (
+        select(func.count())
+        .select_from(MessageMention)
+        .join(MessageRow, and_(MessageRow.room_id == MessageMention.room_id, MessageRow.seq == MessageMention.seq))
+        .where(
+            MessageMention.user_id == user_id,
+            MessageMention.room_id == Membership.room_id,
+            MessageMention.seq > Membership.read_seq,
+            MessageRow.recalled == false(),
+        )
+        .correlate(Membership)
+        .scalar_subquery()
+    )
 
 
 async def read_markers_of(conn: AsyncConnection, user_ids: set[str]) -> dict[str, dict[str, int]]:

@@ -53,3 +53,14 @@ async def existing(conn: AsyncConnection, token_hashes: set[str]) -> set[str]:
         return set()
     rows = await conn.execute(select(Token.token_hash).where(Token.token_hash.in_(list(token_hashes))))
     return {row.token_hash for row in rows}
+
+
+async def revoke_others(conn: AsyncConnection, user_id: str, keep_hash: str | None) -> list[str]:
+    """Revoke every token of the user but the one hashed `keep_hash`; returns the revoked hashes."""
+    query = select(Token.token_hash).where(Token.user_id == user_id)
+    if keep_hash is not None:
+        query = query.where(Token.token_hash != keep_hash)
+    hashes = [row.token_hash for row in await conn.execute(query)]
+    if hashes:
+        await conn.execute(delete(Token).where(Token.token_hash.in_(hashes)))
+    return hashes

@@ -111,3 +111,18 @@ async def deactivate(conn: AsyncConnection, user_id: str) -> None:
     await conn.execute(delete(Token).where(Token.user_id == user_id))
     await conn.execute(delete(Membership).where(Membership.user_id == user_id))
     await conn.execute(update(UserRow).where(UserRow.id == user_id).values(deleted=True))
+
+
+async def created_of(conn: AsyncConnection, user_id: str) -> tuple[User, int] | None:
+    """The user and when they signed up (ms)."""
+    row = (await conn.execute(select(*COLUMNS, UserRow.created).where(UserRow.id == user_id))).first()
+    return (from_row(row), row.created) if row else None
+
+
+async def password_hash_of(conn: AsyncConnection, user_id: str) -> str | None:
+    return (await conn.execute(select(UserRow.password_hash).where(UserRow.id == user_id))).scalar()
+
+
+async def set_display(conn: AsyncConnection, user_id: str, display: str) -> User | None:
+    await conn.execute(update(UserRow).where(UserRow.id == user_id).values(display=display))
+    return await get(conn, user_id)

@@ -99,12 +99,14 @@ async def build_world(people: dict) -> World:
     post = await member.api.post("/api/posts", {"title": "news", "body": "words", "alumni_ids": [record],
                                                 "files": [doc]})
     message = await member.api.post(f"/api/rooms/{room}/messages", {"text": "recall me", "cid": "matrix"})
+    request = await admin.api.post(f"/api/alumni/{record}/requests", {"note": "let me in"})
     tokens = {role: people[role].token for role in PEOPLE}
     tokens.update(bot=bot["token"], bot_out=bot_out["token"])
     ids = {role: people[role].id for role in PEOPLE}
     ids.update(bot=bot["user"]["id"], bot_out=bot_out["user"]["id"], room=room, open_room=open_room,
                record=record, post=post["id"], invitation=invitation[stranger.id], seq=str(message["seq"]),
-               unknown="x_unknown", photo=photo, doc=doc, lonely=lonely)
+               record_request=request["id"], unknown="x_unknown", photo=photo, doc=doc, lonely=lonely,
+               emoji="plus1")
     names = {role: people[role].user["name"] for role in PEOPLE}
     names.update(bot=bot["user"]["name"], bot_out=bot_out["user"]["name"])
     return World(tokens, ids, names)
@@ -127,6 +129,7 @@ class Http:
     setup: Callable[[World, dict], Awaitable[None]] | None = None  # run on the row's world(s)
     fresh_token: bool = False  # the request spends the caller's token: sign in (or make a bot) anew
     label: str = ""
+    query: str = ""  # the query string, with `{name}` for world ids
 
     @property
     def name(self) -> str:
@@ -151,6 +154,17 @@ def own_login(world: World, role: str) -> dict:
 def add_someone(world: World, role: str) -> dict:
     """Add the record member to the group (or, when the caller is the record member, the stranger)."""
     return {"user_id": world.ids["stranger" if role == "record_member" else "record_member"]}
+
+
+async def commented(world: World, people: dict) -> None:
+    """A comment of the record member's on the member's post."""
+    comment = await people["record_member"].api.post(f"/api/posts/{world.ids['post']}/comments", {"text": "hi"})
+    world.ids["comment"] = comment["id"]
+
+
+def direct_with(world: World, role: str) -> dict:
+    """A direct room with the owner (the owner's own: with the member, whose room with the owner exists)."""
+    return {"user_id": world.ids["member" if role == "owner" else "owner"]}
 
 
 def send_text(world: World, role: str) -> dict:
@@ -200,6 +214,16 @@ HTTP_ROWS = [
     Http("POST", "/api/rooms/{room_id}/messages", only("", 404, deny=404), {"room_id": "unknown"},
          body=send_text, label="unknown group"),
     Http("GET", "/api/rooms/{room_id}/online", only(IN_GROUP, 200), ROOM),
+    # timeline updates (docs/protocol.md §6.4): the message at `seq` is the member's
+    Http("PATCH", "/api/rooms/{room_id}/messages/{seq}", only("member", 200), {**ROOM, "seq": "seq"},
+         body={"text": "edited"}),
+    Http("PUT", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(IN_GROUP, 200),
+         {**ROOM, "seq": "seq", "emoji": "emoji"}),
+    Http("DELETE", "/api/rooms/{room_id}/messages/{seq}/reactions/{emoji}", only(IN_GROUP, 204),
+         {**ROOM, "seq": "seq", "emoji": "emoji"}),
+    Http("GET", "/api/rooms/{room_id}/messages/{seq}/edits", only(IN_GROUP, 200), {**ROOM, "seq": "seq"}),
+    # direct rooms (§12.11): each caller opens one with the owner; the owner's with the member exists by then
+    Http("POST", "/api/dms", only("everyone", 201, owner=200), body=direct_with),
     # alumni records
     Http("POST", "/api/alumni", only("everyone", 201), body={"name": "another", "school": "school"}),
     Http("GET", "/api/alumni/{record_id}", only("everyone", 200), RECORD),
@@ -227,11 +251,46 @@ HTTP_ROWS = [
     Http("GET", "/api/posts/{post_id}", only("", 404, deny=404), {"post_id": "unknown"}, label="unknown post"),
     Http("PATCH", "/api/posts/{post_id}", only("member", 200), POST, body={"title": "edited"}),
     Http("DELETE", "/api/posts/{post_id}", only("member", 204), POST, world="each"),
+    # comments and likes (§12.12): whoever may read the post
+    Http("PUT", "/api/posts/{post_id}/likes/me", only(f"{IN_GROUP} record_member", 200), POST),
+    Http("DELETE", "/api/posts/{post_id}/likes/me", only(f"{IN_GROUP} record_member", 204), POST),
+    Http("POST", "/api/posts/{post_id}/comments", only(f"{IN_GROUP} record_member", 201), POST,
+         body={"text": "a comment"}),
+    Http("GET", "/api/posts/{post_id}/comments", only(f"{IN_GROUP} record_member", 200), POST),
+    Http("DELETE", "/api/posts/{post_id}/comments/{comment_id}", only("member record_member", 204),
+         {**POST, "comment_id": "comment"}, world="each", setup=commented),
     Http("POST", "/api/alumni/{record_id}/posts", only(IN_RECORD, 201), RECORD, body={"title": "t", "body": "b"}),
     Http("GET", "/api/alumni/{record_id}/posts", only(IN_RECORD, 200), RECORD),
     Http("GET", "/api/users/{user_id}/space", only("everyone", 200), {"user_id": "member"}),
     Http("GET", "/api/users/{user_id}/space", only("", 404, deny=404), {"user_id": "unknown"}, label="unknown user"),
     Http("GET", "/api/me/feed", only("everyone", 200)),
+    # people, records and search (docs/protocol.md §12.13)
+    Http("GET", "/api/users", only("everyone", 200), query="q=matrix"),
+    Http("GET", "/api/users", only("everyone", 422), query="q=m", label="q too short"),
+    Http("GET", "/api/users/{user_id}", only("everyone", 200), {"user_id": "member"}),
+    Http("GET", "/api/users/{user_id}", only("", 404, deny=404), {"user_id": "unknown"}, label="unknown user"),
+    Http("PATCH", "/api/me", only("everyone", 200), body={"display": "renamed"}, label="display"),
+    Http("GET", "/api/me/blocks", only("everyone", 200)),
+    Http("PUT", "/api/me/blocks/{user_id}", only("everyone", 204, bot_out=422), {"user_id": "bot_out"}),
+    Http("PUT", "/api/me/blocks/{user_id}", only("", 404, deny=404), {"user_id": "unknown"}, label="unknown user"),
+    Http("DELETE", "/api/me/blocks/{user_id}", only("everyone", 204), {"user_id": "bot_out"}),
+    Http("GET", "/api/alumni", only("everyone", 200), query="q=class&year=2010"),
+    Http("PATCH", "/api/alumni/{record_id}", only("owner", 200), RECORD, body={"description": "edited"}),
+    Http("DELETE", "/api/alumni/{record_id}", only("owner", 204), RECORD, world="each"),
+    Http("DELETE", "/api/alumni/{record_id}/members/{user_id}", only("owner record_member", 204),
+         {**RECORD, "user_id": "record_member"}, world="each", label="leave or remove a member"),
+    Http("DELETE", "/api/alumni/{record_id}/members/{user_id}", only("", 204, owner=409),
+         {**RECORD, "user_id": "owner"}, label="the owner"),
+    Http("POST", "/api/alumni/{record_id}/requests", only("stranger bot bot_out", 201, deny=409), RECORD,
+         body={"note": "me too"}, world="row"),  # members and admin (pending already): 409
+    Http("GET", "/api/alumni/{record_id}/requests", only("owner", 200), RECORD),
+    Http("POST", "/api/record-requests/{request_id}/approve", only("owner", 200),
+         {"request_id": "record_request"}, world="each"),
+    Http("POST", "/api/record-requests/{request_id}/decline", only("owner", 200),
+         {"request_id": "record_request"}, world="each"),
+    Http("GET", "/api/rooms/discover", only("everyone", 200), query="q=matrix"),
+    Http("GET", "/api/search", only("everyone", 200), query="q=recall"),
+    Http("GET", "/api/search", only(IN_GROUP, 200), query="q=recall&room={room}", label="one room"),
     # files
     Http("POST", "/api/files", only("everyone", 201), body={"any": "bytes"}),
     Http("GET", "/api/files/{file_id}", only(IN_GROUP, 200), {"file_id": "photo"}, label="in a group message"),
@@ -289,6 +348,10 @@ WS_ROWS = [
     Ws("recall", lambda w: {"op": "recall", "room": w.ids["room"], "seq": int(w.ids["seq"])},
        ws_only("member admin owner"), world="row"),  # its author, or an owner/admin
     Ws("presence", in_room("presence"), ws_only(IN_GROUP)),
+    Ws("edit", lambda w: {"op": "edit", "room": w.ids["room"], "seq": int(w.ids["seq"]), "text": "edited"},
+       ws_only("member")),  # its author only
+    Ws("react", lambda w: {"op": "react", "room": w.ids["room"], "seq": int(w.ids["seq"]), "emoji": "👍",
+                           "on": True}, ws_only(IN_GROUP)),
     Ws("ping", lambda w: {"op": "ping"}, ws_only("everyone")),
 ]
 
@@ -348,6 +411,8 @@ async def test_every_route_and_op_against_every_role(server, make_account):
                     text = ""
                 else:
                     path = row.route.format(**{name: world.ids[key] for name, key in row.params.items()})
+                    if row.query:
+                        path += "?" + row.query.format(**world.ids)
                     body = row.body(world, role) if callable(row.body) else row.body
                     headers = {"Authorization": f"Bearer {token}"} if token else {}
                     async with session.request(row.method, server.url + path, json=body, headers=headers) as response:

@@ -253,3 +253,65 @@ async def test_typing_and_presence_cross_nodes_and_a_crashed_nodes_users_fade_ou
             while member["id"] in (await on_a.presence(room)).online:
                 await asyncio.sleep(0.2)
         assert (await on_a.presence(room)).online == [owner["id"]]
+
+
+async def test_changes_made_while_offline_reach_a_resume_on_another_node_once(cluster):
+    """docs/protocol.md §6.4: an edit, a reaction and a recall are timeline entries, so a member who was
+    offline gets each exactly once, in order, when it resumes (here on the other node)."""
+    node_a, node_b = await cluster(2)
+    (owner, owner_token), (reader, reader_token) = await signed_up(node_a.url, 2)
+    room = await group_of(node_a.url, owner_token, [reader])
+    async with ChatClient(node_a.ws_url, owner_token) as writer:
+        async with ChatClient(node_b.ws_url, reader_token, reconnect=False) as reader_client:
+            first = await writer.send(room, "frist")
+            second = await writer.send(room, "regret")
+            await drain_messages(reader_client, room, second.seq)
+            resume = dict(reader_client.last_seq)
+        assert resume == {room: second.seq}
+        # Offline now: three changes, made on node A.
+        edited = await writer.edit(room, first.seq, "first")
+        await writer.react(room, first.seq, "👍")
+        await writer.recall(room, second.seq)
+        await writer.react(room, first.seq, "👍")  # the same way twice: no entry
+        last = await writer.send(room, "done")
+        assert last.seq == edited.seq + 3
+    async with ChatClient(node_a.ws_url, reader_token, resume=resume, reconnect=False) as back:
+        got = await drain_messages(back, room, last.seq)
+        # Nothing more comes: a ping's answer follows everything the server queued before it, so once
+        # it is back every event sent before is already queued here (the short timeout only ends the loop).
+        await back.ping()
+        queued = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                queued.append(await back.next_event(timeout=0.01))
+        assert [e for e in queued if isinstance(e, frames.Message) and e.room == room] == []
+        page = await back.history(room, before=second.seq + 1, limit=2)
+    assert [m.seq for m in got] == list(range(second.seq + 1, last.seq + 1))
+    assert [(m.kind, m.update.type if m.update else None) for m in got] == [
+        ("update", "edited"), ("update", "reaction"), ("update", "recalled"), ("text", None)
+    ]
+    assert got[0].update.text == "first" and got[1].update.emoji == "👍" and got[2].update.target == second.seq
+    folded = {m.seq: m for m in page.messages}
+    assert folded[first.seq].text == "first" and folded[first.seq].edited_ts == got[0].update.edited_ts
+    assert [(r.emoji, r.count, r.me) for r in folded[first.seq].reactions] == [("👍", 1, False)]
+    assert folded[second.seq].recalled and folded[second.seq].text is None
+
+
+async def test_a_mention_notifies_every_connection_on_every_node(cluster):
+    """docs/protocol.md §6.5: `notify` `mention` reaches each connection of the mentioned member, whichever node."""
+    node_a, node_b = await cluster(2)
+    (owner, owner_token), (bob, bob_token) = await signed_up(node_a.url, 2)
+    room = await group_of(node_a.url, owner_token, [bob])
+    async with (
+        ChatClient(node_a.ws_url, owner_token) as writer,
+        ChatClient(node_a.ws_url, bob_token) as bob_on_a,
+        ChatClient(node_b.ws_url, bob_token) as bob_on_b,
+    ):
+        ack = await writer.send(room, "@bob look", mentions=[bob["id"]])
+        for client in (bob_on_a, bob_on_b):
+            async with asyncio.timeout(15):
+                while True:
+                    event = await client.next_event(timeout=15)
+                    if isinstance(event, frames.Notify) and event.type == "mention":
+                        break
+            assert (event.room, event.seq, event.from_["id"]) == (room, ack.seq, owner["id"])

@@ -50,7 +50,7 @@ ALLOWED_CODES = {code.value for code in ErrorCode} - {ErrorCode.INTERNAL.value}
 ALLOWED_CLOSES = {CloseCode.POLICY, CloseCode.TOO_BIG, CloseCode.FLOODING}
 OPS = sorted(frames.CLIENT_OPS | frames.SERVER_OPS | {"", "HELLO", "send ", "nope", "__class__", "op"})
 FIELDS = ["room", "text", "cid", "ref", "seq", "before", "after", "limit", "token", "resume", "reply_to",
-          "mentions", "op", "user", "from", "id", "ts", "kind", "x", ""]
+          "mentions", "op", "user", "from", "id", "ts", "kind", "x", "", "emoji", "on", "update", "target"]
 
 
 pytestmark = pytest.mark.usefixtures("cheap_password_hashing")  # many accounts: Argon2id at its cheapest
@@ -132,7 +132,7 @@ class FrameFuzzer:
         r = self.rng
         room = r.choice(self.rooms) if r.random() < 0.9 else uuid.uuid4().hex
         op = r.choice(["send", "send", "send", "history", "join", "leave", "typing", "read", "recall", "presence",
-                       "ping", "hello"])
+                       "ping", "hello", "edit", "react", "react"])
         frame: dict = {"op": op}
         if op == "send":
             frame.update(room=room, text=self.string() or "x", cid=uuid.uuid4().hex)
@@ -145,6 +145,11 @@ class FrameFuzzer:
             frame[r.choice(["before", "after"])] = r.randint(0, 60)
         elif op in ("read", "recall"):
             frame.update(room=room, seq=r.randint(0, 60))
+        elif op == "edit":  # mostly someone else's message or none: docs/protocol.md §6.4's refusals
+            frame.update(room=room, seq=r.randint(0, 60), text=self.string() or "x")
+        elif op == "react":
+            frame.update(room=room, seq=r.randint(0, 60), emoji=self.string(r.randint(0, 18)) or "+1",
+                         on=r.random() < 0.7)
         elif op == "hello":
             frame.update(token=self.string(30), resume={room: r.randint(0, 9)})
         elif op != "ping":

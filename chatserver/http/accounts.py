@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
 
 from client_proto.errors import ErrorCode
@@ -46,6 +47,33 @@ async def me(request: web.Request) -> web.Response:
     return json_response(user_json(await current_user(request)))
 
 
+async def update_me(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await parse(request, schemas.MeChanges)
+    password = (body.password.old, body.password.new) if body.password is not None else None
+    user = await request.app[keys.ACCOUNTS].update_me(user, bearer_token(request), body.display, password)
+    if body.avatar is not msgspec.UNSET:
+        user = await request.app[keys.FILES].set_user_avatar(user, body.avatar)
+    return json_response(user_json(user))
+
+
+async def block(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    await request.app[keys.ACCOUNTS].block(user, request.match_info["user_id"])
+    return no_content()
+
+
+async def unblock(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    await request.app[keys.ACCOUNTS].unblock(user, request.match_info["user_id"])
+    return no_content()
+
+
+async def list_blocks(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    return json_response({"items": [user_json(u) for u in await request.app[keys.ACCOUNTS].blocks(user)]})
+
+
 async def create_bot(request: web.Request) -> web.Response:
     owner = await current_user(request)
     body = await parse(request, schemas.NewBot)
@@ -74,6 +102,14 @@ ROUTES = [
     Route("DELETE", "/api/tokens/current", delete_current_token, "Sign out: revoke this token", status=204,
           tags=("users",)),
     Route("GET", "/api/me", me, "The caller", response=USER, tags=("users",)),
+    Route("PATCH", "/api/me", update_me, "Change the caller's display name, password (a new password ends "
+          "every other token of theirs) or avatar (a file id of theirs, or null)", schemas.MeChanges, response=USER,
+          tags=("users",)),
+    Route("GET", "/api/me/blocks", list_blocks, "The users the caller blocked",
+          response={"type": "object", "properties": {"items": {"type": "array", "items": USER}}}, tags=("users",)),
+    Route("PUT", "/api/me/blocks/{user_id}", block, "Block a user: their invitations are skipped, and they "
+          "cannot open a direct room with the caller", status=204, tags=("users",)),
+    Route("DELETE", "/api/me/blocks/{user_id}", unblock, "Unblock a user", status=204, tags=("users",)),
     Route("POST", "/api/bots", create_bot, "Create a bot owned by the caller", schemas.NewBot, 201,
           {"type": "object", "properties": {"user": USER, "token": {"type": "string"}}}, tags=("bots",)),
     Route("GET", "/api/bots", list_bots, "The caller's bots",

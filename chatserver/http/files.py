@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import msgspec
 from aiohttp import hdrs, web
 
 from storage.records import FileMeta
@@ -20,8 +19,7 @@ from storage.records import FileMeta
 from .. import keys
 from ..errors import ServiceError, not_found
 from ..media.sniff import BINARY, is_dangerous
-from ..views import user_json
-from .body import current_user, json_response, parse
+from .body import current_user, json_response
 from .errors import json_error
 from .routes import Route
 
@@ -61,18 +59,6 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
     if meta.thumb is None:
         raise not_found("thumbnail: this file is not an image")
     return await _send_blob(request, meta.thumb, "image/webp", meta.name.rsplit(".", 1)[0] + ".webp")
-
-
-class MeChanges(msgspec.Struct, frozen=True):
-    avatar: str | None | msgspec.UnsetType = msgspec.UNSET
-
-
-async def update_me(request: web.Request) -> web.Response:
-    user = await current_user(request)
-    body = await parse(request, MeChanges)
-    if body.avatar is not msgspec.UNSET:
-        user = await request.app[keys.FILES].set_user_avatar(user, body.avatar)
-    return json_response(user_json(user))
 
 
 # ---------------------------------------------------------------------------- sending
@@ -177,6 +163,4 @@ ROUTES = [
           tags=TAGS, raw_response=True),
     Route("GET", "/api/files/{file_id}/thumb", thumbnail, "An image's thumbnail, at most 320×320 (same rule)",
           tags=TAGS, raw_response=True),
-    Route("PATCH", "/api/me", update_me, "Change the caller's avatar (a file id of theirs, or null)", MeChanges,
-          response={"$ref": "#/components/schemas/User"}, tags=("users",)),
 ]

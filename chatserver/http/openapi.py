@@ -44,6 +44,8 @@ _ROOM = {
         "owner": {"$ref": "#/components/schemas/User"},
         "member_count": {"type": "integer"},
         "last_seq": {"type": "integer"},
+        "kind": {"type": "string", "enum": ["group", "direct"]},
+        "mentions": {"type": "integer"},
     },
 }
 _MEMBER = {

@@ -45,6 +45,11 @@ class NewRecordPost(msgspec.Struct, frozen=True):
     files: FileIds | None = None
 
 
+class NewComment(msgspec.Struct, frozen=True):
+    text: str
+    reply_to: Annotated[str, Meta(max_length=64)] | None = None
+
+
 class PostChanges(msgspec.Struct, frozen=True):
     """What to change; a field left out (or null) is kept. `alumni_ids` is the whole new list."""
 
@@ -67,6 +72,20 @@ def post_json(post: records.Post) -> dict[str, Any]:
         "updated": post.updated,
         "alumni_ids": list(post.alumni_ids),
         "files": post.files or [],
+        "likes": post.likes,
+        "liked": post.liked,
+        "comments": post.comments,
+    }
+
+
+def comment_json(comment: records.Comment) -> dict[str, Any]:
+    return {
+        "id": comment.id,
+        "post": comment.post_id,
+        "author": user_json(comment.author),
+        "text": comment.text,
+        "reply_to": comment.reply_to,
+        "created": comment.created,
     }
 
 
@@ -102,6 +121,10 @@ def _paged(items: list, more: bool, key, render) -> dict[str, Any]:
 
 def _post_key(post: records.Post) -> Cursor:
     return (post.created, post.id)
+
+
+def _comment_key(comment: records.Comment) -> Cursor:
+    return (comment.created, comment.id)
 
 
 # ---------------------------------------------------------------------------- handlers
@@ -176,6 +199,7 @@ POST = {
         "id": {"type": "string"}, "author": _USER, "title": {"type": "string"}, "body": {"type": "string"},
         "created": {"type": "integer"}, "updated": {"type": "integer"},
         "alumni_ids": {"type": "array", "items": {"type": "string"}},
+        "likes": {"type": "integer"}, "liked": {"type": "boolean"}, "comments": {"type": "integer"},
         "files": {"type": "array", "items": {"type": "object"}},
     },
 }
@@ -195,6 +219,48 @@ def _paged_schema(item: dict) -> dict:
     return {"type": "object", "properties": {"items": {"type": "array", "items": item}, "next": NEXT}}
 
 
+async def like_post(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    count = await request.app[keys.POSTS].like(user, request.match_info["post_id"])
+    return json_response({"count": count, "liked": True})
+
+
+async def unlike_post(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    await request.app[keys.POSTS].unlike(user, request.match_info["post_id"])
+    return no_content()
+
+
+async def add_comment(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await parse(request, NewComment)
+    comment = await request.app[keys.POSTS].comment(user, request.match_info["post_id"], body.text, body.reply_to)
+    return json_response(comment_json(comment), 201)
+
+
+async def list_comments(request: web.Request) -> web.Response:
+    """Like history: the first page holds the newest, each page oldest first, `next` leads to older ones."""
+    user = await current_user(request)
+    found, more = await request.app[keys.POSTS].comments(user, request.match_info["post_id"], **_page(request))
+    # The page is oldest first: the cursor is its first (oldest) comment.
+    return json_response(
+        {"items": [comment_json(c) for c in found], "next": cursor(_comment_key(found[0])) if more else None}
+    )
+
+
+async def delete_comment(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    await request.app[keys.POSTS].delete_comment(user, request.match_info["post_id"], request.match_info["comment_id"])
+    return no_content()
+
+
+COMMENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"}, "post": {"type": "string"}, "author": _USER, "text": {"type": "string"},
+        "reply_to": {"type": "string", "nullable": True}, "created": {"type": "integer"},
+    },
+}
 PAGED = ("before:string", "limit")  # `before`: the `next` of the previous page
 POST_PATH = "/api/posts/{post_id}"
 TAGS = ("posts",)
@@ -206,6 +272,17 @@ ROUTES = [
     Route("PATCH", POST_PATH, update_post, "Change a post everywhere it shows (author)", PostChanges,
           response=POST, tags=TAGS),
     Route("DELETE", POST_PATH, delete_post, "Delete a post everywhere (author)", status=204, tags=TAGS),
+    Route("PUT", f"{POST_PATH}/likes/me", like_post, "Like a post (anyone who may read it)",
+          response={"type": "object", "properties": {"count": {"type": "integer"}, "liked": {"type": "boolean"}}},
+          tags=TAGS),
+    Route("DELETE", f"{POST_PATH}/likes/me", unlike_post, "Take back one's like", status=204, tags=TAGS),
+    Route("POST", f"{POST_PATH}/comments", add_comment, "Comment on a post (anyone who may read it)", NewComment,
+          201, COMMENT, tags=TAGS),
+    Route("GET", f"{POST_PATH}/comments", list_comments,
+          "Comments: the newest first page, oldest first within a page; `next` leads to older ones",
+          response=_paged_schema(COMMENT), query=PAGED, tags=TAGS),
+    Route("DELETE", f"{POST_PATH}/comments/{{comment_id}}", delete_comment,
+          "Delete a comment (its author or the post's)", status=204, tags=TAGS),
     Route("POST", "/api/alumni/{record_id}/posts", create_record_post,
           "Write a post from a record (members); it shows in the author's space too", NewRecordPost, 201, POST,
           tags=TAGS),

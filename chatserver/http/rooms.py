@@ -5,7 +5,10 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from client_proto.frames import INT64_MAX
+
 from .. import keys
+from ..errors import not_found
 from ..views import member_json, message_frame, room_json
 from . import schemas
 from .body import current_user, json_response, no_content, parse, query_int
@@ -17,6 +20,15 @@ async def create_room(request: web.Request) -> web.Response:
     body = await parse(request, schemas.NewRoom)
     room = await request.app[keys.ROOMS].create(user, body.name, body.topic, body.join_policy)
     return json_response(room_json(room, user), 201)
+
+
+async def open_direct(request: web.Request) -> web.Response:
+    """The caller's direct room with another user: 201 when new, 200 when the pair has one."""
+    user = await current_user(request)
+    body = await parse(request, schemas.NewDirect)
+    room, created = await request.app[keys.DIRECT].open(user, body.user_id)
+    _, owner = await request.app[keys.ROOMS].get(user, room.id)
+    return json_response(room_json(room, owner), 201 if created else 200)
 
 
 async def list_rooms(request: web.Request) -> web.Response:
@@ -93,6 +105,45 @@ async def post_message(request: web.Request) -> web.Response:
     return json_response({"seq": m.seq, "id": m.id, "ts": m.ts, "dup": stored.dup}, 200 if stored.dup else 201)
 
 
+def _seq(request: web.Request) -> int:
+    """The `{seq}` of the path; anything but a seq names no message (404)."""
+    raw = request.match_info["seq"]
+    if not raw.isdigit() or not 1 <= int(raw) <= INT64_MAX:
+        raise not_found("message")
+    return int(raw)
+
+
+async def edit_message(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await parse(request, schemas.EditMessage)
+    room_id, seq = request.match_info["room_id"], _seq(request)
+    service = request.app[keys.MESSAGES]
+    await service.edit(user, room_id, seq, body.text)
+    return json_response(message_frame(await service.get(user, room_id, seq)))
+
+
+async def add_reaction(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    room_id, seq = request.match_info["room_id"], _seq(request)
+    service = request.app[keys.MESSAGES]
+    await service.react(user, room_id, seq, request.match_info["emoji"], True)
+    return json_response(message_frame(await service.get(user, room_id, seq)))
+
+
+async def remove_reaction(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    await request.app[keys.MESSAGES].react(
+        user, request.match_info["room_id"], _seq(request), request.match_info["emoji"], False
+    )
+    return no_content()
+
+
+async def message_edits(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    versions = await request.app[keys.MESSAGES].edits(user, request.match_info["room_id"], _seq(request))
+    return json_response({"items": [{"text": text, "ts": ts} for text, ts in versions]})
+
+
 async def online(request: web.Request) -> web.Response:
     user = await current_user(request)
     ids = await request.app[keys.ROOMS].online(user, request.match_info["room_id"])
@@ -106,6 +157,8 @@ ROOM_PATH = "/api/rooms/{room_id}"
 ROUTES = [
     Route("POST", "/api/rooms", create_room, "Create a group; the caller owns it", schemas.NewRoom, 201, ROOM,
           tags=("rooms",)),
+    Route("POST", "/api/dms", open_direct, "Open (or find) the direct room with another user",
+          schemas.NewDirect, 201, ROOM, tags=("rooms",)),
     Route("GET", "/api/rooms", list_rooms, "The caller's groups",
           response={"type": "object", "properties": {"items": {"type": "array", "items": ROOM}}}, tags=("rooms",)),
     Route("GET", ROOM_PATH, get_room, "A group (members; anyone for an open group)", response=ROOM,
@@ -129,6 +182,16 @@ ROUTES = [
           schemas.PostMessage, 201,
           {"type": "object", "properties": {"seq": {"type": "integer"}, "id": {"type": "string"},
                                             "ts": {"type": "integer"}, "dup": {"type": "boolean"}}},
+          tags=("messages",)),
+    Route("PATCH", f"{ROOM_PATH}/messages/{{seq}}", edit_message, "Edit one's own message (its author)",
+          schemas.EditMessage, response=MESSAGE, tags=("messages",)),
+    Route("PUT", f"{ROOM_PATH}/messages/{{seq}}/reactions/{{emoji}}", add_reaction, "React to a message",
+          response=MESSAGE, tags=("messages",)),
+    Route("DELETE", f"{ROOM_PATH}/messages/{{seq}}/reactions/{{emoji}}", remove_reaction,
+          "Take back one's reaction", status=204, tags=("messages",)),
+    Route("GET", f"{ROOM_PATH}/messages/{{seq}}/edits", message_edits, "Earlier versions, oldest first (members)",
+          response={"type": "object", "properties": {"items": {"type": "array", "items": {
+              "type": "object", "properties": {"text": {"type": "string"}, "ts": {"type": "integer"}}}}}},
           tags=("messages",)),
     Route("GET", f"{ROOM_PATH}/online", online, "Members online on any node",
           response={"type": "object", "properties": {"online": {"type": "array", "items": {"type": "string"}},

@@ -24,6 +24,17 @@ class Login(msgspec.Struct, frozen=True):
     password: Annotated[str, Meta(max_length=1024)]
 
 
+class PasswordChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    old: Annotated[str, Meta(max_length=1024)]
+    new: Annotated[str, Meta(max_length=1024)]
+
+
+class MeChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    display: Annotated[str, Meta(max_length=64)] | None = None
+    password: PasswordChange | None = None
+    avatar: str | None | msgspec.UnsetType = msgspec.UNSET  # a file id of the caller's; null clears it
+
+
 class NewRoom(msgspec.Struct, frozen=True):
     name: Annotated[str, Meta(max_length=100)]
     topic: ShortText | None = None
@@ -51,6 +62,14 @@ class PostMessage(msgspec.Struct, frozen=True):
     reply_to: PositiveSeq | None = None
     mentions: list[Annotated[str, Meta(max_length=64)]] | Literal["all"] | None = None
     files: FileIds | None = None
+
+
+class EditMessage(msgspec.Struct, frozen=True):
+    text: str
+
+
+class NewDirect(msgspec.Struct, frozen=True):
+    user_id: Annotated[str, Meta(max_length=64)]
 
 
 class NewBot(msgspec.Struct, frozen=True):

@@ -1,4 +1,4 @@
-"""Use cases of accounts: sign-up, tokens, bots.
+"""Use cases of accounts: sign-up, tokens, bots, the caller's own settings and blocks.
 
 Passwords are hashed with Argon2id (argon2-cffi) in a worker thread so a
 login never stalls the event loop.
@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from client_proto.errors import ErrorCode
+from storage import blocks as block_store
 from storage import tokens as token_store
 from storage import users as user_store
 from storage.db import Database
@@ -122,3 +123,57 @@ class AccountService:
                 raise forbidden("only the bot's owner may delete it")
             await user_store.deactivate(db, bot_id)
         self._bus.publish_control(Revoked(user_id=bot_id))
+
+    # ------------------------------------------------------------------ the caller's own account
+
+    async def update_me(self, user: User, token: str | None, display: str | None,
+                        password: tuple[str, str] | None) -> User:
+        """Change the display name and/or the password (docs/protocol.md §12.13).
+
+        A new password needs the old one (403 otherwise) and ends every other
+        token of the user: their connections on every node close with 4001,
+        while the token of this request keeps working.
+        """
+        check_display(display)
+        new_hash = None
+        if password is not None:
+            old, new = password
+            if not 1 <= len(new) <= MAX_PASSWORD:
+                raise invalid(f"password.new: 1 to {MAX_PASSWORD} characters")
+            async with self._db.read() as db:
+                current = await user_store.password_hash_of(db, user.id)
+            try:
+                if current is None:
+                    raise VerificationError("no password (a bot)")
+                await asyncio.to_thread(self._hasher.verify, current, old)
+            except (VerificationError, InvalidHashError):
+                raise forbidden("password.old: wrong password") from None
+            new_hash = await asyncio.to_thread(self._hasher.hash, new)
+        revoked: list[str] = []
+        async with self._db.transaction() as db:
+            if display is not None:
+                user = await user_store.set_display(db, user.id, display.strip())
+            if new_hash is not None:
+                await user_store.set_password_hash(db, user.id, new_hash)
+                revoked = await token_store.revoke_others(db, user.id, hash_token(token) if token else None)
+        for token_hash in revoked:
+            self._bus.publish_control(Revoked(token_hash=token_hash))
+        return user
+
+    async def block(self, user: User, other_id: str) -> None:
+        if other_id == user.id:
+            raise invalid("user_id: you cannot block yourself")
+        async with self._db.transaction() as db:
+            if await user_store.get(db, other_id) is None:
+                raise not_found("user")
+            await block_store.block(db, user.id, other_id)
+
+    async def unblock(self, user: User, other_id: str) -> None:
+        async with self._db.transaction() as db:
+            if await user_store.get(db, other_id) is None:
+                raise not_found("user")
+            await block_store.unblock(db, user.id, other_id)
+
+    async def blocks(self, user: User) -> list[User]:
+        async with self._db.read() as db:
+            return await block_store.blocked_by(db, user.id)

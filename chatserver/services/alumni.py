@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from client_proto.errors import ErrorCode
 from client_proto.frames import INT64_MAX
 from storage import alumni as alumni_store
+from storage import blocks as block_store
 from storage import feed as feed_store
 from storage import invitations as invitation_store
 from storage import rooms as room_store
@@ -80,12 +81,12 @@ class AlumniService:
     async def get(self, user: User, record_id: str) -> Json:
         """Any signed-in user may read a record."""
         async with self._db.read() as db:
-            return await _record_json(db, await _record(db, record_id))
+            return await record_body(db, await require_record(db, record_id))
 
     async def members(self, viewer: User, record_id: str) -> list[Json]:
         """Everyone may list members; only members see members-only profile fields."""
         async with self._db.read() as db:
-            await _record(db, record_id)
+            await require_record(db, record_id)
             to_member = await alumni_store.is_member(db, record_id, viewer.id)
             found = await alumni_store.members(db, record_id)
         return [record_member_json(m, to_member=to_member) for m in found]
@@ -99,13 +100,16 @@ class AlumniService:
         the same group changes nothing and posts nothing.
         """
         async with self._db.transaction() as db:
-            record = await _record(db, record_id)
-            if await room_store.get(db, room_id) is None:
+            record = await require_record(db, record_id)
+            room = await room_store.get(db, room_id)
+            if room is None:
                 raise not_found("room")
+            if room.kind == "direct":
+                raise forbidden("a direct room cannot be bound to a record")
             self._require_owner(record, actor)
             await _require_room_admin(db, room_id, actor)
             if record.room_id == room_id:
-                return await _record_json(db, record)
+                return await record_body(db, record)
             if record.room_id is not None:
                 raise conflict("this record is already bound to a group; unbind it first")
             if await alumni_store.record_for_room(db, room_id) is not None:
@@ -118,23 +122,23 @@ class AlumniService:
             await feed_store.add_entry(db, record_id=record_id, type="bound", actor_id=actor.id,
                                        data={"room": room_id})
             message = await self._announcer.store(
-                db, room_id, AlumniBound(record=_ref(record), by=Person.of(actor)),
+                db, room_id, AlumniBound(record=record_ref(record), by=Person.of(actor)),
                 f"{actor.display} linked this group to the alumni record “{record.name}”",
             )
-            body = await _record_json(db, record)
+            body = await record_body(db, record)
         self._announcer.publish(message)
         return body
 
     async def unbind(self, actor: User, record_id: str) -> None:
         """Either side may break the link: the record's owner, or an owner/admin of the group."""
         async with self._db.transaction() as db:
-            record = await _record(db, record_id)
+            record = await require_record(db, record_id)
             if record.room_id is None:
                 raise not_found("group bound to this record")
             if actor.id != record.owner_id:
                 await _require_room_admin(db, record.room_id, actor)
             message = await self._announcer.store(
-                db, record.room_id, AlumniUnbound(record=_ref(record), by=Person.of(actor)),
+                db, record.room_id, AlumniUnbound(record=record_ref(record), by=Person.of(actor)),
                 f"{actor.display} unlinked this group from the alumni record “{record.name}”",
             )
             await alumni_store.set_room(db, record_id, None)
@@ -150,7 +154,7 @@ class AlumniService:
         entry and the group's `alumni.profile` carry only the public fields.
         """
         async with self._db.transaction() as db:
-            record = await _record(db, record_id)
+            record = await require_record(db, record_id)
             member = await alumni_store.get_member(db, record_id, user.id)
             if member is None:
                 raise forbidden("only members of the record have a profile in it")
@@ -169,7 +173,7 @@ class AlumniService:
             message = None
             if record.room_id is not None:
                 message = await self._announcer.store(
-                    db, record.room_id, AlumniProfile(record=_ref(record), user=Person.of(user), profile=public),
+                    db, record.room_id, AlumniProfile(record=record_ref(record), user=Person.of(user), profile=public),
                     f"{user.display} updated their profile in “{record.name}”",
                 )
         self._announcer.publish(message)
@@ -186,7 +190,7 @@ class AlumniService:
         point); the hourly quota is the spam guard. Unknown ids: 404.
         """
         async with self._db.transaction() as db:
-            record = await _record(db, record_id)
+            record = await require_record(db, record_id)
             await self._require_inviter(db, record, inviter)
             await invitation_store.expire_stale(db, self._cutoff(), record_id=record_id)
             if user_ids is None:
@@ -196,7 +200,7 @@ class AlumniService:
                 known = await user_store.get_many(db, candidates)
                 if missing := [u for u in candidates if u not in known]:
                     raise not_found(f"user: {missing[0]}")
-            skipped = await self._skipped(db, record, candidates)
+            skipped = await self._skipped(db, record, inviter, candidates)
             wanted = [u for u in candidates if u not in skipped]
             await self._check_quota(db, inviter, len(wanted))
             try:
@@ -209,13 +213,13 @@ class AlumniService:
             message = None
             if made and record.room_id is not None:
                 invited = AlumniInvitation(
-                    record=_ref(record), inviter=Person.of(inviter), invitees=[Person.of(i.invitee) for i in made]
+                    record=record_ref(record), inviter=Person.of(inviter), invitees=[Person.of(i.invitee) for i in made]
                 )
                 message = await self._announcer.store(
                     db, record.room_id, invited,
                     f"{inviter.display} invited {_people(len(made))} to the alumni record “{record.name}”",
                 )
-            body = await _record_json(db, record)
+            body = await record_body(db, record)
         self._announcer.publish(message)
         for invitation in made:
             self._bus.publish_control(
@@ -232,7 +236,7 @@ class AlumniService:
             found = await invitation_store.for_invitee(db, user.id, status)
             records = {}
             for record_id in {i.record_id for i in found}:
-                records[record_id] = await _record_json(db, await _record(db, record_id))
+                records[record_id] = await record_body(db, await require_record(db, record_id))
         return [invitation_json(i, records[i.record_id]) for i in found]
 
     async def accept(self, user: User, invitation_id: str) -> Json:
@@ -243,19 +247,10 @@ class AlumniService:
                 expired = True
             else:
                 expired = False
-                record = await _record(db, invitation.record_id)
+                record = await require_record(db, invitation.record_id)
                 await invitation_store.decide(db, invitation_id, "accepted")
-                await alumni_store.add_member(db, record.id, user.id)
-                await feed_store.add_entry(db, record_id=record.id, type="joined", actor_id=user.id,
-                                           data={"inviter": user_json(invitation.inviter)})
-                message = None
-                if record.room_id is not None:
-                    joined = AlumniJoined(record=_ref(record), user=Person.of(user),
-                                          inviter=Person.of(invitation.inviter))
-                    message = await self._announcer.store(
-                        db, record.room_id, joined, f"{user.display} joined the alumni record “{record.name}”"
-                    )
-                body = await _record_json(db, await _record(db, record.id))
+                message = await join_record(db, self._announcer, record, user, invitation.inviter)
+                body = await record_body(db, await require_record(db, record.id))
         if expired:  # raised after the commit, so the invitation stays marked expired
             raise gone("this invitation has expired")
         self._announcer.publish(message)
@@ -266,7 +261,7 @@ class AlumniService:
             invitation = await self._pending_for(db, user, invitation_id)
             if invitation is not None:
                 invitation = await invitation_store.decide(db, invitation_id, "declined")
-                body = invitation_json(invitation, await _record_json(db, await _record(db, invitation.record_id)))
+                body = invitation_json(invitation, await record_body(db, await require_record(db, invitation.record_id)))
         if invitation is None:
             raise gone("this invitation has expired")
         return body
@@ -276,7 +271,7 @@ class AlumniService:
     async def feed(self, user: User, record_id: str, before: tuple[int, str] | None, limit: int) -> Json:
         """Members only: entries newest first; `next` is the cursor of the next page, or None."""
         async with self._db.read() as db:
-            await _record(db, record_id)
+            await require_record(db, record_id)
             if not await alumni_store.is_member(db, record_id, user.id):
                 raise forbidden("only members of the record read its feed")
             found = await feed_store.entries(db, [record_id], before=before, limit=limit + 1)
@@ -311,16 +306,22 @@ class AlumniService:
             if m.user.id != inviter.id and not m.user.bot
         ]
 
-    async def _skipped(self, db, record: AlumniRecord, candidates: list[str]) -> dict[str, str]:
-        """Why each candidate who is not invited is not: `member` or `pending`."""
+    async def _skipped(self, db, record: AlumniRecord, inviter: User, candidates: list[str]) -> dict[str, str]:
+        """Why each candidate who is not invited is not: `member`, `pending`, or `blocked` (they
+        blocked the inviter, or the person whose bot invites)."""
         members = await alumni_store.members_among(db, record.id, candidates)
         pending = await invitation_store.pending_among(db, record.id, candidates)
+        blockers = await block_store.blockers_among(db, inviter.id, candidates)
+        if inviter.bot and inviter.owner_id:
+            blockers |= await block_store.blockers_among(db, inviter.owner_id, candidates)
         skipped: dict[str, str] = {}
         for u in candidates:
             if u in members:
                 skipped[u] = "member"
             elif u in pending:
                 skipped[u] = "pending"
+            elif u in blockers:
+                skipped[u] = "blocked"
         return skipped
 
     async def _check_quota(self, db, inviter: User, count: int) -> None:
@@ -371,14 +372,27 @@ def parse_feed_cursor(raw: str | None) -> tuple[int, str] | None:
     return int(ts), entry_id
 
 
-async def _record(db, record_id: str) -> AlumniRecord:
+async def join_record(db, announcer: Announcer, record: AlumniRecord, user: User, inviter: User):
+    """Make `user` a member: a `joined` feed entry and, in a bound group, `alumni.joined`, both
+    naming `inviter` (who invited them, or the owner who approved their request). Returns the
+    system message for `announcer.publish` after the commit, or None."""
+    await alumni_store.add_member(db, record.id, user.id)
+    await feed_store.add_entry(db, record_id=record.id, type="joined", actor_id=user.id,
+                               data={"inviter": user_json(inviter)})
+    if record.room_id is None:
+        return None
+    joined = AlumniJoined(record=record_ref(record), user=Person.of(user), inviter=Person.of(inviter))
+    return await announcer.store(db, record.room_id, joined, f"{user.display} joined the alumni record “{record.name}”")
+
+
+async def require_record(db, record_id: str) -> AlumniRecord:
     record = await alumni_store.get_record(db, record_id)
     if record is None:
         raise not_found("alumni record")
     return record
 
 
-async def _record_json(db, record: AlumniRecord) -> Json:
+async def record_body(db, record: AlumniRecord) -> Json:
     return record_json(record, await user_store.get(db, record.owner_id))
 
 
@@ -388,7 +402,7 @@ async def _require_room_admin(db, room_id: str, user: User) -> None:
         raise forbidden("only the group's owner or an admin may do that")
 
 
-def _ref(record: AlumniRecord) -> RecordRef:
+def record_ref(record: AlumniRecord) -> RecordRef:
     return RecordRef(id=record.id, name=record.name)
 
 

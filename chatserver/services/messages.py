@@ -14,11 +14,12 @@ from client_proto.errors import ErrorCode
 from client_proto.frames import MAX_FILES
 from storage import messages as message_store
 from storage import rooms as room_store
+from storage import timeline
 from storage.db import Database
-from storage.records import Member, Message, NewMessage, Stored, User
+from storage.records import Member, Message, NewMessage, Stored, Unchanged, User
 
 from ..bus.base import Bus
-from ..bus.events import MessageRecalled, ReadMoved, TypingStarted
+from ..bus.events import ReadMoved, TypingStarted
 from ..config import Settings
 from ..errors import ServiceError, forbidden, invalid, not_found
 from .roles import ADMIN_ROLES
@@ -93,17 +94,22 @@ class MessageService:
         )
         return await future
 
+    async def _commit(self, entry: NewMessage) -> Stored | Unchanged:
+        """Queue a timeline update for the group commit and wait for it (docs/protocol.md §6.4)."""
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._writer.submit(
+            entry,
+            lambda stored: future.done() or future.set_result(stored),
+            lambda exc: future.done() or future.set_exception(exc),
+        )
+        return await future
+
     def _checked(
         self, user: User, room_id: str, text: str, cid: str, role: str,
         reply_to: int | None, mentions: list[str] | str | None, files: list[str] | None = None,
     ) -> NewMessage:
         """A chat message checked against the limits and the sender's role; no I/O."""
-        if len(text) > self._settings.max_text:
-            raise ServiceError(
-                ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
-            )
-        if not text.strip() and not files:
-            raise invalid("text: must not be empty (unless the message carries files)")
+        self._check_text(text, files_too=bool(files))
         if files:
             files = list(dict.fromkeys(files))
             if len(files) > MAX_FILES:
@@ -116,6 +122,15 @@ class MessageService:
             mentions = list(dict.fromkeys(mentions))
         return NewMessage(room_id=room_id, sender=user, text=text, cid=cid, reply_to=reply_to, mentions=mentions,
                           files=tuple(files) if files else None)
+
+    def _check_text(self, text: str, *, files_too: bool = False) -> None:
+        """`max_text`, and not blank (unless the message carries files)."""
+        if len(text) > self._settings.max_text:
+            raise ServiceError(
+                ErrorCode.TOO_LARGE, f"text is {len(text)} characters; the limit is {self._settings.max_text}"
+            )
+        if not text.strip() and not files_too:
+            raise invalid("text: must not be empty (unless the message carries files)")
 
     async def history(
         self,
@@ -132,7 +147,64 @@ class MessageService:
         if not known_member:
             await self.membership(user, room_id)
         async with self._db.read() as db:
-            return await message_store.history(db, room_id, before=before, after=after, limit=limit)
+            return await message_store.history(
+                db, room_id, before=before, after=after, limit=limit, viewer_id=user.id
+            )
+
+    async def get(self, user: User, room_id: str, seq: int) -> Message:
+        """One message as `history` shows it to the caller (a member)."""
+        await self.membership(user, room_id)
+        async with self._db.read() as db:
+            message = await message_store.get(db, room_id, seq, viewer_id=user.id)
+        if message is None:
+            raise not_found("message")
+        return message
+
+    async def edit(self, user: User, room_id: str, seq: int, text: str) -> Message:
+        """Change the text of one's own message within the edit window; returns the update entry.
+
+        The rules that hold whatever happens meanwhile (not recalled, a text
+        message) are checked again by the group commit (docs/protocol.md §6.4).
+        """
+        await self.membership(user, room_id)
+        self._check_text(text)
+        async with self._db.read() as db:
+            message = await message_store.get(db, room_id, seq)
+        if message is None:
+            raise not_found("message")
+        if message.kind != "text" or message.recalled:
+            raise invalid("seq: only a text message that is not recalled can be edited")
+        if message.sender is None or message.sender.id != user.id:
+            raise forbidden("only the author may edit a message")
+        if time.time() - message.ts / 1000 > self._settings.edit_window:
+            raise forbidden(f"messages can be edited within {int(self._settings.edit_window)} s")
+        return (await self._commit(timeline.edit_entry(room_id, user, seq, text))).message
+
+    async def react(
+        self, user: User, room_id: str, seq: int, emoji: str, on: bool = True, *, known_member: bool = False
+    ) -> Stored | Unchanged:
+        """Add or take back a reaction; the same way twice changes nothing (`Unchanged`).
+
+        `known_member` (the caller's connection hears the room) skips the storage read, as for
+        `send`: the group commit checks membership again in any case.
+        """
+        if not known_member:
+            await self.membership(user, room_id)
+        if not 1 <= len(emoji) <= 16 or "\x00" in emoji:
+            raise invalid("emoji: 1 to 16 characters")
+        return await self._commit(timeline.reaction_entry(room_id, user, seq, emoji, on))
+
+    async def set_pinned(self, user: User, room_id: str, seq: int, pinned: bool) -> Stored | Unchanged:
+        """The `pinned` / `unpinned` timeline update; who may pin is the caller's rule (docs/protocol.md §6.4)."""
+        return await self._commit(timeline.pin_entry(room_id, user, seq, pinned))
+
+    async def edits(self, user: User, room_id: str, seq: int) -> list[tuple[str, int]]:
+        """Earlier versions (text, ts) of a message, oldest first (members)."""
+        await self.membership(user, room_id)
+        async with self._db.read() as db:
+            if await message_store.get(db, room_id, seq) is None:
+                raise not_found("message")
+            return await message_store.edits(db, room_id, seq)
 
     async def read(self, user: User, room_id: str, seq: int, session: str = "") -> int:
         """Move the caller's read marker forward; their other connections are told."""
@@ -145,24 +217,26 @@ class MessageService:
         return marker
 
     async def recall(self, user: User, room_id: str, seq: int) -> None:
-        """Recall a message: its author within the recall window, or an owner/admin any time."""
+        """Recall a message: its author within the recall window, or an owner/admin any time.
+
+        Stored as a `recalled` timeline update (resume delivers it); the live
+        `recalled` event goes out too (docs/protocol.md §6.4).
+        """
         member = await self.membership(user, room_id)
-        async with self._db.transaction() as db:
+        async with self._db.read() as db:
             message = await message_store.get(db, room_id, seq)
-            if message is None:
-                raise not_found("message")
-            if message.kind != "text":
-                raise forbidden("system messages cannot be recalled")
-            is_author = message.sender is not None and message.sender.id == user.id
-            age = time.time() - message.ts / 1000
-            if member.role not in ADMIN_ROLES:
-                if not is_author:
-                    raise forbidden("only the author, an owner or an admin may recall a message")
-                if age > self._settings.recall_window:
-                    raise forbidden(f"messages can be recalled within {int(self._settings.recall_window)} s")
-            if not message.recalled:
-                await message_store.recall(db, room_id, seq)
-        self._bus.publish_room(room_id, MessageRecalled(room_id=room_id, seq=seq, by=user))
+        if message is None:
+            raise not_found("message")
+        if message.kind != "text":
+            raise forbidden("system messages cannot be recalled")
+        is_author = message.sender is not None and message.sender.id == user.id
+        age = time.time() - message.ts / 1000
+        if member.role not in ADMIN_ROLES:
+            if not is_author:
+                raise forbidden("only the author, an owner or an admin may recall a message")
+            if age > self._settings.recall_window:
+                raise forbidden(f"messages can be recalled within {int(self._settings.recall_window)} s")
+        await self._commit(timeline.recall_entry(room_id, user, seq))
 
     def typing(self, user: User, room_id: str) -> None:
         self._bus.publish_room(room_id, TypingStarted(room_id=room_id, user=user))

@@ -24,13 +24,17 @@ import msgspec
 from client_proto.frames import MAX_FILES
 from storage import alumni as alumni_store
 from storage import feed as feed_store
+from storage import post_reactions
 from storage import files as file_store
 from storage import posts as post_store
 from storage import users as user_store
 from storage.db import Database
-from storage.records import AlumniRecord, FeedEntry, Post, User
+from storage.records import AlumniRecord, Comment, FeedEntry, Post, User
 
 from ..announcements import Announcement, Announcer, Person, PostDeleted, PostPublished, PostRef, PostUpdated
+from ..bus.base import Bus
+from ..bus.events import Notified
+from ..views import user_json
 from ..errors import forbidden, invalid, not_found
 
 if TYPE_CHECKING:
@@ -40,6 +44,7 @@ MAX_TITLE = 200
 MAX_BODY = 100_000
 MAX_RECORDS = 100  # records one post may be published to
 EXCERPT = 200
+MAX_COMMENT = 2000
 Cursor = tuple[int, str]  # (ts, id) of the last item of the previous page
 
 
@@ -65,10 +70,13 @@ class Space:
 
 
 class PostService:
-    def __init__(self, db: Database, announcer: Announcer, files: FileService | None = None):
+    def __init__(
+        self, db: Database, announcer: Announcer, files: FileService | None = None, bus: Bus | None = None
+    ):
         self._db = db
         self._announcer = announcer
         self._files = files  # files on posts (docs/protocol.md §12.10)
+        self._bus = bus  # `notify` of likes and comments (None: a reader that changes nothing)
 
     async def create(
         self, author: User, title: str, body: str, alumni_ids: list[str] | None = None,
@@ -94,7 +102,74 @@ class PostService:
                 raise not_found("post")
             if not await may_read(db, viewer, post):
                 raise forbidden("this post is shared with its records and their groups only")
+            [post] = await _with_liked(db, viewer, [post])
         return post
+
+    # -------------------------------------------------------------- likes and comments (§12.12)
+
+    async def like(self, user: User, post_id: str) -> int:
+        """Like a post the caller may read (once); the like count. The author is told (not of their own)."""
+        async with self._db.transaction() as db:
+            post = await self._readable(db, user, post_id)
+            added, count = await post_reactions.like(db, post.id, user.id)
+        if added:
+            self._notify(post, "like", user)
+        return count
+
+    async def unlike(self, user: User, post_id: str) -> None:
+        async with self._db.transaction() as db:
+            post = await self._readable(db, user, post_id)
+            await post_reactions.unlike(db, post.id, user.id)
+
+    async def comment(self, user: User, post_id: str, text: str, reply_to: str | None = None) -> Comment:
+        if not 1 <= len(text) <= MAX_COMMENT or not text.strip():
+            raise invalid(f"text: 1 to {MAX_COMMENT} characters")
+        async with self._db.transaction() as db:
+            post = await self._readable(db, user, post_id)
+            if reply_to is not None:
+                original = await post_reactions.get_comment(db, reply_to)
+                if original is None or original.post_id != post.id:
+                    raise invalid("reply_to: must be a comment of this post")
+            comment = await post_reactions.add_comment(db, post.id, user, text, reply_to)
+        self._notify(post, "comment", user)
+        return comment
+
+    async def comments(
+        self, user: User, post_id: str, *, before: Cursor | None = None, limit: int = 50
+    ) -> tuple[list[Comment], bool]:
+        """A page of comments: the newest before `before`, oldest first within the page; and `more`."""
+        async with self._db.read() as db:
+            post = await self._readable(db, user, post_id)
+            found = await post_reactions.comments(db, post.id, before=before, limit=limit + 1)
+        page = found[:limit]
+        page.reverse()
+        return page, len(found) > limit
+
+    async def delete_comment(self, user: User, post_id: str, comment_id: str) -> None:
+        """By the comment's author or the post's."""
+        async with self._db.transaction() as db:
+            post = await self._readable(db, user, post_id)
+            comment = await post_reactions.get_comment(db, comment_id)
+            if comment is None or comment.post_id != post.id:
+                raise not_found("comment")
+            if user.id not in (comment.author.id, post.author.id):
+                raise forbidden("only the comment's author or the post's may delete it")
+            await post_reactions.delete_comment(db, comment)
+
+    async def _readable(self, db, user: User, post_id: str) -> Post:
+        post = await post_store.get(db, post_id)
+        if post is None:
+            raise not_found("post")
+        if not await may_read(db, user, post):
+            raise forbidden("this post is shared with its records and their groups only")
+        return post
+
+    def _notify(self, post: Post, type_: str, by: User) -> None:
+        """`notify` `comment` / `like` to the post's author, on every node; never for their own."""
+        if by.id != post.author.id and self._bus is not None:
+            self._bus.publish_control(
+                Notified(user_ids=[post.author.id], type=type_, payload={"post": post.id, "by": user_json(by)})
+            )
 
     async def update(
         self,
@@ -131,6 +206,7 @@ class PostService:
             await post_store.edit(db, before.id, title=title, body=body)
             await post_store.set_records(db, before, wanted)
             post = await post_store.get(db, before.id)
+            [post] = await _with_liked(db, author, [post])
             for record in removed:
                 await feed_store.delete_for_post(db, post.id, record.id)
             pending = _withdraw(post, removed)
@@ -165,6 +241,7 @@ class PostService:
             if not await alumni_store.is_member(db, record_id, viewer.id):
                 raise forbidden("only members of the record may list its posts")
             posts = await post_store.in_record(db, record_id, before=before, limit=limit + 1)
+            posts = await _with_liked(db, viewer, posts)
         return posts[:limit], len(posts) > limit
 
     async def create_in_record(
@@ -181,6 +258,7 @@ class PostService:
                 raise not_found("user")
             audience = None if viewer.id == user.id else await post_store.readable_records(db, viewer.id)
             posts = await post_store.by_author(db, user.id, audience=audience, before=before, limit=limit + 1)
+            posts = await _with_liked(db, viewer, posts)
             records = await alumni_store.records_for_user(db, user.id)
             owners = await user_store.get_many(db, {r.owner_id for r in records})
         return Space(user, posts[:limit], len(posts) > limit, [(r, owners[r.owner_id]) for r in records])
@@ -199,6 +277,7 @@ class PostService:
             record_ids = await alumni_store.record_ids_for_user(db, user.id)
             entries = await feed_store.entries(db, record_ids, before=before, limit=limit + 1)
             own = await post_store.unshared(db, user.id, record_ids, before=before, limit=limit + 1)
+            own = await _with_liked(db, user, own)
         merged = sorted([*entries, *own], key=feed_key, reverse=True)
         return merged[:limit], len(merged) > limit
 
@@ -268,6 +347,12 @@ async def _own_post(db, author: User, post_id: str) -> Post:
     if post.author.id != author.id:
         raise forbidden("only the author may change or delete a post")
     return post
+
+
+async def _with_liked(db, viewer: User, posts: list[Post]) -> list[Post]:
+    """The posts with `liked` for this viewer (one query for the page)."""
+    liked = await post_reactions.liked_among(db, viewer.id, [p.id for p in posts])
+    return [dataclasses.replace(p, liked=True) if p.id in liked else p for p in posts]
 
 
 async def may_read(db, viewer: User, post: Post) -> bool:

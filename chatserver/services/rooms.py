@@ -98,6 +98,7 @@ class RoomService:
             room = await room_store.get(db, room_id)
             if room is None:
                 raise not_found("room")
+            _not_direct(room)
             if actor.id == user_id and room.join_policy == "open":
                 subject = actor
             else:
@@ -125,6 +126,7 @@ class RoomService:
             room = await room_store.get(db, room_id)
         if room is None:
             raise not_found("room")
+        _not_direct(room)
         if room.join_policy != "open":
             raise forbidden("this group is invite-only")
         return await self.add_member(user, room_id, user.id)
@@ -135,6 +137,7 @@ class RoomService:
             if not await room_store.lock(db, room_id):
                 raise not_found("room")
             actor_member = await self._require_role(db, room_id, actor, ROLES)
+            _not_direct(await room_store.get(db, room_id))
             subject = await room_store.get_member(db, room_id, user_id)
             if subject is None:
                 if await user_store.get(db, user_id) is None:
@@ -167,6 +170,7 @@ class RoomService:
         async with self._db.transaction() as db:
             if not await room_store.lock(db, room_id):
                 raise not_found("room")
+            _not_direct(await room_store.get(db, room_id))
             await self._require_role(db, room_id, actor, {"owner"})
             subject = await room_store.get_member(db, room_id, user_id)
             if subject is None:
@@ -193,6 +197,12 @@ class RoomService:
         if member.role not in roles:
             raise forbidden("only the owner or an admin may do that")
         return member
+
+def _not_direct(room: Room) -> None:
+    """A direct room cannot be joined, added to, left, bound or given roles (docs/protocol.md §12.11)."""
+    if room.kind == "direct":
+        raise forbidden("a direct room has exactly its two members")
+
 
 def _check_room_fields(*, name=None, topic=None, join_policy=None, avatar=None, **unknown) -> None:
     if unknown:

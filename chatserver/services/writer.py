@@ -25,10 +25,11 @@ from storage.db import Database, StorageUnavailable
 from storage.files import FilesRefused
 from storage.messages import NotMember
 from storage.records import NewMessage, Stored
+from storage.timeline import Refused
 
 from ..announcements import Announcer
 from ..bus.base import Bus
-from ..errors import files_refused, forbidden, invalid, unavailable
+from ..errors import ServiceError, files_refused, forbidden, invalid, unavailable
 from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,12 @@ class MessageWriter:
         self._announcer = announcer
         self._metrics = metrics
         self._queue: list[_Pending] = []
+        self._committing = False
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
         self._commit_interval = commit_interval
+        self.active_at = 0.0  # loop time the last commit ended: how long the writer has been idle
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="message-writer")
@@ -86,7 +89,8 @@ class MessageWriter:
             # Other nodes could not hear of it; the sender retries with the same cid.
             on_failed(unavailable("the message bus is unavailable; retry shortly"))
             return
-        for field, value in (("text", message.text), ("cid", message.cid)):
+        edited = message.update.get("text") if message.update is not None else None
+        for field, value in (("text", message.text or edited), ("cid", message.cid)):
             if value and "\x00" in value:
                 # PostgreSQL refuses NUL in text, and SQLite's JSON functions cut strings at it: one
                 # such message would fail the whole batch it shares with others.
@@ -116,7 +120,20 @@ class MessageWriter:
             if self._closing:
                 return
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no commit under way."""
+        return not self._queue and not self._committing
+
     async def _commit(self, batch: list[_Pending]) -> None:
+        self._committing = True
+        try:
+            await self._store(batch)
+        finally:
+            self._committing = False
+            self.active_at = asyncio.get_running_loop().time()
+
+    async def _store(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
             async with self._db.transaction() as db:
@@ -132,7 +149,7 @@ class MessageWriter:
             return
         self._metrics.storage_seconds.observe(time.perf_counter() - started)
         self._metrics.commit_batch.observe(len(batch))
-        fresh = []
+        fresh: list[Stored] = []
         for pending, result in zip(batch, results):
             if isinstance(result, NotMember):
                 pending.on_failed(forbidden("you are not a member of this room"))
@@ -140,12 +157,18 @@ class MessageWriter:
             if isinstance(result, FilesRefused):
                 pending.on_failed(files_refused(result))
                 continue
-            pending.on_stored(result)
-            if not result.dup:
-                fresh.append(result.message)
+            if isinstance(result, Refused):  # an update, reply or mention the rules refuse
+                pending.on_failed(ServiceError(result.code, result.message))
+                continue
+            pending.on_stored(result)  # a `Stored`, or `Unchanged` for an update that changes nothing
+            if isinstance(result, Stored) and not result.dup:
+                fresh.append(result)
         self._metrics.messages_in.inc(len(fresh))
-        fresh.sort(key=lambda m: (m.room_id, m.seq))
-        self._announcer.publish(*fresh)
+        fresh.sort(key=lambda s: (s.message.room_id, s.message.seq))
+        for stored in fresh:
+            self._announcer.publish(stored.message)
+            if stored.mentioned:
+                self._announcer.mentioned(stored.message, stored.mentioned)
 
     async def close(self) -> None:
         """Finish what is queued (nothing acked is lost), then stop."""

@@ -33,7 +33,9 @@ async def test_create_room_is_201_with_the_creator_as_owner(make_account, http):
                        json={"name": "reunion", "topic": "2010", "join_policy": "open"})
     assert reply.status == 201
     room = reply.body
-    assert set(room) == {"id", "name", "topic", "join_policy", "owner", "member_count", "last_seq", "avatar"}
+    assert set(room) == {"id", "name", "topic", "join_policy", "owner", "member_count", "last_seq", "kind",
+                         "avatar"}
+    assert room["kind"] == "group"
     assert (room["name"], room["topic"], room["join_policy"], room["member_count"], room["last_seq"]) == (
         "reunion", "2010", "open", 1, 0)
     assert room["owner"] == alice.user

@@ -53,7 +53,9 @@ async def test_a_space_post_shows_in_each_record_its_feed_and_its_group(make_acc
         post = await owner.api.post("/api/posts", {"title": "Reunion", "body": "x" * 250,
                                                   "alumni_ids": [record["id"]]})
         event = await next_system(live, room["id"], "post.published")
-    assert set(post) == {"id", "author", "title", "body", "created", "updated", "alumni_ids", "files"}
+    assert set(post) == {"id", "author", "title", "body", "created", "updated", "alumni_ids", "files", "likes",
+                         "liked", "comments"}
+    assert (post["likes"], post["liked"], post["comments"]) == (0, False, 0)
     assert post["author"] == owner.user and post["alumni_ids"] == [record["id"]]
     assert post["created"] == post["updated"]
     assert event.system.data == {"post": summary_of(post)}

@@ -305,10 +305,12 @@ async def test_author_recalls_own_message(pair):
         recalled = await conn.expect("recalled")
         assert (recalled["room"], recalled["seq"], recalled["by"]["id"]) == (room, ack["seq"], b.user_id)
     history = await a.call("history", room=room)
-    message = history["messages"][-1]
+    message = history["messages"][-2]
     assert message["seq"] == ack["seq"] and message["recalled"] is True
     assert message.get("text") is None
-    assert seqs(history["messages"]) == [1, 2]  # it keeps its seq
+    # It keeps its seq; the recall is an update entry of its own (docs/protocol.md §6.4).
+    assert seqs(history["messages"]) == [1, 2, 3]
+    assert history["messages"][-1]["update"] == {"type": "recalled", "target": 2}
 
 
 async def test_other_member_may_not_recall(pair):

@@ -97,13 +97,15 @@ async def test_welcome_describes_user_session_limits_and_rooms(connect, make_acc
     assert welcome["heartbeat"] == server.settings.heartbeat
     assert welcome["limits"] == {"max_frame": 65536, "max_text": 4000}
     assert welcome["rooms"] == [
-        {"id": room["id"], "name": "class of 2010", "last_seq": 3, "read_seq": 1, "unread": 2}
+        {"id": room["id"], "name": "class of 2010", "last_seq": 3, "read_seq": 1, "unread": 2, "mentions": 0,
+         "kind": "group"}
     ]
 
     other = await connect(alice)
     assert other.welcome["session"] != welcome["session"]
     states = {r["id"]: r for r in other.welcome["rooms"]}
-    assert states[empty["id"]] == {"id": empty["id"], "name": "empty", "last_seq": 0, "read_seq": 0, "unread": 0}
+    assert states[empty["id"]] == {"id": empty["id"], "name": "empty", "last_seq": 0, "read_seq": 0, "unread": 0,
+                                   "mentions": 0, "kind": "group"}
     assert (states[room["id"]]["read_seq"], states[room["id"]]["unread"]) == (3, 0)  # her sends moved it
 
 

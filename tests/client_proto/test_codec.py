@@ -25,6 +25,7 @@ from client_proto.frames import (
     SERVER_OPS,
     Ack,
     ClientFrame,
+    Edit,
     Error,
     Gap,
     Hello,
@@ -40,16 +41,20 @@ from client_proto.frames import (
     Pong,
     PresenceReply,
     PresenceRequest,
+    React,
+    Reaction,
     Read,
     ReadEvent,
     Recall,
     Recalled,
+    Reply,
     RoomState,
     Send,
     ServerFrame,
     SystemInfo,
     Typing,
     TypingEvent,
+    Update,
     User,
     Welcome,
 )
@@ -59,6 +64,19 @@ BOT = User(id="u2", name="helper", display="Helper", bot=True)
 TEXT_MSG = Message(
     room="r1", seq=7, id="m7", ts=1_700_000_000_000, from_=ALICE, kind="text",
     text="hi @helper", cid="c-1", reply_to=3, mentions=["u2"],
+)
+EDIT_ENTRY = Message(
+    room="r1", seq=10, id="m10", ts=2, from_=ALICE, kind="update",
+    update=Update(type="edited", target=7, text="hi @helper!", edited_ts=2),
+)
+REACTION_ENTRY = Message(
+    room="r1", seq=11, id="m11", ts=3, from_=BOT, kind="update",
+    update=Update(type="reaction", target=7, emoji="👍", on=False),
+)
+FOLDED_MSG = Message(
+    room="r1", seq=12, id="m12", ts=4, from_=BOT, kind="text", text="re", reply_to=7,
+    reply=Reply(seq=7, from_=ALICE, excerpt="hi @helper"), edited_ts=5,
+    reactions=[Reaction(emoji="👍", count=2, me=True), Reaction(emoji="🎉", count=1)], pinned=False,
 )
 SYSTEM_MSG = Message(
     room="r1", seq=8, id="m8", ts=1_700_000_000_001, from_=None, kind="system", text="",
@@ -80,6 +98,9 @@ CLIENT_FRAMES = [
     Read(room="r1", seq=7, ref=6),
     Recall(room="r1", seq=7, ref=7),
     PresenceRequest(room="r1", ref=8),
+    Edit(room="r1", seq=7, text="fixed", ref=9),
+    React(room="r1", seq=7, emoji="👍"),
+    React(room="r1", seq=7, emoji="👍", on=False, ref="x"),
     Ping(),
     Ping(ref="p"),
 ]
@@ -88,13 +109,17 @@ SERVER_FRAMES = [
     Welcome(
         user=ALICE, session="s1", heartbeat=25.0, ref=1,
         limits=Limits(max_frame=65536, max_text=4000),
-        rooms=[RoomState(id="r1", name="general", last_seq=8, read_seq=7, unread=1)],
+        rooms=[RoomState(id="r1", name="general", last_seq=8, read_seq=7, unread=1, mentions=1, kind="direct")],
     ),
     Ack(room="r1", seq=7, id="m7", ts=1_700_000_000_000, dup=False, ref=2),
     Ack(room="r1", seq=7, id="m7", ts=1_700_000_000_000, dup=True, ref="s-1"),
     TEXT_MSG,
     SYSTEM_MSG,
     Message(room="r1", seq=9, id="m9", ts=1, from_=ALICE, kind="text", recalled=True),
+    EDIT_ENTRY,
+    REACTION_ENTRY,
+    FOLDED_MSG,
+    Ok(seq=10, ref=9),
     HistoryReply(room="r1", messages=[TEXT_MSG, SYSTEM_MSG], more=True, ref=3),
     HistoryReply(room="r1", messages=[], more=False),
     Ok(ref=4),
@@ -107,6 +132,8 @@ SERVER_FRAMES = [
     Error(code="bad_frame", message="a frame must be an object"),
     Gap(room="r1", from_=1, to=500),
     Notify(type="invitation", invitation={"id": "i1", "status": "pending", "note": None}),
+    Notify(type="mention", room="r1", seq=7, from_={"id": "u1", "name": "alice", "display": "Alice", "bot": False}),
+    Notify(type="like", post="p1", by={"id": "u2", "name": "helper", "display": "Helper", "bot": True}),
 ]
 
 BOTH = pytest.mark.parametrize("name", SUBPROTOCOLS)
@@ -487,3 +514,22 @@ def test_client_frames_round_trip(name, frame):
 def test_server_frames_round_trip(name, frame):
     codec = client_codec(name)
     assert codec.decode(codec.encode(frame)) == frame
+
+
+@BOTH
+def test_timeline_frames_on_the_wire(name):
+    """docs/protocol.md §6.4/§6.5 field names, in JSON and in msgpack."""
+    codec = server_codec(name)
+    raw = codec.encode(FOLDED_MSG)
+    wire = json.loads(raw) if not codec.binary else msgpack.unpackb(raw)
+    assert (wire["reply"]["seq"], wire["reply"]["from"]["id"], wire["reply"]["excerpt"]) == (7, "u1", "hi @helper")
+    assert set(wire["reply"]) == {"seq", "from", "excerpt"}
+    assert wire["reactions"] == [{"emoji": "👍", "count": 2, "me": True}, {"emoji": "🎉", "count": 1, "me": False}]
+    assert (wire["pinned"], wire["edited_ts"]) == (False, 5)
+    raw = codec.encode(REACTION_ENTRY)
+    wire = json.loads(raw) if not codec.binary else msgpack.unpackb(raw)
+    assert wire["kind"] == "update" and "cid" not in wire and "text" not in wire
+    assert wire["update"] == {"type": "reaction", "target": 7, "emoji": "👍", "on": False}
+    react = {"op": "react", "room": "r1", "seq": 7, "emoji": "🎉"}
+    data = json.dumps(react).encode() if not codec.binary else msgpack.packb(react)
+    assert codec.decode(data) == React(room="r1", seq=7, emoji="🎉", on=True)

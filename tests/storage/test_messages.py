@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from storage import messages, rooms, users
+from storage import messages, rooms, timeline, users
 from storage.db import now_ms
 from storage.messages import NotMember
 from storage.records import NewMessage, Stored
@@ -271,10 +271,16 @@ async def test_recall_erases_the_text_and_keeps_the_seq(db, room, alice, send_me
     secret = (await send_message(room.id, alice, "secret", cid="c")).message
     await send_message(room.id, alice, "after")
     async with db.transaction() as conn:
-        assert await messages.recall(conn, room.id, 2) is True
-        assert await messages.recall(conn, room.id, 99) is False
+        recalled, missing = await messages.append_batch(
+            conn, [timeline.recall_entry(room.id, alice, 2), timeline.recall_entry(room.id, alice, 99)]
+        )
+    assert recalled.message.update == {"type": "recalled", "target": 2}
+    assert isinstance(missing, timeline.Refused) and missing.code == "not_found"
     found, _ = await _history(db, room.id)
-    assert [(m.seq, m.text, m.recalled) for m in found] == [(1, "keep", False), (2, None, True), (3, "after", False)]
+    assert [(m.seq, m.text, m.recalled) for m in found][:3] == [
+        (1, "keep", False), (2, None, True), (3, "after", False)
+    ]
+    assert found[3].kind == "update"
     assert (found[1].id, found[1].sender, found[1].cid) == (secret.id, alice, "c")
     async with db.read() as conn:
         rows = (await conn.execute(text("SELECT text FROM messages WHERE seq = 2"))).all()

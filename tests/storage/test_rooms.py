@@ -1,6 +1,9 @@
 """storage.rooms: rooms, memberships and roles, read markers, unread counts."""
 
+import dataclasses
 import itertools
+
+import pytest
 
 from storage import rooms
 from storage.records import Room, RoomState
@@ -106,7 +109,10 @@ async def test_list_for_user_and_room_ids(db, make_user, make_room):
     await make_room(alice, name="third")
     async with db.read() as conn:
         assert [r.id for r in await rooms.list_for_user(conn, bob.id)] == [first.id, second.id]
-        assert await rooms.list_for_user(conn, bob.id) == [first, second]
+        # Listed for bob, each room also tells how many unread messages mention him.
+        assert await rooms.list_for_user(conn, bob.id) == [
+            dataclasses.replace(first, mentions=0), dataclasses.replace(second, mentions=0)
+        ]
         assert await rooms.room_ids_for_user(conn, bob.id) == {first.id, second.id}
         assert await rooms.room_ids_for_user(conn, "u_missing") == set()
 
@@ -189,3 +195,18 @@ async def test_states_for_user_with_no_rooms(db, make_user):
     alice = await make_user("alice")
     async with db.read() as conn:
         assert await rooms.states_for_user(conn, alice.id) == []
+
+
+async def test_one_direct_room_per_pair(db, make_user):
+    from sqlalchemy.exc import IntegrityError
+
+    alice, bob = await make_user("alice"), await make_user("bob")
+    async with db.transaction() as conn:
+        room = await rooms.create_direct(conn, name="a, b", creator_id=alice.id, other_id=bob.id)
+    async with db.read() as conn:
+        assert await rooms.get_direct(conn, bob.id, alice.id) == room
+        assert (await rooms.get(conn, room.id)).kind == "direct"
+        assert [m.role for m in await rooms.members(conn, room.id)] == ["member", "member"]
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as conn:
+            await rooms.create_direct(conn, name="b, a", creator_id=bob.id, other_id=alice.id)

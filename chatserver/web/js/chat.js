@@ -3,6 +3,12 @@
 // read it and listen to its events; it talks to the server through the socket
 // and the API.
 //
+// Changes to earlier messages (edits, reactions, pins, recalls) arrive as
+// update entries with their own seq (docs/protocol.md §6.4): they are folded
+// into the message they target, never shown as rows, and each is applied
+// once (a message loaded from history already holds every update up to the
+// seq it was read at).
+//
 // Events: "rooms" (the list or a badge changed), "room" (detail: {room,
 // reset, seqs}: messages of one room changed), "pending" (detail: {room}),
 // "typing" (detail: {room}), "status" (detail: socket state), "invitations",
@@ -73,7 +79,8 @@ export class Chat extends EventTarget {
     if (!room) {
       room = {
         id, name: fields.name || "…", topic: "", join_policy: null, last_seq: 0, read_seq: 0, unread: 0,
-        counted: 0, msgs: new Map(), more: null, loading: null, role: null, activity: 0,
+        counted: 0, msgs: new Map(), more: null, loading: null, role: null, activity: 0, mentions: 0,
+        kind: "group",
       };
       this.rooms.set(id, room);
     }
@@ -87,7 +94,10 @@ export class Chat extends EventTarget {
       const data = await this.api.get(`/api/rooms/${enc(id)}`);
       const room = this.rooms.get(id);
       if (room) {
-        Object.assign(room, { name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner, avatar: data.avatar });
+        Object.assign(room, {
+          name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner, avatar: data.avatar,
+          kind: data.kind || "group",
+        });
         this.emit("rooms");
         this.emit("room", { room: id, reset: false, seqs: [] });
       }
@@ -173,7 +183,9 @@ export class Chat extends EventTarget {
     const present = new Set();
     for (const r of welcome.rooms) {
       present.add(r.id);
-      const room = this.ensureRoom(r.id, { name: r.name, read_seq: r.read_seq, unread: r.unread });
+      const room = this.ensureRoom(r.id, {
+        name: r.name, read_seq: r.read_seq, unread: r.unread, mentions: r.mentions || 0, kind: r.kind || "group",
+      });
       room.last_seq = Math.max(room.last_seq, r.last_seq);
       room.counted = Math.max(room.counted, r.last_seq);
       if (room.last_seq === 0) room.more = false;
@@ -223,7 +235,19 @@ export class Chat extends EventTarget {
         break;
       }
       case "notify":
-        if (frame.type === "invitation" && frame.invitation) {
+        if (frame.type === "mention") {
+          const room = this.rooms.get(frame.room);
+          if (room && this.viewing !== room.id && frame.seq > room.read_seq) {
+            room.mentions = (room.mentions || 0) + 1;
+            this.emit("rooms");
+          }
+        } else if (frame.type === "comment" || frame.type === "like") {
+          const what = frame.type === "like" ? "liked" : "commented on";
+          this.emit("notice", {
+            kind: "info", text: `${displayName(frame.by)} ${what} your post.`,
+            action: { label: "Open my space", href: `#/space/${this.me.id}` },
+          });
+        } else if (frame.type === "invitation" && frame.invitation) {
           const inv = frame.invitation;
           if (!inv.status || inv.status === "pending") this.invitations.set(inv.id, inv);
           this.emit("invitations");
@@ -232,6 +256,14 @@ export class Chat extends EventTarget {
             kind: "info",
             text: `${displayName(inv.inviter)} invited you to ${record}.`,
             action: { label: "See invitations", href: "#/invitations" },
+          });
+        } else if (frame.type === "record_request" && frame.request) {
+          const req = frame.request;
+          const record = req.record && typeof req.record === "object" ? req.record : { id: req.record, name: "your record" };
+          this.emit("notice", {
+            kind: "info",
+            text: `${displayName(req.user)} asks to join ${record.name}.`,
+            action: { label: "See requests", href: `#/alumni/${encodeURIComponent(record.id)}` },
           });
         }
         break;
@@ -248,6 +280,10 @@ export class Chat extends EventTarget {
     if (!room) {
       room = this.ensureRoom(m.room);
       this.fetchRoom(m.room);
+    }
+    if (m.kind === "update") {
+      this.onUpdate(room, m);
+      return;
     }
     // Our own joining counts as read (docs/protocol.md §4.6: read_seq starts at our member.joined).
     const sys = m.kind === "system" && m.system;
@@ -271,6 +307,18 @@ export class Chat extends EventTarget {
     this.emit("rooms");
   }
 
+  /** Fold a live or replayed update entry into its target (once), and move past its seq. */
+  onUpdate(room, m) {
+    this.lastSeq[room.id] = Math.max(this.lastSeq[room.id] || 0, m.seq);
+    this.scheduleSave();
+    room.last_seq = Math.max(room.last_seq, m.seq);
+    room.counted = Math.max(room.counted, m.seq); // update entries never count as unread
+    const target = room.msgs.get(m.update.target);
+    if (target && applyUpdate(target, m, this.me.id)) {
+      this.emit("room", { room: room.id, reset: false, seqs: [target.seq], changed: true });
+    }
+  }
+
   onSystem(room, m, sys) {
     const data = sys.data || {};
     const subject = data.user && data.user.id;
@@ -292,10 +340,13 @@ export class Chat extends EventTarget {
     this.emit("room", { room: room.id, reset: true, seqs: [] });
   }
 
-  /** Store messages by seq (a seq already held is skipped); returns the seqs added. */
-  addMessages(room, messages) {
+  /** Store messages by seq (a seq already held is skipped); returns the seqs added. Update
+   * entries are not stored: a page holds its messages already folded up to `asOf`. */
+  addMessages(room, messages, asOf = 0) {
     const added = [];
     for (const m of messages) {
+      if (m.kind === "update") continue;
+      if (asOf) m.asOf = asOf;
       if (room.msgs.has(m.seq)) {
         if (m.recalled && !room.msgs.get(m.seq).recalled) {
           room.msgs.set(m.seq, m);
@@ -336,7 +387,9 @@ export class Chat extends EventTarget {
     room.loading = this.socket
       .request(frame)
       .then((reply) => {
-        const added = this.addMessages(room, reply.messages);
+        // What the page shows is folded up to its read: the newest seq known then.
+        const asOf = Math.max(room.last_seq, ...reply.messages.map((m) => m.seq));
+        const added = this.addMessages(room, reply.messages, asOf);
         room.more = reply.more;
         if (added.length || !reply.more) this.emit("room", { room: id, reset: false, seqs: added, older: true });
         return added.length;
@@ -349,11 +402,14 @@ export class Chat extends EventTarget {
 
   // ------------------------------------------------------------------ sending
 
-  /** Send `text` with `files` (file objects already uploaded, docs/protocol.md §12.10). */
-  send(roomId, text, files = []) {
+  /** Send `text` with `files` (file objects already uploaded, docs/protocol.md §12.10), as a reply to
+   * seq `replyTo`, mentioning the user ids `mentions` (docs/protocol.md §6.5). */
+  send(roomId, text, files = [], { replyTo = null, mentions = null } = {}) {
     const max = this.limits.max_text || 4000;
     if ([...text].length > max) throw new SocketError("too_large", `at most ${max} characters`);
     const p = { cid: newCid(), room: roomId, text, files, state: "sending", error: null, created: Date.now() };
+    if (replyTo) p.reply_to = replyTo;
+    if (mentions && mentions.length) p.mentions = mentions;
     this.pending.set(p.cid, p);
     this.transmit(p);
     this.emit("pending", { room: roomId });
@@ -370,7 +426,11 @@ export class Chat extends EventTarget {
     p.state = "sending";
     p.error = null;
     this.socket
-      .request({ op: "send", room: p.room, text: p.text, cid: p.cid, ...(p.files.length ? { files: p.files.map((f) => f.id) } : {}) })
+      .request({
+        op: "send", room: p.room, text: p.text, cid: p.cid,
+        ...(p.files.length ? { files: p.files.map((f) => f.id) } : {}),
+        ...(p.reply_to ? { reply_to: p.reply_to } : {}), ...(p.mentions ? { mentions: p.mentions } : {}),
+      })
       .then((ack) => {
         const room = this.rooms.get(p.room);
         if (room) room.read_seq = Math.max(room.read_seq, ack.seq);
@@ -458,8 +518,9 @@ export class Chat extends EventTarget {
     const room = this.rooms.get(roomId);
     if (!room) return;
     const newest = Math.max(0, ...room.msgs.keys());
-    if (room.unread) {
+    if (room.unread || room.mentions) {
       room.unread = 0;
+      room.mentions = 0;
       this.emit("rooms");
     }
     if (newest <= room.read_seq || !this.socket.isOpen) return;
@@ -469,6 +530,37 @@ export class Chat extends EventTarget {
 
   async recall(roomId, seq) {
     await this.socket.request({ op: "recall", room: roomId, seq });
+  }
+
+  async edit(roomId, seq, text) {
+    await this.socket.request({ op: "edit", room: roomId, seq, text });
+  }
+
+  /** Toggle our reaction: on when we have not reacted with it yet. */
+  async react(roomId, seq, emoji) {
+    const room = this.rooms.get(roomId);
+    const msg = room && room.msgs.get(seq);
+    const mine = Boolean(msg && (msg.reactions || []).some((r) => r.emoji === emoji && r.me));
+    await this.socket.request({ op: "react", room: roomId, seq, emoji, on: !mine });
+  }
+
+  async edits(roomId, seq) {
+    return (await this.api.get(`/api/rooms/${enc(roomId)}/messages/${seq}/edits`)).items;
+  }
+
+  /** The direct room with another user (opened if new); resolves to its id. */
+  async openDirect(userId) {
+    const data = await this.api.post("/api/dms", { user_id: userId });
+    if (!this.rooms.has(data.id)) {
+      this.ensureRoom(data.id, {
+        name: data.name, topic: data.topic, join_policy: data.join_policy, owner: data.owner, kind: "direct",
+        last_seq: data.last_seq, read_seq: data.last_seq, counted: data.last_seq, activity: Date.now(),
+      });
+      if (!(data.id in this.lastSeq)) this.lastSeq[data.id] = data.last_seq;
+      this.scheduleSave();
+      this.emit("rooms");
+    }
+    return data.id;
   }
 
   // ------------------------------------------------------------------ invitations
@@ -503,6 +595,33 @@ export class Chat extends EventTarget {
       // storage full or disabled: a reload then starts from the newest page
     }
   }
+}
+
+/** Apply one update entry to a message it targets; false when it was applied already. */
+export function applyUpdate(msg, entry, meId) {
+  if (msg.asOf && entry.seq <= msg.asOf) return false; // the page it came in was read after this update
+  if (msg.applied && msg.applied.has(entry.seq)) return false;
+  (msg.applied || (msg.applied = new Set())).add(entry.seq);
+  const u = entry.update;
+  if (u.type === "edited") {
+    if (!msg.recalled) msg.text = u.text;
+    msg.edited_ts = u.edited_ts;
+  } else if (u.type === "recalled") {
+    msg.recalled = true;
+    msg.text = null;
+    msg.reactions = [];
+  } else if (u.type === "pinned" || u.type === "unpinned") {
+    msg.pinned = u.type === "pinned";
+  } else if (u.type === "reaction") {
+    const reactions = msg.reactions || (msg.reactions = []);
+    let r = reactions.find((x) => x.emoji === u.emoji);
+    if (!r && u.on) reactions.push((r = { emoji: u.emoji, count: 0, me: false }));
+    if (!r) return true;
+    r.count += u.on ? 1 : -1;
+    if (entry.from && entry.from.id === meId) r.me = u.on;
+    if (r.count <= 0) reactions.splice(reactions.indexOf(r), 1);
+  }
+  return true;
 }
 
 function loadJson(storage, key) {

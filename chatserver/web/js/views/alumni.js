@@ -6,6 +6,7 @@ import { enc, withQuery } from "../api.js";
 import { attempt, clear, displayName, field, h, idBadge, showError } from "../dom.js";
 import { errorWords } from "../words.js";
 import { feedEntry, pagedList } from "./feed.js";
+import { requestButton, requestsCard } from "./requests.js";
 import { postEditor, postItem } from "./space.js";
 
 const PROFILE_FIELDS = [
@@ -13,7 +14,7 @@ const PROFILE_FIELDS = [
   ["employer", "Employer", 200], ["contact", "Contact", 200], ["bio", "About me", 2000],
 ];
 
-function recordLine(record) {
+export function recordLine(record) {
   return [record.school, record.year, record.class_name].filter(Boolean).join(" · ");
 }
 
@@ -86,7 +87,8 @@ export function mountAlumni(main, ctx, { id }) {
     const me = members.find((m) => m.user.id === chat.me.id);
     clear(page).append(
       header(record, ctx, load),
-      me ? inviteCard(record, ctx) : h("p", { class: "card muted" }, "You are not a member of this record. Members can invite you."),
+      me ? inviteCard(record, ctx) : requestButton(record, ctx),
+      record.owner && record.owner.id === chat.me.id ? requestsCard(record, ctx, load) : null,
       membersCard(members, Boolean(me)),
       me ? profileCard(record, me, ctx, load) : null,
       me ? postsCard(record, ctx) : null,
@@ -103,7 +105,7 @@ function header(record, { api, chat, toast }, reload) {
   const group = record.room
     ? (chat.rooms.has(record.room)
       ? h("a", { class: "button small", href: `#/room/${enc(record.room)}` }, `Open the group “${chat.rooms.get(record.room).name}”`)
-      : h("span", { class: "muted" }, "Bound to a group you are not in."))
+      : h("a", { class: "button small ghost", href: `#/room/${enc(record.room)}`, id: "record-group" }, "See the group"))
     : h("span", { class: "muted" }, "Not bound to a group.");
   let binding = null;
   if (isOwner && !record.room) {

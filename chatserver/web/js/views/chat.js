@@ -1,6 +1,7 @@
 // One group's conversation: messages by seq (each shown once), older history
 // loaded on scroll-back without moving what the reader looks at, own messages
-// marked, system messages set apart, typing, recall, and a composer whose
+// marked, system messages set apart, typing, recall, edits (with their
+// history), reactions, replies that quote, @-mentions, and a composer whose
 // messages survive a lost connection (sent again with the same cid).
 
 import { enc } from "../api.js";
@@ -12,11 +13,15 @@ import { MembersPanel } from "./members.js";
 
 const RECALL_WINDOW = 120000; // ms an author may recall (CHAT_RECALL_WINDOW default; the server decides)
 const NEAR_TOP = 150; // px from the top that loads older history
+const REVEAL_TRIES = 60; // pages (or waits of 200 ms) to find a linked message
 const NEAR_BOTTOM = 60; // px from the bottom that counts as "reading the newest"
 const FILL_PAGES = 4; // at most this many pages loaded to fill a tall screen
 const ADMIN_ROLES = new Set(["owner", "admin"]);
+const EDIT_WINDOW = 172800000; // ms an author may edit (CHAT_EDIT_WINDOW default; the server decides)
+const QUICK_EMOJI = ["👍", "❤️", "😂", "🎉"]; // offered on every message; any emoji already there toggles too
+const MENTION_AT = /(^|\s)@([a-z0-9_.-]*)$/; // an @name being typed right before the caret
 
-export function mountChat(main, ctx, { id }) {
+export function mountChat(main, ctx, { id, seq }) {
   const { chat } = ctx;
   const section = h("section", { class: "chat", dataset: { room: id } });
   main.append(section);
@@ -29,6 +34,7 @@ export function mountChat(main, ctx, { id }) {
       clear(section);
       view = new ChatView(section, ctx, room);
       view.start();
+      if (seq) view.reveal(Number(seq));
     } else if (chat.socket.welcome && !outsider) {
       outsider = true;
       showOutsider(section, ctx, id);
@@ -87,6 +93,8 @@ class ChatView {
     this.listeners = [];
     this.unseen = 0;
     this.loadError = null;
+    this.replyTo = null; // the message the composer replies to
+    this.people = []; // members, for @-mentions
   }
 
   start() {
@@ -114,6 +122,8 @@ class ChatView {
       }
     });
     this.counter = h("span", { class: "counter", hidden: true });
+    this.replyBar = h("div", { class: "reply-bar", id: "reply-bar", hidden: true });
+    this.mentionList = h("ul", { class: "mention-list", id: "mention-list", role: "listbox", hidden: true });
     // Files: chosen with the button, dropped on the conversation, or pasted (docs/protocol.md §12.10).
     this.attached = []; // {name, size, state: "uploading"|"ready", info}
     this.attachedEl = h("ul", { class: "attachments", id: "attachments", hidden: true });
@@ -131,7 +141,8 @@ class ChatView {
         this.onlineEl,
         h("button", { type: "button", class: "small ghost", "aria-expanded": "false", onclick: (e) => this.toggleMembers(e.currentTarget) }, "Members")),
       h("div", { class: "chat-body" },
-        h("div", { class: "chat-main" }, this.scroller, this.jump, this.typingEl, this.attachedEl, this.composer),
+        h("div", { class: "chat-main" }, this.scroller, this.jump, this.typingEl, this.attachedEl, this.replyBar,
+          this.mentionList, this.composer),
         this.members.el));
     this.renderHead();
     this.renderAll();
@@ -166,7 +177,10 @@ class ChatView {
     this.listen(window, "resize", () => this.onScroll());
     this.tick = setInterval(() => this.updateActions(), 10000);
     this.presenceTick = setInterval(() => this.refreshPresence(), 30000);
-    chat.members(room.id).then(() => this.updateActions()).catch(() => {});
+    chat.members(room.id).then((items) => {
+      this.people = items.map((m) => m.user);
+      this.updateActions();
+    }).catch(() => {});
     if (room.join_policy === null) chat.fetchRoom(room.id); // welcome gives names only: get the topic
     this.refreshPresence();
     this.fill();
@@ -175,6 +189,7 @@ class ChatView {
   }
 
   stop() {
+    this.stopped = true;
     for (const [target, type, fn] of this.listeners) target.removeEventListener(type, fn);
     clearInterval(this.tick);
     clearInterval(this.presenceTick);
@@ -306,17 +321,23 @@ class ChatView {
     const classes = ["msg", mine ? "mine" : "theirs"];
     if (m.recalled) classes.push("recalled");
     if (mentioned && !mine) classes.push("mention");
-    const replied = m.reply_to ? this.room.msgs.get(m.reply_to) : null;
+    if (m.pinned) classes.push("pinned");
     const li = h("li", { class: classes.join(" "), dataset: { seq: m.seq, ts: m.ts, author: (m.from && m.from.id) || "" } },
       h("div", { class: "msg-meta" },
         h("span", { class: "msg-author" }, mine ? "You" : displayName(m.from)),
         m.from && m.from.bot ? h("span", { class: "tag" }, "bot") : null,
         h("time", { datetime: new Date(m.ts).toISOString(), title: fullTime(m.ts) }, shortTime(m.ts))),
-      m.reply_to ? h("div", { class: "msg-reply" }, replied && !replied.recalled
-        ? `↪ ${displayName(replied.from)}: ${excerpt(replied.text)}` : `↪ reply to an earlier message`) : null,
+      m.reply_to ? this.renderQuote(m) : null,
       m.recalled
         ? h("div", { class: "msg-text" }, h("em", {}, "This message was recalled."))
-        : h("div", { class: "msg-text" }, m.text || ""),
+        : h("div", { class: "msg-text" }, withMentions(m.text || "")),
+      m.recalled ? null : h("div", { class: "msg-foot" },
+        m.edited_ts ? h("button", {
+          type: "button", class: "edited", title: `edited ${fullTime(m.edited_ts)}: show earlier versions`,
+          onclick: () => this.showEdits(li, m),
+        }, "edited") : null,
+        m.pinned ? h("span", { class: "tag pinned-tag" }, "pinned") : null,
+        this.renderReactions(m)),
       m.recalled ? null : filesView(this.ctx.api, m.files),
       h("div", { class: "msg-actions" }));
     this.fillActions(li, m);
@@ -325,6 +346,118 @@ class ChatView {
       if (!event.target.closest("button, a")) li.classList.toggle("selected");
     });
     return li;
+  }
+
+  /** The quote above a reply: who and what it answers; a click shows the original. */
+  renderQuote(m) {
+    const original = this.room.msgs.get(m.reply_to);
+    const reply = m.reply || {};
+    const from = reply.from || (original && original.from);
+    const text = original ? (original.recalled ? "" : original.text) : reply.excerpt;
+    return h("button", { type: "button", class: "msg-reply quote", dataset: { target: m.reply_to },
+      onclick: () => this.scrollToMessage(m.reply_to) },
+    `↪ ${from ? displayName(from) : "an earlier message"}: `,
+    text ? excerpt(text) : h("em", {}, "recalled"));
+  }
+
+  renderReactions(m) {
+    const reactions = m.reactions || [];
+    return h("div", { class: "reactions", hidden: !reactions.length },
+      reactions.map((r) => h("button", {
+        type: "button", class: `reaction${r.me ? " me" : ""}`, dataset: { emoji: r.emoji },
+        "aria-pressed": String(Boolean(r.me)), onclick: () => this.react(m.seq, r.emoji),
+      }, h("span", { class: "emoji" }, r.emoji), h("span", { class: "count" }, String(r.count)))));
+  }
+
+  async react(seq, emoji) {
+    try {
+      await this.chat.react(this.room.id, seq, emoji);
+    } catch (err) {
+      this.ctx.toast(errorWords(err), { kind: "error" });
+    }
+  }
+
+  /** Bring a message into view (paging older history in when it is not loaded yet) and flash it. */
+  async scrollToMessage(seq) {
+    for (let i = 0; i < 20 && !this.rendered.has(seq) && this.room.more !== false; i += 1) {
+      if (!(await this.loadOlder()) && this.loadError) break;
+    }
+    const li = this.rendered.get(seq);
+    if (!li) {
+      this.ctx.toast("That message is no longer in this group's history.", { kind: "info" });
+      return;
+    }
+    li.scrollIntoView({ block: "center" });
+    li.classList.add("flash");
+    setTimeout(() => li.classList.remove("flash"), 1600);
+  }
+
+  /** The earlier versions of an edited message, under it (a second click hides them). */
+  async showEdits(li, m) {
+    const shown = li.querySelector(".msg-edits");
+    if (shown) {
+      shown.remove();
+      return;
+    }
+    try {
+      const items = await this.chat.edits(this.room.id, m.seq);
+      li.querySelector(".msg-text").after(h("ol", { class: "msg-edits", "aria-label": "Earlier versions" },
+        items.map((e) => h("li", {}, h("time", { title: fullTime(e.ts) }, shortTime(e.ts)), " ", e.text))));
+    } catch (err) {
+      this.ctx.toast(errorWords(err), { kind: "error" });
+    }
+  }
+
+  canEdit(m) {
+    return Boolean(m && m.kind === "text" && !m.recalled && m.from && m.from.id === this.chat.me.id
+      && Date.now() - m.ts < EDIT_WINDOW);
+  }
+
+  /** Edit in place: the text becomes a field with Save and Cancel. */
+  startEdit(li, m) {
+    const text = li.querySelector(".msg-text");
+    if (!text || li.querySelector(".edit-form")) return;
+    const field = h("textarea", { name: "edit", rows: 2, "aria-label": "Edit message" });
+    field.value = m.text || "";
+    const form = h("form", { class: "edit-form", onsubmit: async (event) => {
+      event.preventDefault();
+      const value = field.value;
+      if (!value.trim() || value === m.text) {
+        form.remove();
+        text.hidden = false;
+        return;
+      }
+      try {
+        await this.chat.edit(this.room.id, m.seq, value);
+        form.remove();
+        text.hidden = false;
+      } catch (err) {
+        this.ctx.toast(errorWords(err), { kind: "error" });
+      }
+    } }, field,
+    h("button", { type: "submit", class: "small primary" }, "Save"),
+    h("button", { type: "button", class: "small ghost", onclick: () => {
+      form.remove();
+      text.hidden = false;
+    } }, "Cancel"));
+    text.hidden = true;
+    text.after(form);
+    field.focus();
+  }
+
+  startReply(m) {
+    this.replyTo = m;
+    clear(this.replyBar).append(
+      h("span", { class: "reply-quote" }, `Replying to ${displayName(m.from)}: ${excerpt(m.text)}`),
+      h("button", { type: "button", class: "small ghost", "aria-label": "Cancel reply", onclick: () => this.endReply() }, "×"));
+    this.replyBar.hidden = false;
+    this.input.focus();
+  }
+
+  endReply() {
+    this.replyTo = null;
+    clear(this.replyBar);
+    this.replyBar.hidden = true;
   }
 
   renderSystem(m) {
@@ -346,6 +479,21 @@ class ChatView {
   fillActions(li, m) {
     const box = li.querySelector(".msg-actions");
     if (!box) return;
+    if (m && m.kind === "text" && !m.recalled && !box.querySelector(".reply")) {
+      box.append(
+        h("button", { type: "button", class: "reply small ghost", onclick: () => this.startReply(m) }, "Reply"),
+        ...QUICK_EMOJI.map((emoji) => h("button", {
+          type: "button", class: "react-choice small ghost", dataset: { emoji }, "aria-label": `React ${emoji}`,
+          onclick: () => this.react(m.seq, emoji),
+        }, emoji)));
+    }
+    const editable = this.canEdit(m);
+    const edit = box.querySelector(".edit");
+    if (editable && !edit) {
+      box.append(h("button", { type: "button", class: "edit small ghost", onclick: () => this.startEdit(li, m) }, "Edit"));
+    } else if (!editable && edit) {
+      edit.remove();
+    }
     const allowed = this.canRecall(m);
     const button = box.querySelector(".recall");
     if (allowed && !button) {
@@ -412,6 +560,22 @@ class ChatView {
       return 0;
     } finally {
       this.renderTop();
+    }
+  }
+
+  /** Show message `seq` (a search result links here): load older pages until it is in the
+   * list, then scroll to it and mark it. */
+  async reveal(seq) {
+    for (let i = 0; i < REVEAL_TRIES && !this.stopped; i += 1) {
+      const li = this.list.querySelector(`li[data-seq="${seq}"]`);
+      if (li) {
+        li.classList.add("found");
+        li.scrollIntoView({ block: "center" });
+        return;
+      }
+      if (this.room.more === false && this.room.msgs.size) return;
+      const added = await this.loadOlder();
+      if (!added) await new Promise((resolve) => { setTimeout(resolve, 200); });
     }
   }
 
@@ -507,6 +671,7 @@ class ChatView {
   onInput() {
     const text = this.input.value;
     if (text) this.chat.sendTyping(this.room.id);
+    this.suggestMentions();
     this.input.style.height = "auto";
     this.input.style.height = `${Math.min(this.input.scrollHeight, 160)}px`;
     const max = this.chat.limits.max_text || 4000;
@@ -516,7 +681,53 @@ class ChatView {
     this.counter.classList.toggle("over", length > max);
   }
 
+  /** While an @name is typed, offer the members it could be. */
+  suggestMentions() {
+    const before = this.input.value.slice(0, this.input.selectionStart);
+    const typed = MENTION_AT.exec(before);
+    const prefix = typed ? typed[2].toLowerCase() : null;
+    const matches = prefix === null ? [] : this.people.filter((u) => u.id !== this.chat.me.id
+      && (u.name.startsWith(prefix) || displayName(u).toLowerCase().startsWith(prefix))).slice(0, 8);
+    clear(this.mentionList);
+    this.mentionList.hidden = !matches.length;
+    matches.forEach((u, i) => this.mentionList.append(h("li", {
+      role: "option", class: i === 0 ? "active" : "", dataset: { name: u.name },
+      onmousedown: (event) => {
+        event.preventDefault(); // keep the focus in the composer
+        this.insertMention(u);
+      },
+    }, h("strong", {}, displayName(u)), " ", h("span", { class: "muted" }, `@${u.name}`))));
+  }
+
+  insertMention(user) {
+    const caret = this.input.selectionStart;
+    const before = this.input.value.slice(0, caret).replace(/@([a-z0-9_.-]*)$/, `@${user.name} `);
+    this.input.value = before + this.input.value.slice(caret);
+    this.input.selectionStart = this.input.selectionEnd = before.length;
+    this.mentionList.hidden = true;
+    this.input.focus();
+  }
+
+  /** Ids of the members named as @name in `text`. */
+  mentionsIn(text) {
+    const names = new Set([...text.matchAll(/@([a-z0-9_.-]{3,32})/g)].map((x) => x[1]));
+    return this.people.filter((u) => names.has(u.name) && u.id !== this.chat.me.id).map((u) => u.id);
+  }
+
   onKey(event) {
+    if (!this.mentionList.hidden && (event.key === "Enter" || event.key === "Tab")) {
+      const first = this.mentionList.querySelector("li");
+      const user = first && this.people.find((u) => u.name === first.dataset.name);
+      if (user) {
+        event.preventDefault();
+        this.insertMention(user);
+        return;
+      }
+    }
+    if (event.key === "Escape") {
+      this.mentionList.hidden = true;
+      if (this.replyTo) this.endReply();
+    }
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       this.composer.requestSubmit();
@@ -533,13 +744,16 @@ class ChatView {
     const files = this.attached.map((a) => a.info);
     if (!text.trim() && !files.length) return;
     try {
-      this.chat.send(this.room.id, text, files);
+      this.chat.send(this.room.id, text, files, {
+        replyTo: this.replyTo ? this.replyTo.seq : null, mentions: this.mentionsIn(text),
+      });
     } catch (err) {
       this.ctx.toast(err.code === "too_large"
         ? `That message is too long: ${err.message}.` : errorWords(err), { kind: "error" });
       return;
     }
     this.input.value = "";
+    this.endReply();
     this.attached = [];
     this.renderAttached();
     this.onInput();
@@ -594,6 +808,12 @@ function groupWithPrevious(li) {
     && !li.classList.contains("system") && !prev.classList.contains("system")
     && Number(li.dataset.ts) - Number(prev.dataset.ts) < GROUP_WITHIN);
   li.classList.toggle("cont", same);
+}
+
+/** Text with each @name set apart as a mention badge (as text nodes: never HTML). */
+function withMentions(text) {
+  const parts = String(text).split(/(@[a-z0-9_.-]{3,32})/g);
+  return parts.map((part, i) => (i % 2 ? h("span", { class: "mention-badge" }, part) : part));
 }
 
 function excerpt(text) {

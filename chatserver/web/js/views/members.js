@@ -60,11 +60,14 @@ export class MembersPanel {
           h("span", { class: "muted" }, ` @${m.user.name}`),
           m.role !== "member" ? h("span", { class: `tag role-${m.role}` }, m.role) : null,
           m.user.bot ? h("span", { class: "tag" }, "bot") : null,
+          m.user.id !== this.chat.me.id && room.kind !== "direct"
+            ? h("button", { type: "button", class: "small ghost message-user", onclick: () => this.message(m.user) },
+              "Message") : null,
           admin && m.role === "member" && m.user.id !== this.chat.me.id
             ? h("button", { type: "button", class: "small ghost", onclick: () => this.remove(m.user) }, "Remove") : null)))),
       admin ? this.addForm() : null,
       admin ? this.settingsForm() : null,
-      room.role !== "owner" ? h("section", {},
+      room.role !== "owner" && room.kind !== "direct" ? h("section", {},
         h("button", { type: "button", class: "danger small", onclick: () => this.leave() }, "Leave this group")) : null]);
   }
 
@@ -120,6 +123,16 @@ export class MembersPanel {
       this.toast("Group picture changed.", { kind: "info" });
     }, (err) => this.toast(errorWords(err), { kind: "error" })));
     return h("section", {}, form);
+  }
+
+  /** Open (or find) the direct room with this member and go there. */
+  async message(user) {
+    try {
+      const id = await this.chat.openDirect(user.id);
+      location.hash = `#/room/${encodeURIComponent(id)}`;
+    } catch (err) {
+      this.toast(errorWords(err), { kind: "error" });
+    }
   }
 
   async remove(user) {

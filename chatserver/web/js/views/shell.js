@@ -8,6 +8,7 @@ import { mountChat } from "./chat.js";
 import { mountFeed } from "./feed.js";
 import { mountCreateGroup, mountHome, mountJoinGroup } from "./groups.js";
 import { mountInvitations } from "./invitations.js";
+import { mountFindClass, mountProfile, mountSearch, mountSettings, searchBox } from "./search.js";
 import { mountSpace } from "./space.js";
 import { Sidebar } from "./sidebar.js";
 
@@ -15,7 +16,11 @@ const BANNER_DELAY = 600; // ms disconnected before the banner shows (no flash o
 
 /** [view name, mount function, param names] for each route prefix. */
 const ROUTES = [
-  [/^#\/room\/([^/]+)$/, "room", mountChat, ["id"]],
+  [/^#\/room\/([^/]+)(?:\/(\d+))?$/, "room", mountChat, ["id", "seq"]],
+  [/^#\/search(?:\/(.*))?$/, "search", mountSearch, ["q"]],
+  [/^#\/classmates$/, "classmates", mountFindClass, []],
+  [/^#\/user\/([^/]+)$/, "user", mountProfile, ["id"]],
+  [/^#\/settings$/, "settings", mountSettings, []],
   [/^#\/groups\/new$/, "groups-new", mountCreateGroup, []],
   [/^#\/groups\/join$/, "groups-join", mountJoinGroup, []],
   [/^#\/alumni$/, "alumni-list", mountAlumniList, []],
@@ -60,6 +65,7 @@ export class Shell {
     this.nav = h("nav", { class: "nav", "aria-label": "Sections" },
       h("a", { href: "#/", dataset: { view: "home" } }, "Groups"),
       h("a", { href: "#/alumni", dataset: { view: "alumni" } }, "Alumni"),
+      h("a", { href: "#/classmates", dataset: { view: "classmates" } }, "Find your class"),
       h("a", { href: "#/invitations", dataset: { view: "invitations" } }, "Invitations", this.inviteBadge),
       h("a", { href: "#/space", dataset: { view: "space" } }, "My space"),
       h("a", { href: "#/feed", dataset: { view: "feed" } }, "Feed"));
@@ -68,7 +74,8 @@ export class Shell {
       h("header", { class: "topbar" },
         h("a", { class: "brand", href: "#/" }, "Chat"),
         this.nav,
-        h("div", { class: "me" }, this.meName,
+        searchBox(this.ctx.navigate),
+        h("div", { class: "me" }, h("a", { href: "#/settings", class: "settings-link", title: "Account settings" }, this.meName),
           h("button", { type: "button", class: "small ghost", onclick: () => this.signOut() }, "Sign out"))),
       this.banner,
       h("div", { class: "layout" }, this.sidebar.el, this.main)));

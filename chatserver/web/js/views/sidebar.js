@@ -39,6 +39,7 @@ export class Sidebar {
     clear(this.list);
     for (const room of rooms) {
       const unread = room.id === this.active ? 0 : room.unread;
+      const mentions = room.id === this.active ? 0 : room.mentions || 0;
       this.list.append(h("li", {},
         h("a", {
           class: `room-item${room.id === this.active ? " active" : ""}${unread ? " has-unread" : ""}`,
@@ -48,6 +49,8 @@ export class Sidebar {
         },
         avatar(this.chat.api, room.avatar, initials(room.name)),
         h("span", { class: "room-name" }, room.name),
+        room.kind === "direct" ? h("span", { class: "tag direct-tag" }, "direct") : null,
+        mentions ? h("span", { class: "badge mention-count", "aria-label": `${mentions} mentions` }, `@${mentions}`) : null,
         unread ? h("span", { class: "badge", "aria-label": `${unread} unread` }, unread > 99 ? "99+" : String(unread)) : null)));
     }
   }

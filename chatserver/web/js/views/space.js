@@ -98,6 +98,7 @@ export function postItem(post, ctx, { onChange }) {
         inRecords.length ? [" · in ", inRecords] : null),
       h("div", { class: "post-body prewrap" }, post.body || ""),
       filesView(ctx.api, post.files),
+      postSocial(post, ctx),
       mine && onChange ? h("div", { class: "actions" },
         h("button", { type: "button", class: "small ghost", onclick: edit }, "Edit"),
         deleteButton()) : null);
@@ -136,6 +137,72 @@ export function postItem(post, ctx, { onChange }) {
   };
   view();
   return item;
+}
+
+/** Likes and comments under a post (docs/protocol.md §12.12): the like toggles; the comments open
+ * on a click, newest page first, with older ones on demand and a form to add one. */
+function postSocial(post, ctx) {
+  const { api, chat } = ctx;
+  const likes = h("span", { class: "like-count" }, String(post.likes || 0));
+  const like = h("button", {
+    type: "button", class: `small ghost like${post.liked ? " liked" : ""}`, "aria-pressed": String(Boolean(post.liked)),
+    onclick: async () => {
+      try {
+        if (post.liked) {
+          await api.del(`/api/posts/${enc(post.id)}/likes/me`);
+          post.liked = false;
+          post.likes = Math.max(0, (post.likes || 1) - 1);
+        } else {
+          const reply = await api.put(`/api/posts/${enc(post.id)}/likes/me`);
+          post.liked = true;
+          post.likes = reply.count;
+        }
+        like.classList.toggle("liked", post.liked);
+        like.setAttribute("aria-pressed", String(post.liked));
+        likes.textContent = String(post.likes);
+      } catch (err) {
+        ctx.toast(errorWords(err), { kind: "error" });
+      }
+    },
+  }, "♥ ", likes);
+  const count = h("span", { class: "comment-count" }, String(post.comments || 0));
+  const box = h("div", { class: "comments", hidden: true });
+  const list = h("ol", { class: "comment-list" });
+  const older = h("button", { type: "button", class: "small ghost", hidden: true }, "Older comments");
+  let next = null;
+  const row = (c) => h("li", { class: "comment", dataset: { comment: c.id } },
+    h("strong", {}, c.author.id === chat.me.id ? "You" : displayName(c.author)), " ",
+    h("span", { class: "comment-text" }, c.text), " ",
+    h("time", { class: "muted small", title: fullTime(c.created) }, shortTime(c.created)));
+  const page = async (before) => {
+    const data = await api.get(withQuery(`/api/posts/${enc(post.id)}/comments`, { before, limit: 20 }));
+    list.prepend(...data.items.map(row));
+    next = data.next;
+    older.hidden = !next;
+  };
+  older.addEventListener("click", () => page(next).catch((err) => ctx.toast(errorWords(err), { kind: "error" })));
+  const text = h("input", { name: "comment", maxlength: 2000, required: true, placeholder: "Write a comment…" });
+  const form = h("form", { class: "comment-form", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const comment = await api.post(`/api/posts/${enc(post.id)}/comments`, { text: text.value });
+      list.append(row(comment));
+      text.value = "";
+      post.comments = (post.comments || 0) + 1;
+      count.textContent = String(post.comments);
+    } catch (err) {
+      ctx.toast(errorWords(err), { kind: "error" });
+    }
+  } }, text, h("button", { type: "submit", class: "small primary" }, "Comment"));
+  box.append(older, list, form);
+  const toggle = h("button", { type: "button", class: "small ghost show-comments", onclick: async () => {
+    box.hidden = !box.hidden;
+    if (!box.hidden && !box.dataset.loaded) {
+      box.dataset.loaded = "1";
+      await page(null).catch((err) => ctx.toast(errorWords(err), { kind: "error" }));
+    }
+  } }, "Comments (", count, ")");
+  return h("div", { class: "post-social-wrap" }, h("div", { class: "post-social" }, like, toggle), box);
 }
 
 /** The write/edit form: title, body, and (with `records`) the records to publish to. */

@@ -1,0 +1,245 @@
+"""storage.search on SQLite (FTS5 trigram) and PostgreSQL (pg_trgm): what is found, what never is,
+and that the indexes follow inserts, edits, recalls and deletes."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, update
+
+from storage import alumni, messages, rooms, search, timeline, users
+from storage.models import Message as MessageRow, Room as RoomRow
+
+
+async def _texts(db, q, member, **kw):
+    """What a search finds; on SQLite the same again once the indexer has caught up (before it,
+    new messages are read from the rows above its progress)."""
+    async with db.read() as conn:
+        found = [hit.text for hit in await search.messages(conn, q, member_id=member.id, **kw)]
+    await _index_all(db)
+    async with db.read() as conn:
+        assert [hit.text for hit in await search.messages(conn, q, member_id=member.id, **kw)] == found, q
+    return found
+
+
+async def _index_all(db) -> None:
+    while True:
+        async with db.transaction() as conn:
+            if not await search.index_messages(conn, 2):  # small steps: several rounds
+                return
+
+
+async def test_people_by_name_or_display_any_case_any_script(db, make_user):
+    alice = await make_user("alice")
+    await make_user("bob")
+    async with db.transaction() as conn:
+        await users.set_display(conn, alice.id, "张伟 Wonderland")
+    async with db.read() as conn:
+        for q in ("ALI", "al", "wonder", "WONDERLAND", "张伟", "伟 W"):
+            assert [u.name for u in await search.people(conn, q)] == ["alice"], q
+        assert await search.people(conn, "张三") == []
+
+
+async def test_people_pages_by_name_and_escapes_wildcards(db, make_user):
+    for name in ("ann_a", "annxa", "ann_b", "ann%c"):
+        await make_user(name)
+    async with db.read() as conn:
+        assert [u.name for u in await search.people(conn, "n_")] == ["ann_a", "ann_b"]
+        assert [u.name for u in await search.people(conn, "nn_")] == ["ann_a", "ann_b"]
+        assert [u.name for u in await search.people(conn, "%c")] == ["ann%c"]
+        first = await search.people(conn, "ann", limit=2)
+        rest = await search.people(conn, "ann", after=first[-1].name, limit=10)
+    assert [u.name for u in first + rest] == ["ann%c", "ann_a", "ann_b", "annxa"]
+
+
+async def test_messages_only_in_rooms_the_member_is_in_now(db, make_user, make_room, send_message):
+    alice, bob = await make_user("alice"), await make_user("bob")
+    shared = await make_room(alice, bob)
+    private = await make_room(alice)
+    await send_message(shared.id, alice, "lunch at noon")
+    await send_message(private.id, alice, "lunch secret")
+    assert await _texts(db, "lunch", bob) == ["lunch at noon"]
+    assert await _texts(db, "lunch", alice) == ["lunch secret", "lunch at noon"]
+    async with db.transaction() as conn:
+        await rooms.remove_member(conn, shared.id, bob.id)
+    assert await _texts(db, "lunch", bob) == []
+    assert await _texts(db, "lunch", alice, room_id=private.id) == ["lunch secret"]
+
+
+async def test_messages_chinese_two_or_more_characters_and_english_any_case(db, make_user, make_room, send_message):
+    alice = await make_user("alice")
+    room = await make_room(alice)
+    await send_message(room.id, alice, "我们明天去北京大学开同学会")
+    await send_message(room.id, alice, "Reunion at Peking University")
+    for q in ("北京", "京大", "北京大学", "同学会", "我们明天去北京大学开同学会"):
+        assert await _texts(db, q, alice) == ["我们明天去北京大学开同学会"], q
+    for q in ("reunion", "PEKING UNIV", "at"):
+        assert await _texts(db, q, alice) == ["Reunion at Peking University"], q
+    assert await _texts(db, "上海", alice) == []
+    assert await _texts(db, "大学同", alice) == []
+
+
+async def test_messages_escape_like_wildcards(db, make_user, make_room, send_message):
+    alice = await make_user("alice")
+    room = await make_room(alice)
+    await send_message(room.id, alice, "100% sure")
+    await send_message(room.id, alice, "1000 sure")
+    await send_message(room.id, alice, "snake_case")
+    await send_message(room.id, alice, "snakeXcase")
+    await send_message(room.id, alice, "back\\slash")
+    assert await _texts(db, "0%", alice) == ["100% sure"]
+    assert await _texts(db, "00% s", alice) == ["100% sure"]
+    assert await _texts(db, "e_c", alice) == ["snake_case"]
+    assert await _texts(db, "_c", alice) == ["snake_case"]
+    assert await _texts(db, "k\\s", alice) == ["back\\slash"]
+    assert await _texts(db, '"quoted', alice) == []
+
+
+async def test_index_follows_edits_recalls_deletes_and_skips_system(db, make_user, make_room, send_message):
+    alice = await make_user("alice")
+    room = await make_room(alice)
+    edited = await send_message(room.id, alice, "old words")
+    recalled = await send_message(room.id, alice, "regret this")
+    await send_message(room.id, None, "alice joined words", system_type="member.joined", system_data={})
+    async with db.transaction() as conn:
+        # An edit and a recall are timeline entries that change their target's row; the index follows.
+        await messages.append_batch(conn, [
+            timeline.edit_entry(room.id, alice, edited.message.seq, "new phrase"),
+            timeline.update_entry(room.id, alice, "recalled", recalled.message.seq),
+        ])
+    assert await _texts(db, "old words", alice) == []
+    assert await _texts(db, "words", alice) == []  # the system message is never found
+    assert await _texts(db, "new phrase", alice) == ["new phrase"]
+    assert await _texts(db, "regret", alice) == []
+    assert await _texts(db, "re", alice) == []
+    async with db.transaction() as conn:  # an edit of a message the index already holds
+        await messages.append_batch(conn, [timeline.edit_entry(room.id, alice, edited.message.seq, "third try")])
+    assert await _texts(db, "new phrase", alice) == []
+    assert await _texts(db, "third", alice) == ["third try"]
+    async with db.transaction() as conn:
+        await conn.execute(delete(MessageRow).where(MessageRow.room_id == room.id))
+    assert await _texts(db, "phrase", alice) == []
+
+
+async def test_message_pages_are_stable_under_concurrent_inserts(db, make_user, make_room, send_message):
+    alice = await make_user("alice")
+    for q in ("note", "no"):  # the index path and the 2-character path
+        room = await make_room(alice)
+        for i in range(5):
+            await send_message(room.id, alice, f"note {i}")
+        async with db.read() as conn:
+            page = await search.messages(conn, q, member_id=alice.id, room_id=room.id, limit=2)
+        seen = [hit.text for hit in page]
+        while page:
+            await send_message(room.id, alice, "note, newer than every page")  # arrives between two pages
+            async with db.read() as conn:
+                page = await search.messages(conn, q, member_id=alice.id, room_id=room.id,
+                                             before=page[-1].cursor, limit=2)
+            seen += [hit.text for hit in page]
+        assert seen == [f"note {i}" for i in range(4, -1, -1)], q
+
+
+async def test_bad_message_cursor(db, make_user):
+    alice = await make_user("alice")
+    async with db.read() as conn:
+        with pytest.raises(search.BadCursor):
+            await search.messages(conn, "abc", member_id=alice.id, before="x.y")
+
+
+async def test_records_best_match_first_with_filters(db, make_user):
+    owner = await make_user("owner")
+    async with db.transaction() as conn:
+        desc = await alumni.create_record(conn, name="Old friends", school="No 1 School", owner_id=owner.id,
+                                          description="we met in 北京大学")
+        school = await alumni.create_record(conn, name="Class 3", school="北京大学", year=2010, owner_id=owner.id)
+        contains = await alumni.create_record(conn, name="北京大学 2012", school="PKU", year=2012, owner_id=owner.id,
+                                              class_name="Physics")
+        exact = await alumni.create_record(conn, name="北京大学", school="PKU", year=2010, owner_id=owner.id)
+    async with db.read() as conn:
+        found = await search.records(conn, q="北京大学")
+        assert [r.item.id for r in found] == [exact.id, contains.id, school.id, desc.id]
+        assert [r.item.id for r in await search.records(conn, q="北京", year=2010)] == [exact.id, school.id]
+        assert [r.item.id for r in await search.records(conn, school="pku", class_name="phys")] == [contains.id]
+        page = await search.records(conn, q="北京大学", limit=2)
+        rest = await search.records(conn, q="北京大学", before=(page[-1].rank, page[-1].created, page[-1].id))
+        assert [r.item.id for r in page + rest] == [exact.id, contains.id, school.id, desc.id]
+        assert search.parse_ranked_cursor(page[-1].cursor()) == (page[-1].rank, page[-1].created, page[-1].id)
+    async with db.transaction() as conn:
+        await alumni.update_record(conn, desc.id, description="nothing")
+        await alumni.delete_record(conn, school.id)
+    async with db.read() as conn:
+        assert [r.item.id for r in await search.records(conn, q="北京大学")] == [exact.id, contains.id]
+
+
+async def test_groups_only_open_and_approval(db, make_user, make_room):
+    owner = await make_user("owner")
+    open_ = await make_room(owner, name="Chess club", join_policy="open")
+    await make_room(owner, name="Chess secret", join_policy="invite")
+    approval = await make_room(owner, name="Chess masters", join_policy="open")
+    async with db.transaction() as conn:
+        await conn.execute(update(RoomRow).where(RoomRow.id == approval.id).values(join_policy="approval"))
+        await rooms.update_room(conn, open_.id, topic="国际象棋")
+    async with db.read() as conn:
+        assert {g.item.id for g in await search.groups(conn, "chess")} == {open_.id, approval.id}
+        assert [g.item.id for g in await search.groups(conn, "象棋")] == [open_.id]
+        assert {g.item.id for g in await search.groups(conn)} == {open_.id, approval.id}
+
+
+async def test_two_characters_anywhere_even_the_whole_value(db, make_user, make_room, send_message):
+    """A 2-character query has no trigram of its own: it must still find the value that is exactly
+    those 2 characters, and them at the very start or end of a text."""
+    wang = await make_user("wangwei")
+    async with db.transaction() as conn:
+        await users.set_display(conn, wang.id, "王伟")
+    room = await make_room(wang)
+    await send_message(room.id, wang, "去北京")
+    await send_message(room.id, wang, "北京见")
+    await send_message(room.id, wang, "OK")
+    async with db.read() as conn:
+        assert [u.name for u in await search.people(conn, "王伟")] == ["wangwei"]
+        assert [u.name for u in await search.people(conn, "WE")] == ["wangwei"]
+        assert await search.people(conn, "伟王") == []
+    assert await _texts(db, "北京", wang) == ["北京见", "去北京"]
+    assert await _texts(db, "ok", wang) == ["OK"]
+    assert await _texts(db, "京去", wang) == []
+
+
+async def test_indexer_catches_up_and_a_reused_rowid_is_indexed(db, make_user, make_room, send_message):
+    alice = await make_user("alice")
+    room = await make_room(alice)
+    for i in range(3):
+        await send_message(room.id, alice, f"reused {i}")
+    async with db.read() as conn:
+        assert await search.unindexed(conn) == (3 if db.is_sqlite else 0)
+    await _index_all(db)
+    async with db.read() as conn:
+        assert await search.unindexed(conn) == 0
+    async with db.transaction() as conn:  # the newest row goes: SQLite may hand its rowid out again
+        await conn.execute(delete(MessageRow).where(MessageRow.room_id == room.id, MessageRow.seq == 3))
+    await send_message(room.id, alice, "reused again", cid="again")
+    assert await _texts(db, "reused", alice) == ["reused again", "reused 1", "reused 0"]
+    assert await _texts(db, "reused 2", alice) == []
+
+
+async def test_recent_windows_then_the_index_give_exactly_the_newest(db, make_user, make_room, send_message,
+                                                                      monkeypatch):
+    """PostgreSQL reads each room's newest messages before it asks the index (search.RECENT):
+    with tiny windows, common and rare words across busy and quiet rooms page exactly."""
+    monkeypatch.setattr(search, "RECENT", 2)
+    alice = await make_user("alice")
+    busy, quiet = await make_room(alice), await make_room(alice)
+    expected = []
+    for i in range(8):
+        room = busy if i % 3 else quiet
+        body = f"common {i}" + (" rare" if i in (1, 6) else "")
+        await send_message(room.id, alice, body)
+        expected.insert(0, body)
+    for q, wanted in (("common", expected), ("rare", [t for t in expected if "rare" in t])):
+        seen, cursor = [], None
+        while True:
+            async with db.read() as conn:
+                page = await search.messages(conn, q, member_id=alice.id, before=cursor, limit=3)
+            seen += [hit.text for hit in page]
+            if len(page) < 3:
+                break
+            cursor = page[-1].cursor
+        assert seen == wanted, q
