@@ -18,7 +18,6 @@ from .announcements import Announcer
 from .bus.base import Bus
 from .bus.memory import MemoryBus
 from .config import ConfigError, Settings
-from .connection import Flusher
 from .http import accounts as accounts_http
 from .http import admin as admin_http
 from .http import alumni as alumni_http
@@ -126,7 +125,7 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.DB] = db
     app[keys.BUS] = bus
     app[keys.HUB] = hub
-    app[keys.FLUSHER] = Flusher()
+    app[keys.FLUSHER] = hub.flusher
     app[keys.WRITER] = writer
     app[keys.ACCOUNTS] = AccountService(db, bus)
     app[keys.MESSAGES] = MessageService(db, bus, writer, settings, policies=hub.policy)

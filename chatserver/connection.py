@@ -2,9 +2,10 @@
 
 Frames are queued as ready-made WebSocket bytes and written to the transport
 once per event-loop turn (all frames that piled up for a connection in that
-turn go to the kernel in one `writelines`). The transport's write buffer plus
-what is queued is the slow-consumer measure: past `send_buffer` bytes the
-connection is closed with 4009 and receives nothing more.
+turn go to the kernel in one write). A room's fan-out is queued on the room,
+not on each member (see `Flusher`). The transport's write buffer after a
+write is the slow-consumer measure: past `send_buffer` bytes the connection
+is closed with 4009 and receives nothing more.
 
 A close the server decides for any other reason (4001, 4008, 1001, 1008) is
 deferred until the connection has been answered for every frame it accepted
@@ -33,13 +34,20 @@ OWED_WAIT = 3.0  # seconds a server-initiated close waits for the answers the co
 
 
 class Flusher:
-    """Collects connections with queued frames and flushes them all at the end of the turn."""
+    """Writes what piled up in this loop turn, at its end: each connection's own frames, then each room's.
 
-    __slots__ = ("_loop", "_dirty", "_scheduled")
+    A room's frames (the hub's fan-out) are queued once per room, not once per
+    member, and written to every member in one go (`hub._Room.flush`); a
+    connection's own frames (acks, replies, catch-up) go first, so an ack
+    still precedes the message it acknowledges.
+    """
+
+    __slots__ = ("_loop", "_dirty", "_rooms", "_scheduled")
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._dirty: list[Connection] = []
+        self._rooms: list[Any] = []  # anything with a `flush()`: the hub's rooms
         self._scheduled = False
 
     def mark(self, conn: "Connection") -> None:
@@ -48,11 +56,24 @@ class Flusher:
             self._scheduled = True
             self._loop.call_soon(self._flush)
 
+    def mark_room(self, room: Any) -> None:
+        self._rooms.append(room)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
-        dirty, self._dirty = self._dirty, []
         self._scheduled = False
+        self.flush_now()
+
+    def flush_now(self) -> None:
+        """Write everything queued so far (also early, e.g. before a member leaves a room it has frames in)."""
+        dirty, self._dirty = self._dirty, []
         for conn in dirty:
             conn.flush()
+        rooms, self._rooms = self._rooms, []
+        for room in rooms:
+            room.flush()
 
 
 class Flag:
@@ -108,13 +129,11 @@ class Connection:
         "last_seen",
         "closed",
         "close_code",
-        "_transport",
-        "_ws",
+        "transport",
         "_flusher",
         "_pending",
-        "_pending_size",
         "_queued",
-        "_send_buffer",
+        "send_buffer",
         "_abort_timer",
         "_hub",
         "owed",
@@ -129,7 +148,6 @@ class Connection:
     def __init__(
         self,
         *,
-        ws: Any,
         transport: asyncio.Transport,
         user: "User",
         token_hash: str,
@@ -147,13 +165,11 @@ class Connection:
         self.last_seen = time.monotonic()
         self.closed = False
         self.close_code: int | None = None
-        self._ws = ws
-        self._transport = transport
+        self.transport = transport
         self._flusher = flusher
         self._pending: list[bytes] = []
-        self._pending_size = 0
         self._queued = False
-        self._send_buffer = send_buffer
+        self.send_buffer = send_buffer
         self._abort_timer: asyncio.TimerHandle | None = None
         self._hub = hub  # told when the server decides to close, so presence drops this connection at once
         # Frames accepted and not yet answered; a server-initiated close waits for them.
@@ -177,7 +193,6 @@ class Connection:
         if self.closed:
             return
         self._pending.append(data)
-        self._pending_size += len(data)
         if not self._queued:
             self._queued = True
             self._flusher.mark(self)
@@ -191,13 +206,15 @@ class Connection:
         if self.closed or not self._pending:
             return
         pending, self._pending = self._pending, []
-        self._pending_size = 0
-        transport = self._transport
+        transport = self.transport
         if transport.is_closing():
             return
         transport.writelines(pending)
-        if transport.get_write_buffer_size() > self._send_buffer:
-            self.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume")
+        if transport.get_write_buffer_size() > self.send_buffer:
+            self.close_slow()
+
+    def close_slow(self) -> None:
+        self.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume")
 
     def accept(self) -> None:
         """A frame was accepted: the connection is owed its answer."""
@@ -244,9 +261,17 @@ class Connection:
             if self.closed:  # the flush itself found the buffer over its cap
                 return
         self._stop(code)
-        if not self._transport.is_closing():
-            self._transport.write(wsframe.close_frame(code, reason))
+        if not self.transport.is_closing():
+            self.transport.write(wsframe.close_frame(code, reason))
         self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_GRACE, self._abort)
+
+    def fail(self, code: int) -> None:
+        """Close at once, owed answers or not: what the peer sends can no longer be read (1002, 1007, 1009)."""
+        if self.closed:
+            return
+        if self._hub is not None:
+            self._hub.closing(self, code)
+        self._close_now(code, "")
 
     def abort(self, code: int) -> None:
         """Cut a peer that is gone (no answer to pings): no closing handshake to wait for."""
@@ -263,8 +288,8 @@ class Connection:
         self._pending.clear()
 
     def _abort(self) -> None:
-        if not self._transport.is_closing():
-            self._transport.abort()
+        if not self.transport.is_closing():
+            self.transport.abort()
 
     def finish(self) -> None:
         """The session is over (its handler is returning): stop the grace timer, wake waiters."""

@@ -6,8 +6,10 @@ an early message briefly and fills a real gap from storage, so each
 connection sees every room's messages in strictly increasing seq with no gap
 and no repeat, whichever node stored them (docs/protocol.md §10.1, §10.3).
 
-A message is encoded once per codec and the same bytes are queued on every
-member connection, with no await per recipient.
+A message is encoded once per codec and queued once on the room; at the end
+of the loop turn the room writes what piled up (one message, or several
+joined when they arrive faster than the loop turns) to every member in one
+pass, with no await and no bookkeeping per recipient.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from .bus.events import (
     RoomEvent,
     TypingStarted,
 )
-from .connection import Connection
+from .connection import Connection, Flusher
 from .metrics import Metrics
 from .policy import RoomPolicy
 from .views import message_frame, user_frame
@@ -54,14 +56,28 @@ IDLE_ROOM_TTL = 30.0  # seconds a room with no local member stays subscribed
 
 
 class _Room:
-    """A room this node serves: its local connections by codec, its sequencer state, and
-    who may send (its `RoomPolicy`, kept current by the room's system messages in seq order)."""
+    """A room this node serves: its local connections by codec, its outgoing frames, its sequencer
+    state, and who may send (its `RoomPolicy`, kept current by the room's system messages in seq order).
 
-    __slots__ = ("json", "msgpack", "next_seq", "held", "gap_timer", "idle_timer", "policy")
+    `json`/`msgpack` are the live members: they get the room's frames through
+    `out_json`/`out_msgpack`, written by `flush` at the end of the loop turn.
+    `catching` are members still catching up from storage (`Hub.attach`); the
+    fan-out hands them each frame itself, and `flush` moves those done to the
+    live sets after writing, so a frame never reaches a member twice.
+    """
 
-    def __init__(self, next_seq: int, policy: RoomPolicy):
+    __slots__ = ("id", "json", "msgpack", "catching", "out_json", "out_msgpack", "marked", "flusher", "next_seq",
+                 "held", "gap_timer", "idle_timer", "policy")
+
+    def __init__(self, room_id: str, next_seq: int, flusher: Flusher, policy: RoomPolicy):
+        self.id = room_id
         self.json: set[Connection] = set()
         self.msgpack: set[Connection] = set()
+        self.catching: set[Connection] = set()
+        self.out_json: list[bytes] = []
+        self.out_msgpack: list[bytes] = []
+        self.marked = False  # queued on the flusher for this turn
+        self.flusher = flusher
         self.next_seq = next_seq
         self.policy = policy
         self.held: dict[int, Message] = {}
@@ -71,9 +87,58 @@ class _Room:
     def members(self) -> Iterable[Connection]:
         yield from self.json
         yield from self.msgpack
+        yield from self.catching
 
     def empty(self) -> bool:
-        return not self.json and not self.msgpack
+        return not self.json and not self.msgpack and not self.catching
+
+    def mark(self) -> None:
+        """Have `flush` run at the end of this loop turn (once, however many frames)."""
+        if not self.marked:
+            self.marked = True
+            self.flusher.mark_room(self)
+
+    def queue(self, json_data: bytes | None, msgpack_data: bytes | None) -> None:
+        """Queue one frame (already encoded per codec) for every live member."""
+        if self.json:
+            self.out_json.append(json_data)
+        if self.msgpack:
+            self.out_msgpack.append(msgpack_data)
+        self.mark()
+
+    def flush(self) -> None:
+        """Write what was queued this turn to every live member, then let members that caught up go live.
+
+        The hot path of the fan-out. Per member: one write and one look at its
+        buffer, nothing else: no per-member queue, no flag, no method call of ours
+        (`scripts/bench_hub.py`, 1,000 members, one message a turn: 3.1 µs of CPU per
+        delivery with a queue and a flusher mark per member, 2.5 µs like this, against
+        2.3-2.5 µs for a bare loop of `transport.write`). Frames that arrived in the
+        same turn go out in one write, one syscall per member however many messages:
+        with four messages a turn 0.7 µs per delivery against 2.3 µs for the bare loop,
+        and the latency of a burst stays that of one write.
+        """
+        self.marked = False
+        slow = []
+        for members, out in ((self.json, self.out_json), (self.msgpack, self.out_msgpack)):
+            if not out:
+                continue
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            for conn in members:
+                transport = conn.transport
+                if transport.is_closing():
+                    continue  # the peer is gone; the session ends and detaches it
+                transport.write(data)
+                if transport.get_write_buffer_size() > conn.send_buffer:
+                    slow.append(conn)
+        for conn in slow:  # closing detaches it: not while iterating the member sets
+            conn.close_slow()
+        if self.catching:
+            caught_up = [conn for conn in self.catching if self.id not in conn.holding]
+            for conn in caught_up:
+                self.catching.discard(conn)
+                (self.msgpack if conn.binary else self.json).add(conn)
 
 
 class Hub:
@@ -95,6 +160,7 @@ class Hub:
         self._json = server_codec(JSON_SUBPROTOCOL)
         self._msgpack = server_codec(MSGPACK_SUBPROTOCOL)
         self._loop = asyncio.get_running_loop()
+        self.flusher = Flusher()
         self._heartbeat_timer = self._loop.call_later(heartbeat, self._beat)
         self.draining = False
 
@@ -153,7 +219,7 @@ class Hub:
             room = await self._ensure_room(room_id)
             if conn.closed or room_id not in conn.holding:
                 return
-            (room.msgpack if conn.binary else room.json).add(conn)
+            room.catching.add(conn)
             if room.idle_timer is not None:
                 room.idle_timer.cancel()
                 room.idle_timer = None
@@ -184,6 +250,7 @@ class Hub:
         for seq, data in conn.holding.pop(room_id, ()):
             if seq > sent:
                 conn.push(data)
+        room.mark()  # the connection goes live once what it was handed is written
 
     def detach(self, conn: Connection, room_id: str) -> None:
         """Stop delivering `room_id` to `conn` at once."""
@@ -192,7 +259,12 @@ class Hub:
         room = self._rooms.get(room_id)
         if room is None:
             return
+        if room.marked and conn not in room.catching:
+            # Frames of this turn are queued on the room, meant for this member too (e.g. the
+            # `member.left` that announces its own leaving): write them before it goes.
+            self.flusher.flush_now()
         (room.msgpack if conn.binary else room.json).discard(conn)
+        room.catching.discard(conn)
         if room.empty() and room.idle_timer is None:
             room.idle_timer = self._loop.call_later(IDLE_ROOM_TTL, self._drop_idle_room, room_id)
 
@@ -223,7 +295,8 @@ class Hub:
                 # Read after the last seq: a change committed in between comes again by the
                 # bus (seq > last), and applying it twice is harmless; the other order could miss it.
                 state = await moderation.policy_state(db, room_id)
-            room = _Room(next_seq=(last or 0) + 1, policy=RoomPolicy(state or RoomPolicyState.NONE))
+            room = _Room(room_id, next_seq=(last or 0) + 1, flusher=self.flusher,
+                         policy=RoomPolicy(state or RoomPolicyState.NONE))
             self._rooms[room_id] = room
             future.set_result(room)
             return room
@@ -373,21 +446,23 @@ class Hub:
             self._sequence(room_id, message)
 
     def _fanout(self, room_id: str, room: _Room, message: Message) -> None:
-        frame = message_frame(message)
-        seq = message.seq
-        delivered = 0
-        for conns, codec in ((room.json, self._json), (room.msgpack, self._msgpack)):
-            if not conns:
-                continue
-            data = wsframe.data_frame(codec.encode(frame), codec.binary)
-            for conn in conns:
-                holding = conn.holding
-                if holding and room_id in holding:
-                    holding[room_id].append((seq, data))
+        """Queue one message on the room (written to the live members at the end of the turn).
+
+        Work here is per message, none per live member (see `_Room.flush`); only
+        members still catching up get the frame one by one, held behind their replay.
+        """
+        json_data, msgpack_data = self._encode(room, message_frame(message))
+        room.queue(json_data, msgpack_data)
+        if room.catching:
+            seq = message.seq
+            for conn in room.catching:
+                data = msgpack_data if conn.binary else json_data
+                held = conn.holding.get(room_id)
+                if held is not None:
+                    held.append((seq, data))
                 else:
-                    conn.push(data)
-            delivered += len(conns)
-        self.metrics.deliveries.inc(delivered)
+                    conn.push(data)  # caught up: goes live at the end of this turn
+        self.metrics.deliveries.inc(len(room.json) + len(room.msgpack) + len(room.catching))
         self.metrics.fanout_latency.observe(max(0.0, time.time() - message.ts / 1000))
         if message.system_type is not None:
             self._follow(room_id, room, message)
@@ -400,17 +475,29 @@ class Hub:
             for conn in self.user_connections(leaver):
                 self.detach(conn, room_id)
 
+    def _encode(self, room: _Room, frame) -> tuple[bytes | None, bytes | None]:
+        """The frame's bytes for each codec some member of the room speaks (None for the others)."""
+        json_data = msgpack_data = None
+        if room.json or room.catching:
+            json_data = wsframe.data_frame(self._json.encode(frame), False)
+        if room.msgpack or room.catching:
+            msgpack_data = wsframe.data_frame(self._msgpack.encode(frame), True)
+        return json_data, msgpack_data
+
     def _broadcast(self, room_id: str, frame, *, skip_user: str | None = None) -> None:
+        """A live event (typing, recalled) to every member, or all but one user's connections."""
         room = self._rooms.get(room_id)
         if room is None:
             return
-        for conns, codec in ((room.json, self._json), (room.msgpack, self._msgpack)):
-            if not conns:
-                continue
-            data = wsframe.data_frame(codec.encode(frame), codec.binary)
-            for conn in conns:
-                if conn.user.id != skip_user:
-                    conn.push(data)
+        json_data, msgpack_data = self._encode(room, frame)
+        if skip_user is None:
+            room.queue(json_data, msgpack_data)
+            for conn in room.catching:
+                conn.push(msgpack_data if conn.binary else json_data)
+            return
+        for conn in room.members():
+            if conn.user.id != skip_user:
+                conn.push(msgpack_data if conn.binary else json_data)
 
     # ------------------------------------------------------------------ liveness and lifetime
 

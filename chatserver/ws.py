@@ -1,20 +1,22 @@
-"""`GET /ws`: the only code that touches `WebSocketResponse`.
+"""`GET /ws`: the upgrade, then the session of one WebSocket connection.
 
-A connection's life: handshake checks (origin, capacity) → `hello` within
-`hello_timeout` → `welcome` → catch-up of every room (resume) → a read loop
-that answers each frame. Sends are queued for the group commit without
+A connection's life: handshake checks (origin, capacity) → the upgrade, after
+which the socket is ours (`wsproto.FrameReader`), not aiohttp's → `hello`
+within `hello_timeout` → `welcome` → catch-up of every room (resume) → each
+frame answered in order. Sends are queued for the group commit without
 waiting, so one connection can pipeline them; every other op is answered
-before the next frame is read.
+before the next frame is taken.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextvars
+import hashlib
 import logging
-import time
-from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from client_proto import frames
 from client_proto.codec import SUBPROTOCOLS, Codec, server_codec
@@ -24,15 +26,17 @@ from storage.db import StorageUnavailable, now_ms
 from storage.records import Stored
 from storage.tokens import hash_token
 
-from . import keys, logs
-from .connection import Connection
+from . import keys, logs, wsframe
+from .connection import CLOSE_GRACE, Connection
 from .errors import ServiceError
 from .http.errors import json_error
 from .ratelimit import TokenBucket
 from .views import message_frame, user_frame
+from .wsproto import MAX_INBOX, FrameReader
 
 log = logging.getLogger(__name__)
 
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 BAD_FRAME_BURST = 20  # bad frames tolerated in a burst before closing 1008
 TYPING_RATE, TYPING_BURST = 2.0, 5  # typing events a second per connection
 
@@ -59,41 +63,73 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return json_error(503, ErrorCode.UNAVAILABLE, "the server is shutting down; try another node")
     if hub.connection_count >= settings.max_connections:
         return json_error(503, ErrorCode.UNAVAILABLE, "the server is at its connection limit")
+    probe = web.WebSocketResponse(protocols=SUBPROTOCOLS)
+    ready = probe.can_prepare(request)
+    if not ready.ok:
+        await probe.prepare(request)  # raises aiohttp's own HTTP error for a bad upgrade request
+    return _take_over(request, ready.protocol)
 
+
+class _TakenOver(web.StreamResponse):
+    """What the handler returns once the connection is ours: aiohttp has nothing left to write."""
+
+    async def prepare(self, request):
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
+
+
+def _take_over(request: web.Request, subprotocol: str | None) -> web.StreamResponse:
+    """Answer the upgrade ourselves and hand the transport to `FrameReader`; aiohttp forgets it.
+
+    aiohttp's `WebSocketResponse` with its reader, queue and writer, the request,
+    the request handler's task and the handler's coroutine frames would stay as long
+    as the connection: an idle connection's RSS goes from ~18 KiB with them to ~5
+    without (`scripts/bench_fanout.py --scenario idle`, docs/performance.md). After this, a connection is
+    a `FrameReader`, a `_Session` and a `Connection`, and no coroutine runs for it
+    while it is idle.
+    """
+    app = request.app
     transport = request.transport
-    ws = web.WebSocketResponse(
-        protocols=SUBPROTOCOLS,
-        max_msg_size=settings.max_frame + 1,  # aiohttp refuses sizes >= its limit; §5 refuses > max_frame
-        compress=False,
-        autoping=False,
-        autoclose=True,
-    )
-    await ws.prepare(request)
-    codec = server_codec(ws.ws_protocol)
-    session = _Session(request, ws, codec, transport)
-    try:
-        # Straight from this frame, not through a method: every coroutine frame on the
-        # stack stays for the connection's whole life (memory per idle connection).
-        if await session.start():
-            # Also after the server closed: the loop then waits for the peer's close frame.
-            await session.read_loop()
-    except (ConnectionError, asyncio.CancelledError):
-        pass
-    finally:
-        session.close()
-    return ws
+    handler = request.protocol  # aiohttp's RequestHandler: HTTP on this socket ends here
+    accept = base64.b64encode(hashlib.sha1(request.headers["Sec-WebSocket-Key"].encode() + _WS_GUID).digest())
+    head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    head += b"Sec-WebSocket-Accept: " + accept + b"\r\n"
+    if subprotocol:
+        head += b"Sec-WebSocket-Protocol: " + subprotocol.encode() + b"\r\n"
+    transport.write(head + b"\r\n")
+    # Bytes the client sent right behind its upgrade request (a pipelined hello) wait in aiohttp's
+    # HTTP parser for a WebSocket reader: they are ours.
+    tail = getattr(handler, "_message_tail", b"")
+    session = _Session(app, server_codec(subprotocol), transport)
+    reader = FrameReader(transport, session, app[keys.SETTINGS].max_frame)
+    transport.set_protocol(reader)
+    # aiohttp's server drops its handler; without its transport it cannot close ours on the way out.
+    handler.transport = None
+    handler.connection_lost(None)
+    transport.resume_reading()  # in case aiohttp had paused it
+    session.begin()
+    if tail:
+        reader.data_received(tail)
+    return _TakenOver(status=101)
 
 
 class _Session:
-    """One WebSocket connection from handshake to close."""
+    """One WebSocket connection from its handshake to its close (the `Peer` of its `FrameReader`).
+
+    Frames are answered in order, one at a time: they wait in `inbox` while a task
+    works through them, and that task ends when the inbox is empty, so an idle
+    connection has no coroutine (and no coroutine frames) at all.
+    """
 
     __slots__ = (
-        "transport", "app", "settings", "hub", "metrics", "accounts", "messages", "rooms", "ws", "codec", "conn",
-        "send_bucket", "flood_bucket", "bad_bucket", "typing_bucket",
+        "transport", "app", "settings", "hub", "metrics", "accounts", "messages", "rooms", "codec", "conn",
+        "send_bucket", "flood_bucket", "bad_bucket", "typing_bucket", "inbox", "task", "hello_timer",
+        "closed", "gone", "context",
     )
 
-    def __init__(self, request: web.Request, ws: web.WebSocketResponse, codec: Codec, transport):
-        app = request.app
+    def __init__(self, app: web.Application, codec: Codec, transport):
         self.transport = transport
         self.app = app
         self.settings = app[keys.SETTINGS]
@@ -102,39 +138,112 @@ class _Session:
         self.accounts = app[keys.ACCOUNTS]
         self.messages = app[keys.MESSAGES]
         self.rooms = app[keys.ROOMS]
-        self.ws = ws
         self.codec = codec
         self.conn: Connection | None = None
         self.send_bucket = TokenBucket(self.settings.send_rate, self.settings.send_burst)
         self.flood_bucket = TokenBucket(self.settings.send_rate, self.settings.send_burst)
         self.bad_bucket = TokenBucket(1.0, BAD_FRAME_BURST)
         self.typing_bucket = TokenBucket(TYPING_RATE, TYPING_BURST)
+        self.inbox: list[str | bytes] | None = None
+        self.task: asyncio.Task | None = None
+        self.hello_timer: asyncio.TimerHandle | None = None
+        self.closed = False  # we sent a close frame before the connection was registered (a refusal)
+        self.gone = False  # the socket is closed
+        # The log fields of this connection (`logs.bind`): every task that answers its frames runs in it.
+        self.context: contextvars.Context | None = None
+
+    # ------------------------------------------------------------------ the reader's callbacks
+
+    @property
+    def last_seen(self) -> float:
+        return self.conn.last_seen if self.conn is not None else 0.0
+
+    @last_seen.setter
+    def last_seen(self, when: float) -> None:
+        """Any bytes from the peer (a pong too) count as a sign of life for the heartbeat (`Hub._beat`)."""
+        if self.conn is not None:
+            self.conn.last_seen = when
+
+    def begin(self) -> None:
+        self.hello_timer = asyncio.get_running_loop().call_later(self.settings.hello_timeout, self._no_hello)
+
+    def on_message(self, data: str | bytes) -> None:
+        if self.inbox is None:
+            self.inbox = [data]
+        else:
+            self.inbox.append(data)
+            if len(self.inbox) > MAX_INBOX:
+                self.transport.pause_reading()  # resumed once the inbox is worked through
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._work(), context=self.context)
+
+    def server_closed(self) -> bool:
+        return self.closed or (self.conn is not None and (self.conn.closed or not self.conn.accepting))
+
+    def on_failed(self, code: int) -> None:
+        """The peer sent what RFC 6455 forbids (1002, 1007) or a frame over `max_frame` (1009): close now."""
+        self.metrics.closes.labels("frame_too_large" if code == CloseCode.TOO_BIG else "protocol_error").inc()
+        if self.conn is not None:
+            self.conn.fail(code)
+        elif not self.closed:
+            self._close_unregistered(code, "")
+
+    def on_lost(self) -> None:
+        self.gone = True
+        if self.hello_timer is not None:
+            self.hello_timer.cancel()
+            self.hello_timer = None
+        self.inbox = None
+        if self.conn is not None:
+            self.hub.unregister(self.conn)
+            self.conn.finish()
 
     # ------------------------------------------------------------------ lifetime
 
-    async def start(self) -> bool:
-        """Hello, authentication, `welcome` and the rooms; False when the connection is refused.
+    async def _work(self) -> None:
+        """Answer the frames of the inbox in order, then end (a new frame starts another run)."""
+        try:
+            while self.inbox and not self.gone:
+                data = self.inbox.pop(0)
+                if not self.inbox and not self.transport.is_reading():
+                    self.transport.resume_reading()  # paused by `on_message` at `MAX_INBOX` frames
+                if self.conn is None:
+                    if self.closed:
+                        continue  # refused: only the peer's close answer matters now
+                    await self._start(data)
+                elif self.conn.accepting:  # after the server decided to close, frames are not taken
+                    await self._on_frame(data)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.task = None
 
-        A method of its own so that what it uses (the hello, a storage connection,
-        the room states) is freed when it returns: the read loop lives as long as
-        the connection, and with it every local of its frame.
-        """
-        hello = await self._receive_hello()
+    def _no_hello(self) -> None:
+        self.hello_timer = None
+        if self.conn is None and not self.closed and self.task is None:
+            self._refuse(ErrorCode.UNAUTHORIZED, "send hello first (within "
+                         f"{self.settings.hello_timeout:g} s)", CloseCode.UNAUTHORIZED)
+
+    async def _start(self, data: str | bytes) -> None:
+        """Hello, authentication, `welcome` and the rooms (or a refusal and a close)."""
+        if self.hello_timer is not None:
+            self.hello_timer.cancel()
+            self.hello_timer = None
+        hello = self._hello(data)
         if hello is None:
-            return False
+            return
         user = await self._authenticate(hello)
-        if user is None:
-            return False
+        if user is None or self.gone:
+            return
         if self.hub.user_connection_count(user.id) >= self.settings.max_user_connections:
             # `rate_limited` carries `retry_after` and is followed by 4008 (docs/protocol.md §4.1); a place
             # frees when one of the user's connections closes, a silent one within two heartbeats.
-            await self._refuse(
+            self._refuse(
                 ErrorCode.RATE_LIMITED, "too many connections for this user", CloseCode.FLOODING, hello.ref,
                 retry_after=int(self.settings.heartbeat * 1000),
             )
-            return False
+            return
         conn = Connection(
-            ws=self.ws,
             transport=self.transport,
             user=user,
             token_hash=hash_token(hello.token),
@@ -145,14 +254,20 @@ class _Session:
         )
         self.conn = conn
         logs.bind(session=conn.session, user=user.id)
+        self.context = contextvars.copy_context()
         self.hub.register(conn)
         try:
             async with self.app[keys.DB].read() as db:
                 states = await room_store.states_for_user(db, user.id)
         except StorageUnavailable:
-            await self._refuse(ErrorCode.UNAVAILABLE, "storage is unavailable; retry shortly",
-                               CloseCode.GOING_AWAY, hello.ref)
-            return False
+            self.hub.unregister(conn)
+            self.conn = None
+            self._refuse(ErrorCode.UNAVAILABLE, "storage is unavailable; retry shortly", CloseCode.GOING_AWAY,
+                         hello.ref)
+            conn.finish()
+            return
+        if self.gone:
+            return
         conn.send(
             frames.Welcome(
                 user=user_frame(user),
@@ -178,34 +293,17 @@ class _Session:
         except StorageUnavailable:
             conn.send(frames.Error(code=ErrorCode.UNAVAILABLE, message="storage is unavailable; reconnect shortly"))
             conn.close(CloseCode.GOING_AWAY, "storage unavailable")
-        return True
 
-    async def _receive_hello(self) -> frames.Hello | None:
+    def _hello(self, data: str | bytes) -> frames.Hello | None:
         try:
-            async with asyncio.timeout(self.settings.hello_timeout):
-                while True:
-                    msg = await self.ws.receive()
-                    if msg.type == WSMsgType.PING:
-                        await self.ws.pong(msg.data)
-                        continue
-                    if msg.type in (WSMsgType.PONG,):
-                        continue
-                    break
-        except asyncio.TimeoutError:
-            await self._refuse(ErrorCode.UNAUTHORIZED, "send hello first (within "
-                               f"{self.settings.hello_timeout:g} s)", CloseCode.UNAUTHORIZED)
-            return None
-        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            return None
-        try:
-            frame = self._decode(msg.data)
+            frame = self._decode(data)
         except FrameError as exc:
-            await self._refuse(ErrorCode.UNAUTHORIZED, f"the first frame must be a valid hello ({exc.message})",
-                               CloseCode.UNAUTHORIZED, exc.ref)
+            self._refuse(ErrorCode.UNAUTHORIZED, f"the first frame must be a valid hello ({exc.message})",
+                         CloseCode.UNAUTHORIZED, exc.ref)
             return None
         if not isinstance(frame, frames.Hello):
-            await self._refuse(ErrorCode.UNAUTHORIZED, "the first frame must be hello", CloseCode.UNAUTHORIZED,
-                               getattr(frame, "ref", None))
+            self._refuse(ErrorCode.UNAUTHORIZED, "the first frame must be hello", CloseCode.UNAUTHORIZED,
+                         getattr(frame, "ref", None))
             return None
         return frame
 
@@ -213,36 +311,36 @@ class _Session:
         try:
             user = await self.accounts.authenticate(hello.token)
         except StorageUnavailable:
-            await self._refuse(ErrorCode.UNAVAILABLE, "storage is unavailable; retry shortly",
+            self._refuse(ErrorCode.UNAVAILABLE, "storage is unavailable; retry shortly",
                                CloseCode.GOING_AWAY, hello.ref)
             return None
         if user is None:
-            await self._refuse(ErrorCode.UNAUTHORIZED, "invalid or revoked token", CloseCode.UNAUTHORIZED, hello.ref)
+            self._refuse(ErrorCode.UNAUTHORIZED, "invalid or revoked token", CloseCode.UNAUTHORIZED, hello.ref)
             return None
         return user
 
-    async def _refuse(
+    def _refuse(
         self, code: ErrorCode, message: str, close_code: int, ref=None, retry_after: int | None = None
     ) -> None:
         """Answer with an error, then close (before the connection is registered)."""
         self.metrics.errors.labels(code).inc()
-        try:
-            await self._send_direct(frames.Error(code=code, message=message, ref=ref, retry_after=retry_after))
-            await self.ws.close(code=close_code, message=message.encode()[:120])
-        except (ConnectionError, RuntimeError):
-            pass
+        if self.closed or self.gone:
+            return
+        error = frames.Error(code=code, message=message, ref=ref, retry_after=retry_after)
+        self.transport.write(wsframe.data_frame(self.codec.encode(error), self.codec.binary))
+        self._close_unregistered(close_code, message)
 
-    async def _send_direct(self, frame: Any) -> None:
-        data = self.codec.encode(frame)
-        if self.codec.binary:
-            await self.ws.send_bytes(data)
-        else:
-            await self.ws.send_str(data.decode())
+    def _close_unregistered(self, code: int, reason: str) -> None:
+        """Our close frame; the peer's answer ends TCP (`FrameReader`), a silent peer is cut after the grace."""
+        self.closed = True
+        self.inbox = None
+        if not self.transport.is_closing():
+            self.transport.write(wsframe.close_frame(code, reason))
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, self._cut)
 
-    def close(self) -> None:
-        if self.conn is not None:
-            self.hub.unregister(self.conn)
-            self.conn.finish()
+    def _cut(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.abort()
 
     # ------------------------------------------------------------------ frames
 
@@ -250,27 +348,6 @@ class _Session:
         if isinstance(data, str) and self.codec.binary:
             raise FrameError(ErrorCode.BAD_FRAME, "this connection speaks msgpack: send binary frames")
         return self.codec.decode(data)
-
-    async def read_loop(self) -> None:
-        """Answer frames until the peer closes; after the server closed, only wait for the peer's close."""
-        conn = self.conn
-        ws = self.ws
-        while True:
-            msg = await ws.receive()
-            conn.last_seen = time.monotonic()
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                if conn.accepting:  # after the server decided to close, frames are not taken
-                    await self._on_frame(msg.data)
-            elif msg.type == WSMsgType.PING:
-                await ws.pong(msg.data)
-            elif msg.type == WSMsgType.PONG:
-                continue
-            elif msg.type == WSMsgType.ERROR:
-                reason = "frame_too_large" if ws.close_code == CloseCode.TOO_BIG else "protocol_error"
-                self.metrics.closes.labels(reason).inc()
-                return
-            else:  # CLOSE, CLOSING, CLOSED
-                return
 
     async def _on_frame(self, data: str | bytes) -> None:
         conn = self.conn

@@ -20,7 +20,8 @@ to CPU 1. Targets:
 Scenarios (`--quick` shrinks them):
 - `fanout`: 1 room x 1,000 members, 1 sender, stepped rates;
 - `rooms`: 2,000 connections in 200 rooms of 10, each sending 1 msg/s;
-- `idle`: 10,000 connections: server RSS per connection;
+- `idle`: 10,000 connections (1,000 users x 10) in 100 rooms: server RSS per connection;
+- `idle-users`: 5,000 distinct users, one connection each, each in 3 of 100 rooms;
 - `ingest`: acked, stored messages a second from 100 senders (each alone in
   a room), SQLite and PostgreSQL.
 
@@ -66,6 +67,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "rooms": dict(members=2000, rooms=200, senders=2000, rates=[1.0], duration=20.0, warmup=2.0, drain=10.0),
     "idle": dict(members=10000, rooms=100, senders=0, rates=[], duration=3.0, warmup=0.0, conns_per_user=10,
                  settle=3.0),
+    "idle-users": dict(members=5000, rooms=100, senders=0, rates=[], duration=3.0, warmup=0.0, conns_per_user=1,
+                       rooms_per_user=3, settle=3.0),
     "ingest": dict(members=100, rooms=100, senders=100, rates=[50.0, 100.0, 150.0, 200.0], duration=8.0,
                    warmup=2.0, drain=20.0),
 }
@@ -74,12 +77,15 @@ QUICK: dict[str, dict[str, Any]] = {
     "rooms": dict(members=200, rooms=20, senders=200, rates=[1.0], duration=3.0, warmup=0.5, drain=5.0),
     "idle": dict(members=500, rooms=10, senders=0, rates=[], duration=1.0, warmup=0.0, conns_per_user=5,
                  settle=1.0),
+    "idle-users": dict(members=300, rooms=10, senders=0, rates=[], duration=1.0, warmup=0.0, conns_per_user=1,
+                       rooms_per_user=3, settle=1.0),
     "ingest": dict(members=20, rooms=20, senders=20, rates=[20.0, 50.0], duration=2.0, warmup=0.5, drain=5.0),
 }
 TARGETS = {
     "fanout": ["ours", "bare", "aiohttp", "socketio", "node"],
     "rooms": ["ours", "bare", "aiohttp", "socketio", "node"],
     "idle": ["ours", "bare", "aiohttp", "socketio", "node"],
+    "idle-users": ["ours", "bare", "aiohttp", "socketio", "node"],
     "ingest": ["ours", "ours-pg"],
 }
 LOADTEST_TARGET = {"ours": "chat", "ours-pg": "chat", "bare": "bare", "aiohttp": "bare", "socketio": "socketio",
@@ -312,21 +318,24 @@ def tables(results: list[dict[str, Any]]) -> list[tuple[str, list[str], list[lis
                      "dup+order", "generator CPU", "CPU wait srv/gen"], rows))
         ours = by.get(("fanout", "ours"))
         if ours:
+            others = [t for t in ("bare", "aiohttp", "socketio", "node") if ("fanout", t) in by]
+            header = ["msgs/s", "ours µs", "ours p99 ms", "ours lost"]
+            for t in others:
+                header += [f"{t} µs", f"ours/{t}", f"{t} p99 ms"]
             rows = []
-            for other in ("bare", "aiohttp", "socketio", "node"):
-                o = by.get(("fanout", other))
-                if not o:
-                    continue
-                theirs = {s["offered_msgs_per_s"]: s for s in o["steps"]}
-                for s in ours["steps"]:
-                    t = theirs.get(s["offered_msgs_per_s"])
-                    if t and s["server_cpu_us_per_delivery"] and t["server_cpu_us_per_delivery"]:
-                        rows.append([f"ours / {other}", _fmt(s["offered_msgs_per_s"], "g"),
-                                     _fmt(s["server_cpu_us_per_delivery"], ".2f"),
-                                     _fmt(t["server_cpu_us_per_delivery"], ".2f"),
-                                     f"{s['server_cpu_us_per_delivery'] / t['server_cpu_us_per_delivery']:.2f}x"])
-            out.append(("fanout: server CPU per delivery, ours against the others at the same rate",
-                        ["ratio", "msgs/s", "ours µs", "theirs µs", "ratio"], rows))
+            for s in ours["steps"]:
+                rate = s["offered_msgs_per_s"]
+                mine = s["server_cpu_us_per_delivery"]
+                row = [_fmt(rate, "g"), _fmt(mine, ".2f"), _fmt((s["latency_ms"] or {}).get("p99"), ".1f"),
+                       _fmt(s["lost"])]
+                for t in others:
+                    theirs = next((x for x in by[("fanout", t)]["steps"] if x["offered_msgs_per_s"] == rate), None)
+                    cpu = theirs and theirs["server_cpu_us_per_delivery"]
+                    row += [_fmt(cpu, ".2f"), f"{mine / cpu:.2f}x" if mine and cpu else "-",
+                            _fmt(theirs and (theirs["latency_ms"] or {}).get("p99"), ".1f")]
+                rows.append(row)
+            out.append(("fanout: server CPU per delivery at the same rate, ours against each reference "
+                        "(bare = picows)", header, rows))
             rows = []
             for r in fan:
                 b = best_sustained(r, 100.0)
@@ -358,14 +367,16 @@ def tables(results: list[dict[str, Any]]) -> list[tuple[str, list[str], list[lis
                              _wait(s)])
         out.append((title, ["server", "msgs/s", "acked/s", "acked/sent", "deliveries/s", "CPU µs/delivery",
                             "ack p99 ms", "p99 ms", "lost", "generator CPU", "CPU wait srv/gen"], rows))
-    idle = [r for r in results if r["bench"]["scenario"] == "idle"]
+    idle = [r for r in results if r["bench"]["scenario"] in ("idle", "idle-users")]
     if idle:
-        rows = [[r["bench"]["target"], f"{r['members']:,}",
+        rows = [[r["bench"]["target"],
+                 f"{r['members']:,} conns, {r['members'] // r['conns_per_user']:,} users x "
+                 f"{r.get('rooms_per_user', 1)} of {r['rooms']} rooms",
                  _fmt(r["server"]["rss_before_connect"] and r["server"]["rss_before_connect"] / 2**20, ",.0f"),
                  _fmt(r["server"]["rss_connected"] and r["server"]["rss_connected"] / 2**20, ",.0f"),
                  _fmt(r["server"]["rss_per_connection"] and r["server"]["rss_per_connection"] / 1024, ".1f")]
                 for r in idle]
-        out.append((f"idle: {idle[0]['members']:,} connections", ["server", "connections", "RSS before MiB",
+        out.append(("idle: server RSS per connection", ["server", "shape", "RSS before MiB",
                                                                   "RSS connected MiB", "KiB per connection"], rows))
     return out
 
@@ -463,6 +474,10 @@ def plot(results: list[dict[str, Any]], path: str) -> None:
 
 async def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     sizes = QUICK if args.quick else SCENARIOS
+    if args.rates:
+        sizes = {**sizes, "fanout": {**sizes["fanout"], "rates": [float(r) for r in args.rates.split(",")]}}
+    if args.members:
+        sizes = {**sizes, "fanout": {**sizes["fanout"], "members": args.members}}
     scenarios = list(SCENARIOS) if args.scenario == "all" else args.scenario.split(",")
     results: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -511,6 +526,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="fanout, rooms, idle, ingest, a comma-separated list, or all (default)")
     parser.add_argument("--targets", help="comma-separated subset of ours, ours-pg, bare, aiohttp, socketio, node")
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds per step")
+    parser.add_argument("--rates", help="fanout only: comma-separated msgs/s steps instead of the default "
+                        f"{','.join(map(str, FANOUT_RATES))}")
+    parser.add_argument("--members", type=int, help="fanout only: room size instead of 1,000 (a small room "
+                        "separates the cost per message from the cost per delivery)")
     parser.add_argument("--json", default=str(ROOT / "bench-results" / "bench-fanout.json"))
     parser.add_argument("--markdown", help="also write the tables as Markdown here")
     parser.add_argument("--plot", help="write the comparison PNG here (needs matplotlib)")

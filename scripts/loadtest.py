@@ -107,6 +107,10 @@ class Plan:
     server_pids: list[int] = field(default_factory=list)
     accounts: str = "bots"
     conns_per_user: int = 1
+    # Rooms each user is a member of: its own room (where it sends) and the next ones. More than one
+    # only without senders (the idle shape "5,000 users each in 3 rooms"): a connection then hears
+    # several rooms, which the per-connection seq check of a sending run does not expect.
+    rooms_per_user: int = 1
     setup_concurrency: int = 16
     connect_concurrency: int = 64
 
@@ -131,6 +135,8 @@ class Plan:
             raise ValueError("need 0 <= senders <= members")
         if self.conns_per_user < 1:
             raise ValueError("conns_per_user >= 1")
+        if not 1 <= self.rooms_per_user <= self.rooms or (self.rooms_per_user > 1 and self.senders):
+            raise ValueError("need 1 <= rooms_per_user <= rooms, and no senders when above 1")
         if self.accounts not in ("bots", "users"):
             raise ValueError("accounts: bots or users")
 
@@ -236,6 +242,8 @@ class _Conn(asyncio.Protocol):
         self.last_seq = 0
         self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
         self.opcode = 2 if self.binary else 1
+        self.extra_rooms: list[str] = []  # rooms joined besides `room_id` (reference servers: by name)
+        self.joins_owed = 0
 
     # -- asyncio.Protocol
 
@@ -418,12 +426,16 @@ class _BareConn(_ChatConn):
         super().__init__(*args, token="", **kwargs)
 
     def opened(self) -> None:
-        self.write(self.encode({"op": "join", "room": self.room_id, "ref": -1}))
+        for room in [self.room_id, *self.extra_rooms]:
+            self.write(self.encode({"op": "join", "room": room, "ref": -1}))
+            self.joins_owed += 1
 
     def on_payload(self, payload: bytes, now: int) -> None:
         m = self.decode(payload)
         if m.op == "ok" and not self.ready.done():
-            self.ready.set_result(None)
+            self.joins_owed -= 1
+            if not self.joins_owed:
+                self.ready.set_result(None)
         else:
             _ChatConn.on_payload(self, payload, now)
 
@@ -461,13 +473,16 @@ class _SocketIOConn(_Conn):
                 ack_id = int(payload[2:i])
                 (m,) = _sio_ack(payload[i:])
                 if ack_id == 0:
-                    if not self.ready.done():
+                    self.joins_owed -= 1
+                    if not self.ready.done() and not self.joins_owed:
                         self.ready.set_result(None)
                 else:
                     self._replied(ack_id - 1, m.op != "error", m.code, m.dup, now)
                 return
             if packet == b"0":
-                self.write(b"420" + _json_out(["join", self.room_id]))
+                for room in [self.room_id, *self.extra_rooms]:
+                    self.write(b"420" + _json_out(["join", room]))
+                    self.joins_owed += 1
                 return
             if packet == b"4":
                 self._fail(f"socket.io connect error: {payload[2:].decode(errors='replace')}")
@@ -609,6 +624,11 @@ class LoadTest:
             depth += 1
         return rooms, senders
 
+    def rooms_of_user(self, user: int) -> list[int]:
+        """Room indexes of a user: its own (`layout`) and the `rooms_per_user - 1` after it."""
+        p = self.plan
+        return [(user % p.rooms + j) % p.rooms for j in range(p.rooms_per_user)]
+
     # -- setup
 
     async def setup_chat(self) -> tuple[list[str], list[str]]:
@@ -640,7 +660,8 @@ class LoadTest:
             )
             room_ids = [r["id"] for r in rooms]
             await asyncio.gather(
-                *(bounded(owner.add_member(room_ids[u % p.rooms], uid)) for u, (uid, _) in enumerate(made))
+                *(bounded(owner.add_member(room_ids[k], uid)) for u, (uid, _) in enumerate(made)
+                  for k in self.rooms_of_user(u))
             )
         return room_ids, [token for _, token in made]
 
@@ -660,6 +681,7 @@ class LoadTest:
         else:
             path = "/socket.io/?EIO=4&transport=websocket"
             conn = _SocketIOConn(self.stats, _handshake(host, port, path, None), **common)
+        conn.extra_rooms = [room_ids[k] for k in self.rooms_of_user(i // p.conns_per_user)[1:]]
         return conn, host, port
 
     async def connect_all(self, room_of: list[int], room_ids: list[str], tokens: list[str]) -> None:
@@ -842,6 +864,7 @@ class LoadTest:
                 "rooms": p.rooms,
                 "senders": p.senders,
                 "conns_per_user": p.conns_per_user,
+                "rooms_per_user": p.rooms_per_user,
                 "size": p.size,
                 "duration": p.duration,
                 "setup_seconds": round(t1 - t0, 3),
@@ -1049,6 +1072,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, argparse.Namespace]
                         help="server pid for CPU per delivery and RSS (repeat for several)")
     parser.add_argument("--accounts", choices=("bots", "users"), default="bots")
     parser.add_argument("--conns-per-user", type=int, default=1)
+    parser.add_argument("--rooms-per-user", type=int, default=1,
+                        help="rooms each user is in (above 1 only with --senders 0: an idle shape)")
     parser.add_argument("--setup-concurrency", type=int, default=16)
     parser.add_argument("--connect-concurrency", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds (smoke test)")
@@ -1064,7 +1089,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Plan, argparse.Namespace]
     else:
         plan = Plan(urls=args.url, members=args.members, rooms=args.rooms, senders=args.senders,
                     rates=rates or [10.0], duration=args.duration, warmup=args.warmup, size=args.size,
-                    drain=args.drain, conns_per_user=args.conns_per_user, **values)
+                    drain=args.drain, conns_per_user=args.conns_per_user,
+                    rooms_per_user=args.rooms_per_user, **values)
     return plan, args
 
 

@@ -165,3 +165,35 @@ async def test_a_member_dropping_costs_the_others_nothing(script):
             seqs.append(json.loads((await listener.receive(timeout=10)).data)["seq"])
         assert seqs == list(range(1, 201))
         assert not sender.closed
+
+
+def test_users_in_several_rooms_is_an_idle_shape_only():
+    with pytest.raises(ValueError):
+        Plan(urls=["http://x:1"], members=10, rooms=5, senders=1, rooms_per_user=2).validate()
+    with pytest.raises(ValueError):
+        Plan(urls=["http://x:1"], members=10, rooms=2, senders=0, rooms_per_user=3).validate()
+
+
+async def test_idle_users_each_hear_several_rooms(server):
+    """The idle shape "5,000 users each in 3 rooms", small: every connection is attached to three rooms."""
+    from chatserver import keys
+
+    from tests.chatserver.conftest import eventually
+
+    hub = server.app[keys.HUB]
+    plan = Plan(urls=[server.url], members=12, rooms=4, senders=0, rates=[], duration=3.0, warmup=0.0,
+                conns_per_user=1, rooms_per_user=3, settle=0.2, server_pids=[os.getpid()])
+    run = asyncio.create_task(run_loadtest(plan))
+    await eventually(lambda: hub.connection_count == 12 and all(len(c.rooms) == 3 for c in hub.connections()))
+    result = await run
+    assert result["rooms_per_user"] == 3 and result["totals"]["closes"] == {} and result["totals"]["errors"] == {}
+    assert result["server"]["rss_per_connection"] is not None
+
+
+@pytest.mark.parametrize("script", REFERENCE_SERVERS)
+async def test_the_reference_broadcasts_take_users_in_several_rooms(script):
+    async with reference_server(script) as (server, port):
+        plan = Plan(urls=[f"http://127.0.0.1:{port}"], target="bare", members=9, rooms=3, senders=0, rates=[],
+                    duration=0.5, warmup=0.0, rooms_per_user=3, settle=0.1, server_pids=[server.pid])
+        result = await run_loadtest(plan)  # each connection is ready once all three joins are answered
+        assert result["totals"]["closes"] == {} and result["totals"]["errors"] == {}
