@@ -69,7 +69,7 @@ class _Room:
     __slots__ = ("id", "json", "msgpack", "catching", "out_json", "out_msgpack", "marked", "flusher", "next_seq",
                  "held", "gap_timer", "idle_timer", "policy")
 
-    def __init__(self, room_id: str, next_seq: int, flusher: Flusher, policy: RoomPolicy):
+    def __init__(self, room_id: str, next_seq: int, flusher: Flusher, policy: RoomPolicy | None = None):
         self.id = room_id
         self.json: set[Connection] = set()
         self.msgpack: set[Connection] = set()
@@ -79,7 +79,7 @@ class _Room:
         self.marked = False  # queued on the flusher for this turn
         self.flusher = flusher
         self.next_seq = next_seq
-        self.policy = policy
+        self.policy = policy or RoomPolicy(RoomPolicyState.NONE)
         self.held: dict[int, Message] = {}
         self.gap_timer: asyncio.TimerHandle | None = None
         self.idle_timer: asyncio.TimerHandle | None = None
