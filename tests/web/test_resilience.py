@@ -134,6 +134,22 @@ async def test_server_closes_the_connection_and_the_page_resumes(web, server, pe
     await page.wait_for_selector(".form-note >> text=Your session has ended. Please sign in again.")
 
 
+async def test_a_4001_with_a_good_token_reconnects_instead_of_signing_out(web, server, person, make_room):
+    """A 4001 also closes a socket whose hello came too late (a page frozen in the back/forward
+    cache right after its socket opened): the page checks its token, and while it is good it
+    reconnects and resumes, signed in. (Its revoked-token twin is in the test above.)"""
+    alice, bob, room, page, seqs = await open_room(web, person, make_room, messages=1)
+    hub = server.app[keys.HUB]
+    (conn,) = hub.user_connections(alice.user["id"])
+    conn.close(CloseCode.UNAUTHORIZED, "test: no hello in time")
+    sent = await post_messages(bob, room["id"], ["after the 4001"])
+    await wait_for_text(page, "#messages .msg-text", "after the 4001")
+    await page.wait_for_selector("body[data-socket=open]", state="attached")
+    assert_unbroken(await rendered_seqs(page), sent[-1])
+    assert await page.locator(".auth-form").count() == 0
+    assert hub.user_connections(alice.user["id"]) != [conn]  # a new session, not the old one
+
+
 async def test_rate_limited_sends_wait_and_go_once(web, person, make_room):
     alice, bob, room, page, seqs = await open_room(web, person, make_room)
     texts = [f"quick {i}" for i in range(1, 9)]

@@ -40,7 +40,12 @@ function showAuth(message) {
 function signedIn(token, user, verify) {
   const api = new Api({ token, onUnauthorized: () => signOut(true) });
   const chat = new Chat({ api, me: user, token });
-  chat.socket.addEventListener("unauthorized", () => signOut(true));
+  chat.socket.addEventListener("unauthorized", () => {
+    // Only a token the server refuses ends the session (a 401 here signs out through
+    // onUnauthorized): a 4001 can also close a socket whose hello came too late.
+    const carryOn = () => session && session.chat === chat && chat.socket.resumeAfterRefusal();
+    api.get("/api/me").then(carryOn, carryOn);
+  });
   const shell = new Shell(root, { api, chat, signOut: () => signOut(false) });
   session = { api, chat, shell };
   shell.start();

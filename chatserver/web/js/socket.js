@@ -5,8 +5,9 @@
 //
 // Events (EventTarget): "state" (detail: {state, retryAt}), "welcome"
 // (detail: the welcome frame), "frame" (detail: any other server frame that
-// is not a reply), "unauthorized" (the token was refused or revoked: the
-// session is over).
+// is not a reply), "unauthorized" (closed with 4001: the token was refused or
+// revoked, or the hello came too late; the owner ends the session or calls
+// `resumeAfterRefusal()`).
 
 export const SUBPROTOCOL = "chat.v1.json";
 const BACKOFF_BASE = 500; // ms; doubles per failed attempt ...
@@ -151,6 +152,15 @@ export class ChatSocket extends EventTarget {
       this.dispatchEvent(new CustomEvent("unauthorized", { detail: { reason } }));
       return;
     }
+    this.scheduleReconnect();
+  }
+
+  /** The owner checked the token after an "unauthorized" and found it good: connect again.
+   *  (A 4001 also follows a hello the server did not get in time, e.g. from a page that was
+   *  frozen in the back/forward cache right after its socket opened.) */
+  resumeAfterRefusal() {
+    if (!this.stopped || this.state !== "closed") return;
+    this.stopped = false;
     this.scheduleReconnect();
   }
 
