@@ -171,3 +171,19 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_sep(
             "!", f"PostgreSQL variants SKIPPED: not reachable at {PG_SHOWN}: {_pg_unreachable}", red=True
         )
+
+
+@pytest.fixture
+async def alice(make_user):
+    return await make_user("alice")
+
+
+@pytest.fixture
+async def bob(make_user):
+    return await make_user("bob")
+
+
+@pytest.fixture
+async def room(make_room, alice, bob):
+    """A room of alice (owner) and bob."""
+    return await make_room(alice, bob)

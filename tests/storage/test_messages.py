@@ -32,21 +32,6 @@ async def _seqs(db, room_id):
         return [m.seq for m in await messages.between(conn, room_id, 0, 10**9)]
 
 
-@pytest.fixture
-async def alice(make_user):
-    return await make_user("alice")
-
-
-@pytest.fixture
-async def bob(make_user):
-    return await make_user("bob")
-
-
-@pytest.fixture
-async def room(make_room, alice, bob):
-    return await make_room(alice, bob)
-
-
 async def test_a_batch_gets_consecutive_seqs_in_input_order(db, room, alice, bob):
     before = now_ms()
     results = await _append(db, [NewMessage(room.id, [alice, bob][n % 2], f"m{n}", cid=f"c{n}") for n in range(5)])

@@ -19,23 +19,8 @@ async def _history(db, room_id, viewer, **paging):
 
 
 @pytest.fixture
-async def alice(make_user):
-    return await make_user("alice")
-
-
-@pytest.fixture
-async def bob(make_user):
-    return await make_user("bob")
-
-
-@pytest.fixture
 async def carol(make_user):
     return await make_user("carol")
-
-
-@pytest.fixture
-async def room(make_room, alice, bob):
-    return await make_room(alice, bob)
 
 
 async def test_an_edit_is_an_entry_and_history_shows_the_current_text(db, room, alice, send_message):
