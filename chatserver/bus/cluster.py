@@ -43,7 +43,6 @@ import contextlib
 import logging
 import random
 import zlib
-from collections import deque
 from urllib.parse import urlsplit
 
 import msgspec
@@ -58,8 +57,8 @@ from .base import BusHandler
 from .events import ControlEvent, MembershipChanged, Notified, ReadMoved, Revoked, RoomEvent
 from .presence import ERRORS as _ERRORS
 from .presence import RedisPresence
-from .redis import (BACKOFF_CAP, BACKOFF_START, OUTBOX_LIMIT, PUBLISH_BATCH, ROOM_PREFIX, SUBSCRIBE_WAIT, _Envelope,
-                    _text)
+from .outbox import Outbox
+from .redis import BACKOFF_CAP, BACKOFF_START, ROOM_PREFIX, SUBSCRIBE_WAIT, _Envelope, _text
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +130,10 @@ class ClusterBus:
         self._publishers: dict[str, Redis] = {}  # one command connection per master, for publishing
         self._rooms: set[str] = set()
         self._confirmations: dict[str, asyncio.Future] = {}
-        self._outbox: deque[tuple] = deque(maxlen=OUTBOX_LIMIT)
-        self._outbox_ready = asyncio.Event()
+        self._outbox = Outbox()
         self._repair = asyncio.Event()
         self._lost = False  # events may have been missed since the last full subscription
-        self._presence = RedisPresence(node_id, presence_ttl, self._queue)
+        self._presence = RedisPresence(node_id, presence_ttl, self._outbox.put)
         self._tasks: list[asyncio.Task] = []
         self._connected_once = asyncio.Event()
         self._closing = False
@@ -358,28 +356,20 @@ class ClusterBus:
     def publish_room(self, room_id: str, event: RoomEvent) -> None:
         if self._handler is not None and room_id in self._rooms:
             self._handler.on_room_event(room_id, event)
-        self._queue("SPUBLISH", ROOM_PREFIX + room_id, self._encode(_Envelope(self._node, event)))
+        self._outbox.put("SPUBLISH", ROOM_PREFIX + room_id, self._encode(_Envelope(self._node, event)))
 
     def publish_control(self, event: ControlEvent) -> None:
         if self._handler is not None:
             self._handler.on_control_event(event)
-        self._queue("SPUBLISH", control_channel(event), self._encode(_Envelope(self._node, event)))
-
-    def _queue(self, *command) -> None:
-        self._outbox.append(command)
-        self._outbox_ready.set()
+        self._outbox.put("SPUBLISH", control_channel(event), self._encode(_Envelope(self._node, event)))
 
     async def _publish_forever(self) -> None:
-        while not self._closing:
-            await self._outbox_ready.wait()
-            self._outbox_ready.clear()
-            while self._outbox:
-                batch = [self._outbox.popleft() for _ in range(min(PUBLISH_BATCH, len(self._outbox)))]
-                try:
-                    await self._send(batch)
-                except Exception as exc:  # the publisher must outlive any failure
-                    log.warning("cluster bus dropped up to %d commands: %r", len(batch), exc)
-                    await asyncio.sleep(0.2)
+        async for batch in self._outbox.batches(lambda: self._closing):
+            try:
+                await self._send(batch)
+            except Exception as exc:  # the publisher must outlive any failure
+                log.warning("cluster bus dropped up to %d commands: %r", len(batch), exc)
+                await asyncio.sleep(0.2)
 
     async def _send(self, batch: list[tuple], attempts: int = 3) -> None:
         """Each master gets its commands in one pipeline, in queue order (a channel keeps its order).

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
 
 import msgspec
 from redis.asyncio import Redis
@@ -29,6 +28,7 @@ from redis.exceptions import RedisError
 
 from .base import BusHandler
 from .events import BusEvent, ControlEvent, RoomEvent
+from .outbox import Outbox
 from .presence import RedisPresence
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ ROOM_PREFIX = "chat:room:"
 CONTROL = "chat:control"
 PRESENCE_TTL = 30  # default seconds a node's presence survives without a refresh (refreshed at a third)
 SUBSCRIBE_WAIT = 2.0  # seconds subscribe_room waits for Redis to confirm
-OUTBOX_LIMIT = 100_000  # queued commands while Redis is slow or down; oldest dropped past it
-PUBLISH_BATCH = 512
 # Reconnect waits are jittered up to 1.5 times the backoff: with this cap a node retries at least
 # every 3 s, so it is back within 5 s of Redis returning, however long Redis was away.
 BACKOFF_START, BACKOFF_CAP = 0.1, 2.0
@@ -64,9 +62,8 @@ class RedisBus:
         self._pubsub = None
         self._rooms: set[str] = set()
         self._confirmations: dict[str, asyncio.Future] = {}
-        self._outbox: deque[tuple] = deque(maxlen=OUTBOX_LIMIT)
-        self._outbox_ready = asyncio.Event()
-        self._presence = RedisPresence(node_id, presence_ttl, self._queue)
+        self._outbox = Outbox()
+        self._presence = RedisPresence(node_id, presence_ttl, self._outbox.put)
         self._tasks: list[asyncio.Task] = []
         self._connected_once = asyncio.Event()
         self._closing = False
@@ -202,32 +199,24 @@ class RedisBus:
     def publish_room(self, room_id: str, event: RoomEvent) -> None:
         if self._handler is not None and room_id in self._rooms:
             self._handler.on_room_event(room_id, event)
-        self._queue("PUBLISH", ROOM_PREFIX + room_id, self._encode(_Envelope(self._node, event)))
+        self._outbox.put("PUBLISH", ROOM_PREFIX + room_id, self._encode(_Envelope(self._node, event)))
 
     def publish_control(self, event: ControlEvent) -> None:
         if self._handler is not None:
             self._handler.on_control_event(event)
-        self._queue("PUBLISH", CONTROL, self._encode(_Envelope(self._node, event)))
-
-    def _queue(self, *command) -> None:
-        self._outbox.append(command)
-        self._outbox_ready.set()
+        self._outbox.put("PUBLISH", CONTROL, self._encode(_Envelope(self._node, event)))
 
     async def _publish_forever(self) -> None:
-        while not self._closing:
-            await self._outbox_ready.wait()
-            self._outbox_ready.clear()
-            while self._outbox:
-                batch = [self._outbox.popleft() for _ in range(min(PUBLISH_BATCH, len(self._outbox)))]
-                try:
+        async for batch in self._outbox.batches(lambda: self._closing):
+            try:
+                await self._send(batch)
+            except _ERRORS:
+                try:  # once more, on a fresh connection: a pooled one may predate a Redis restart
                     await self._send(batch)
-                except _ERRORS:
-                    try:  # once more, on a fresh connection: a pooled one may predate a Redis restart
-                        await self._send(batch)
-                    except _ERRORS as exc:
-                        # Dropped: storage has the messages, and peers catch up when the bus is back.
-                        log.warning("redis bus dropped %d commands: %s", len(batch), exc)
-                        await asyncio.sleep(0.5)
+                except _ERRORS as exc:
+                    # Dropped: storage has the messages, and peers catch up when the bus is back.
+                    log.warning("redis bus dropped %d commands: %s", len(batch), exc)
+                    await asyncio.sleep(0.5)
 
     async def _send(self, batch: list[tuple]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
