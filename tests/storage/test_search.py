@@ -3,10 +3,13 @@ and that the indexes follow inserts, edits, recalls and deletes."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from sqlalchemy import delete, update
 
-from storage import alumni, messages, rooms, search, timeline, users
+from storage import alumni, messages, pg_search, rooms, search, timeline, users
+from storage.db import MIGRATIONS_DIR
 from storage.models import Message as MessageRow, Room as RoomRow
 
 
@@ -170,6 +173,55 @@ async def test_records_best_match_first_with_filters(db, make_user):
         assert [r.item.id for r in await search.records(conn, q="北京大学")] == [exact.id, contains.id]
 
 
+async def test_record_pages_walk_every_rank_once_in_order(db, make_user):
+    """Ranked pages (PostgreSQL reads one rank at a time) through names, schools, classes and
+    descriptions, empty fields among them, in any case, for 2 characters or more: each record
+    once, in its rank, best rank first and newest first within one."""
+    owner = await make_user("owner")
+    ranks = {}
+    async with db.transaction() as conn:
+        for i in range(16):
+            rank = i % 4
+            fields = [
+                {"name": "AB"},  # the query itself
+                {"name": f"x ab {i}"},
+                {"name": f"n{i}", "school": "the aB school"} if i % 8 == 2 else {"name": f"n{i}", "class_name": "Ab"},
+                {"name": f"m{i}", "description": f"about Ab {i}"},
+            ][rank]
+            record = await alumni.create_record(conn, owner_id=owner.id, **{"school": "S", **fields})
+            ranks[record.id] = rank
+        await alumni.create_record(conn, owner_id=owner.id, name="other", school="S", description="a b")
+    for q in ("ab", "AB"):
+        async with db.read() as conn:
+            whole = await search.records(conn, q=q, limit=100)
+        assert {r.item.id: r.rank for r in whole} == ranks, q
+        assert [(r.rank, -r.created) for r in whole] == sorted((r.rank, -r.created) for r in whole), q
+        for limit in (1, 3):
+            seen, before = [], None
+            while True:
+                async with db.read() as conn:
+                    page = await search.records(conn, q=q, before=before, limit=limit)
+                seen += page
+                if len(page) < limit:
+                    break
+                before = search.parse_ranked_cursor(page[-1].cursor())
+            assert [r.item.id for r in seen] == [r.item.id for r in whole], (q, limit)
+
+
+async def test_index_messages_has_work_once_then_none(db, make_user, make_room, send_message):
+    """SQLite indexes the new rows; PostgreSQL merges the pending lists its GIN indexes put them
+    in (which the server's indexer does): the first call has something to do, the next nothing."""
+    alice = await make_user("alice")
+    room = await make_room(alice)
+    for i in range(30):
+        await send_message(room.id, alice, f"pending {i} promotion customer")
+    async with db.transaction() as conn:
+        assert await search.index_messages(conn, 1000) > 0
+    async with db.transaction() as conn:
+        assert await search.index_messages(conn, 1000) == 0
+    assert len(await _all_pages(db, "promotion cust", alice, limit=100)) == 30
+
+
 async def test_groups_only_open_and_approval(db, make_user, make_room):
     owner = await make_user("owner")
     open_ = await make_room(owner, name="Chess club", join_policy="open")
@@ -220,11 +272,29 @@ async def test_indexer_catches_up_and_a_reused_rowid_is_indexed(db, make_user, m
     assert await _texts(db, "reused 2", alice) == []
 
 
+@pytest.fixture
+def tiny_windows(monkeypatch):
+    """PostgreSQL reads each room's newest messages before it asks an index (storage/pg_search.py):
+    with windows of 4 rows in all (deeper ones of 24 at most), a few dozen messages take every path."""
+    monkeypatch.setattr(pg_search, "PROBE_ROWS", 4)
+    monkeypatch.setattr(pg_search, "WINDOW_ROWS", 24)
+
+
+async def _all_pages(db, q, member, limit=3, **kw) -> list[str]:
+    """Every hit of a search, following `next` cursors page by page."""
+    seen, cursor = [], None
+    while True:
+        async with db.read() as conn:
+            page = await search.messages(conn, q, member_id=member.id, before=cursor, limit=limit, **kw)
+        seen += [hit.text for hit in page]
+        if len(page) < limit:
+            return seen
+        cursor = page[-1].cursor
+
+
 async def test_recent_windows_then_the_index_give_exactly_the_newest(db, make_user, make_room, send_message,
-                                                                      monkeypatch):
-    """PostgreSQL reads each room's newest messages before it asks the index (search.RECENT):
-    with tiny windows, common and rare words across busy and quiet rooms page exactly."""
-    monkeypatch.setattr(search, "RECENT", 2)
+                                                                      tiny_windows):
+    """Common and rare words across busy and quiet rooms page exactly, whichever path finds them."""
     alice = await make_user("alice")
     busy, quiet = await make_room(alice), await make_room(alice)
     expected = []
@@ -234,12 +304,122 @@ async def test_recent_windows_then_the_index_give_exactly_the_newest(db, make_us
         await send_message(room.id, alice, body)
         expected.insert(0, body)
     for q, wanted in (("common", expected), ("rare", [t for t in expected if "rare" in t])):
-        seen, cursor = [], None
-        while True:
-            async with db.read() as conn:
-                page = await search.messages(conn, q, member_id=alice.id, before=cursor, limit=3)
-            seen += [hit.text for hit in page]
-            if len(page) < 3:
-                break
-            cursor = page[-1].cursor
-        assert seen == wanted, q
+        assert await _all_pages(db, q, alice) == wanted, q
+
+
+async def test_deep_pages_of_a_common_word_give_each_hit_once_in_order(db, make_user, make_room, send_message,
+                                                                        tiny_windows):
+    """Forty pages deep, a word in most messages of three interleaved rooms, and a phrase, a
+    fragment and two characters of it: every path pages to the end without a gap or a repeat."""
+    alice = await make_user("alice")
+    rooms_ = [await make_room(alice) for _ in range(3)]
+    texts = []
+    for i in range(120):
+        body = f"meeting notes {i}" if i % 4 else f"lunch {i}, then meeting notes"
+        await send_message(rooms_[i % 3].id, alice, body)
+        texts.insert(0, body)
+    for q in ("meeting", "meeting notes", "then meeting", "eting no", "no"):
+        wanted = [t for t in texts if q in t]
+        assert await _all_pages(db, q, alice) == wanted, q
+        assert await _all_pages(db, q, alice, room_id=rooms_[1].id) == [t for t in wanted if t in texts[1::3]], q
+
+
+async def test_phrases_and_words_find_what_contains_them(db, make_user, make_room, send_message, tiny_windows):
+    """The word index (PostgreSQL) may only narrow what a search reads: a phrase is still found
+    inside longer words, next to punctuation and other scripts, in any case, and in long texts."""
+    alice = await make_user("alice")
+    room = await make_room(alice)
+    long_word = "x" * 250 + "tail"
+    bodies = [
+        "Promotion Customer service",
+        "apromotion customers!",
+        "the promotion-customer link",
+        "5e971e6 is a number",
+        "北京customer care",
+        "customer北京 care",
+        "filler " * 300 + long_word + " end",  # a long text: its long word is indexed in pieces
+    ]
+    for body in bodies:
+        await send_message(room.id, alice, body)
+        await send_message(room.id, alice, "padding, so that windows do not hold everything")
+    cases = {
+        "promotion customer": [bodies[1], bodies[0]],
+        "PROMOTION CUSTOMER S": [bodies[0]],
+        "n-customer l": [bodies[2]],
+        "customer care": [bodies[4]],
+        "x 5e971e6 is": [],
+        "5e971e6 is": [bodies[3]],
+        "e971e6 is a": [bodies[3]],
+        "京customer c": [bodies[4]],
+        "customer北京 ca": [bodies[5]],
+        "filler " + "x" * 190: [bodies[6]],
+        "x" * 40 + "tail end": [bodies[6]],
+        "r " + long_word[:198]: [bodies[6]],
+    }
+    for q, wanted in cases.items():
+        assert await _all_pages(db, q, alice) == wanted, q
+
+
+async def test_random_substrings_are_found_exactly(db, make_user, make_room, send_message, tiny_windows):
+    """Texts of a few words, punctuation and Chinese; queries cut from them anywhere (and some
+    that match nothing): every search finds exactly the texts that contain the query."""
+    rng = random.Random(13)
+    words = ["alpha", "beta", "Gamma", "delta", "e5", "x2y", "同学", "北京"]
+    alice = await make_user("alice")
+    rooms_ = [await make_room(alice) for _ in range(2)]
+    texts = []
+    for i in range(40):
+        body = "".join(rng.choice(words) + rng.choice([" ", " ", ", ", "-", "!", "", "。"])
+                       for _ in range(rng.randint(1, 6)))
+        body = body.strip() or "alpha"
+        await send_message(rooms_[i % 2].id, alice, body, cid=f"c{i}")
+        texts.insert(0, body)
+    queries = set()
+    while len(queries) < 40:
+        body = rng.choice(texts)
+        start = rng.randrange(len(body))
+        q = body[start:start + rng.randint(2, 14)].strip()
+        if len(q) >= 2:
+            queries.add(q if rng.random() < 0.7 else q.upper())
+    queries |= {"alpha betax", "beta gamma delta e5x"}
+    for q in sorted(queries):
+        assert await _all_pages(db, q, alice, limit=4) == [t for t in texts if q.lower() in t.lower()], q
+
+
+def test_words_of_a_query_are_the_words_every_match_has():
+    assert pg_search.words_of("promotion customer") == [pg_search.Word("customer", False)]
+    assert pg_search.words_of("a Promotion Customer b") == [
+        pg_search.Word("promotion", True), pg_search.Word("customer", True), pg_search.Word("b", False)]
+    assert pg_search.words_of("#tag") == [pg_search.Word("tag", False)]
+    assert pg_search.words_of("x.y!") == [pg_search.Word("y", True)]
+    assert pg_search.words_of("北京 customer") == [pg_search.Word("customer", False)]
+    assert pg_search.words_of("北京customer care") == [pg_search.Word("care", False)]  # 京 might end a word
+    assert pg_search.words_of("meeting") == []
+    assert pg_search.words_of("a " + "b" * 250 + " c") == [pg_search.Word("b" * 200, False), pg_search.Word("c", False)]
+
+
+async def test_an_existing_database_is_upgraded_and_its_messages_found(db, make_user, make_room, send_message,
+                                                                       tiny_windows):
+    """Migration 0008 on a database that holds messages (down to 0007 and up again)."""
+    alice = await make_user("alice")
+    room = await make_room(alice)
+    for body in ("old promotion customer", "other words", "more words"):
+        await send_message(room.id, alice, body)
+    await _alembic(db, "downgrade", "0007")
+    await send_message(room.id, alice, "new promotion customers")
+    await db.migrate()
+    assert await _all_pages(db, "promotion customer", alice) == ["new promotion customers", "old promotion customer"]
+
+
+async def _alembic(db, command_name: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    def run(sync_conn) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = sync_conn
+        getattr(command, command_name)(config, revision)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)

@@ -1,0 +1,192 @@
+"""PostgreSQL: message search (docs/protocol.md §12.13), reading as few rows as it can.
+
+The rooms of a busy server interleave in time, so one room's messages lie on about
+as many heap pages as it has messages: every row a search reads costs a page visit,
+and an index that answers for all rooms (pg_trgm's) hands back every room's matches
+to be read and thrown away. So a search reads, cheapest first:
+
+1. **Windows.** Each of the caller's rooms, newest first, a few rows deep (the
+   primary key, backwards; `PROBE_ROWS` in all). The matches newer than the
+   newest window floor are complete (every room's rows after it were read); when
+   they fill the page, that is the page. The probe also says how common `q` is:
+   when a deeper window (`WINDOW_ROWS` in all at most) should fill the page, that
+   is read next.
+2. **The word index** (migration 0008), when `q` holds a word that every text
+   containing `q` has (`words_of`): its posting lists in the caller's rooms only.
+3. **The trigram index** (migration 0004), for 3 characters or more.
+4. Otherwise (2 characters, no word) the caller's rooms are read whole.
+
+A match is `strpos(lower(text), lower(q)) > 0`, what `ILIKE '%q%'` tests, but in
+a form the planner cannot send to the trigram index: given a window's rows and an
+ILIKE, it ran the whole trigram index once per room (seconds, where 20 ms was due).
+Windows assume that a room's `ts` grows with its `seq`, as one writer stores them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .search_sql import SEARCHABLE, SENDER, like_pattern
+
+PROBE_ROWS = 800  # rows the first window reads, all rooms together (~1.5 ms)
+WINDOW_ROWS = 10_000  # rows a deeper window reads at most, all rooms together (~15 ms)
+LONGEST_WORD = 200  # migration 0008 indexes a longer word of a long text by its first 200 characters
+SHORTEST_USEFUL = 3  # a shorter word (or word beginning) selects too much to be worth reading
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    text: str  # lower case
+    whole: bool  # a whole word of every text containing `q`; else the beginning of one
+
+
+_RUN = re.compile(r"[A-Za-z0-9]+")
+
+
+def words_of(q: str) -> list[Word]:
+    """The words of the word index (migration 0008) that every text containing `q` has, in
+    any case. The index splits a text at every character but ASCII letters and digits, so a
+    run of those in `q` that an ASCII character precedes begins a word of the text, and is
+    the whole word when an ASCII character follows it too. A run at the start of `q`, or next
+    to a character beyond ASCII (some lower-case to ASCII letters), may be part of a longer
+    word: it gives nothing, or only a beginning."""
+    found = []
+    for run in _RUN.finditer(q):
+        start, end = run.span()
+        if start == 0 or not _separates(q[start - 1]):
+            continue
+        word = run.group().lower()
+        whole = end < len(q) and _separates(q[end]) and len(word) <= LONGEST_WORD
+        found.append(Word(word[:LONGEST_WORD], whole))
+    return found
+
+
+def _separates(char: str) -> bool:
+    return char.isascii() and not char.isalnum()
+
+
+def words_query(rooms: list[str], words: list[Word]) -> str:
+    """The tsquery that finds `words` in any of `rooms` (lexemes `<room>:<word>`, migration 0008)."""
+    def lexeme(room: str, word: Word) -> str:
+        quoted = (room.replace(" ", "_") + ":" + word.text).replace("\\", "\\\\").replace("'", "''")
+        return f"'{quoted}'" + ("" if word.whole else ":*")
+
+    return " | ".join("(" + " & ".join(lexeme(room, word) for word in words) + ")" for room in rooms)
+
+
+async def messages(conn: AsyncConnection, q: str, member_id: str, room_id: str | None, keyset: dict | None,
+                   limit: int) -> list:
+    """The newest `limit` messages containing `q` (after the `keyset`) in the rooms `member_id`
+    is in (each statement reads the memberships as it runs), or in `room_id` alone; as rows of
+    `room_id, seq, id, ts, text` and the sender's `u_` columns."""
+    if room_id is not None:
+        rooms = [room_id]
+    else:
+        found = await conn.execute(text("SELECT room_id FROM memberships WHERE user_id = :me"), {"me": member_id})
+        rooms = [row.room_id for row in found]
+    if not rooms:
+        return []
+    shape = (room_id is not None, keyset is not None)
+    base = {"q": q, "rooms": rooms, "me": member_id, "limit": limit, **(keyset or {})}
+    window: int | None = max(1, PROBE_ROWS // len(rooms))
+    while window is not None:
+        rows = list(await conn.execute(_window_query(*shape), {**base, "window": window}))
+        read = rows[0]
+        bound = read.bound  # None: every room was read whole
+        complete = [row for row in rows if row.id is not None and (bound is None or row.ts > bound)]
+        if bound is None or len(complete) >= limit:
+            return complete[:limit]
+        window = _deeper_window(read, window, len(rooms), keyset, limit)
+    words = [word for word in words_of(q) if len(word.text) >= SHORTEST_USEFUL]
+    if words:
+        return list(await conn.execute(_index_query("words", *shape), {**base, "words": words_query(rooms, words)}))
+    if len(q) >= 3:
+        return list(await conn.execute(_index_query("trigrams", *shape), {**base, "pattern": like_pattern(q)}))
+    return list(await conn.execute(_whole_rooms_query(*shape), base))
+
+
+def _deeper_window(read, window: int, rooms: int, keyset: dict | None, limit: int) -> int | None:
+    """Rows per room the next window should read to fill the page, judging by the window just
+    `read` (how many of its rows matched, how many were newer than the cursor); None when `q`
+    was too rare there for a window within `WINDOW_ROWS` to fill it."""
+    if not read.hits:
+        return None
+    newer = read.newer
+    if keyset is not None and newer == read.seen and read.newest > read.oldest:
+        # The cursor is older than all that was read: guess how much more is newer, by time.
+        newer = read.seen * (read.newest - keyset["k_ts"]) / (read.newest - read.oldest)
+    wanted = math.ceil((newer + 2 * limit * read.seen / read.hits) / rooms)
+    most = WINDOW_ROWS // rooms
+    deeper = min(most, max(wanted, 2 * window))
+    return deeper if wanted <= most and deeper > window else None
+
+
+_CONTAINS = "strpos(lower(m.text), lower(CAST(:q AS TEXT))) > 0"
+_AFTER = "({p}ts, {p}room_id, {p}seq) < (CAST(:k_ts AS BIGINT), CAST(:k_room AS VARCHAR), CAST(:k_seq AS BIGINT))"
+_NEWEST_FIRST = "ORDER BY {p}ts DESC, {p}room_id DESC, {p}seq DESC LIMIT :limit"
+_HIT = "{p}room_id, {p}seq, {p}id, {p}ts, {p}text"
+
+
+def _rooms(one_room: bool) -> str:
+    """The rooms searched, read in the statement that reads their messages: a room left a moment
+    ago is never searched, nor one joined a moment ago missed."""
+    return ("SELECT unnest(CAST(:rooms AS VARCHAR[])) AS id" if one_room
+            else "SELECT ms.room_id AS id FROM memberships ms WHERE ms.user_id = :me")
+
+
+@functools.cache
+def _window_query(one_room: bool, keyset: bool):
+    """Each room's newest `:window` rows; of them, the matches after the cursor, newest first,
+    and on every row (also the one row when none matches): how many rows were read (`seen`),
+    matched (`hits`) and were not after the cursor (`newer`), their oldest and newest `ts`,
+    and `bound`, the newest floor of a room that has older rows than its window."""
+    after = _AFTER.format(p="w.") if keyset else "true"
+    return text(
+        f"WITH win AS MATERIALIZED (SELECT w.*, {after} AS after FROM ({_rooms(one_room)}) AS mine "
+        f"CROSS JOIN LATERAL (SELECT {_HIT.format(p='m.')}, m.sender_id, ({SEARCHABLE} AND {_CONTAINS}) AS hit "
+        "FROM messages m WHERE m.room_id = mine.id ORDER BY m.seq DESC LIMIT :window) AS w), "
+        "seen AS (SELECT count(*) AS seen, count(*) FILTER (WHERE hit) AS hits, count(*) FILTER (WHERE NOT after) "
+        "AS newer, min(ts) AS oldest, max(ts) AS newest FROM win), "
+        "floors AS (SELECT max(floor) AS bound FROM (SELECT min(ts) AS floor FROM win GROUP BY room_id "
+        "HAVING count(*) = :window) AS f) "
+        "SELECT seen.*, floors.bound, h.* FROM seen CROSS JOIN floors LEFT JOIN LATERAL ("
+        f"SELECT {_HIT.format(p='w.')}, {SENDER} FROM win w LEFT JOIN users u ON u.id = w.sender_id "
+        f"WHERE w.hit AND w.after {_NEWEST_FIRST.format(p='w.')}) AS h ON true"
+    )
+
+
+@functools.cache
+def _index_query(index: str, one_room: bool, keyset: bool):
+    """The matches in the caller's rooms, newest first, found by the word index (`words`) or
+    the trigram index (`trigrams`)."""
+    match = {
+        "words": f"search_words(m.room_id, m.text) @@ CAST(:words AS tsquery) AND {_CONTAINS}",
+        # `room_id = ANY` lets the planner narrow the trigram index's answer to the caller's rooms.
+        "trigrams": "m.text ILIKE :pattern ESCAPE '\\' AND m.room_id = ANY(CAST(:rooms AS VARCHAR[]))",
+    }[index]
+    after = " AND " + _AFTER.format(p="m.") if keyset else ""
+    # `room_id || ''` is no column of an index: the planner cannot read the rooms whole by the
+    # primary key, computing every row's words (it did: 130 ms where the word index took 3).
+    return text(  # senders joined to the page only: the planner may expect thousands of rows
+        f"SELECT h.*, {SENDER} FROM (SELECT {_HIT.format(p='m.')}, m.sender_id FROM messages m "
+        f"WHERE {match} AND (m.room_id || '') IN ({_rooms(one_room)}) AND {SEARCHABLE}{after} "
+        f"{_NEWEST_FIRST.format(p='m.')}) AS h LEFT JOIN users u ON u.id = h.sender_id " + _NEWEST_FIRST.format(p="h.")
+    )
+
+
+@functools.cache
+def _whole_rooms_query(one_room: bool, keyset: bool):
+    """Each room read newest first until it has a page of matches; those merged, newest first."""
+    after = " AND " + _AFTER.format(p="m.") if keyset else ""
+    return text(
+        f"SELECT h.*, {SENDER} FROM ({_rooms(one_room)}) AS mine CROSS JOIN LATERAL ("
+        f"SELECT {_HIT.format(p='m.')}, m.sender_id FROM messages m WHERE m.room_id = mine.id AND {SEARCHABLE} "
+        f"AND {_CONTAINS}{after} ORDER BY m.seq DESC LIMIT :limit) AS h LEFT JOIN users u ON u.id = h.sender_id "
+        + _NEWEST_FIRST.format(p="h.")
+    )
