@@ -1,13 +1,18 @@
-"""SQLite: index new messages for search just after they are stored, when the writer is idle.
+"""Index new messages for search just after they are stored, when the writer is idle.
 
-Trigram indexing a message costs more than storing it, and on SQLite one
-writer does all the storing: indexing inside the commit would take ingest
+SQLite: trigram indexing a message costs more than storing it, and on SQLite
+one writer does all the storing: indexing inside the commit would take ingest
 below its target. So the writer commits, and this task adds what it stored
 to the index while the writer has nothing to do (search reads the rows not
 yet indexed by scanning them: nothing is ever missing from a result). Under
 sustained load it still indexes a chunk each `interval` once the backlog
-passes `max_backlog`, so that scan stays short. PostgreSQL indexes in the
-commit (pg_trgm's GIN pending list makes that cheap): no task there.
+passes `max_backlog`, so that scan stays short.
+
+PostgreSQL indexes in the commit, into each GIN index's pending list; the
+insert that finds a list past 4 MB merges it into the index, and that commit
+of the writer waits for it. This task merges the lists instead: when the
+writer goes idle, and each `interval` while it is busy (searches read a
+pending list whole, so it is kept short too).
 """
 
 from __future__ import annotations
@@ -24,23 +29,23 @@ from .writer import MessageWriter
 log = logging.getLogger(__name__)
 
 CHUNK = 500  # messages a transaction: the writer waits for at most one chunk
-INTERVAL = 0.2  # seconds between looks while the writer is busy
+INTERVAL = 0.2  # seconds between looks while the writer is busy (SQLite)
+PG_INTERVAL = 0.25  # seconds between merges while the writer is busy (PostgreSQL)
 QUIET = 0.05  # seconds the writer must have been idle
 MAX_BACKLOG = 50_000  # messages not indexed before chunks go in even under load
 
 
 class SearchIndexer:
-    def __init__(self, db: Database, writer: MessageWriter, *, interval: float = INTERVAL,
+    def __init__(self, db: Database, writer: MessageWriter, *, interval: float | None = None,
                  max_backlog: int = MAX_BACKLOG):
         self._db = db
         self._writer = writer
-        self._interval = interval
+        self._interval = interval if interval is not None else INTERVAL if db.is_sqlite else PG_INTERVAL
         self._max_backlog = max_backlog
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        if self._db.is_sqlite:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="search-indexer")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="search-indexer")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -60,7 +65,7 @@ class SearchIndexer:
                 # Busy: only keep the backlog (what search scans) from growing past its bound.
                 if loop.time() - checked >= self._interval:
                     checked = loop.time()
-                    if await self._backlog() > self._max_backlog:
+                    if not self._db.is_sqlite or await self._backlog() > self._max_backlog:
                         await self._index_chunk()
                 continue
             mark = self._writer.active_at

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from chatserver.services import accounts as account_service
 from storage.db import Database
+from tests.conftest import drop_pg_database, fresh_pg_database, pg_available, require
 
 JSON = "chat.v1.json"
 MSGPACK = "chat.v1.msgpack"
@@ -61,6 +62,19 @@ def database_url(database_url, migrated_sqlite):
     if url.get_backend_name() == "sqlite":
         shutil.copyfile(migrated_sqlite, url.database)
     return database_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sqlite_then_postgresql(request, database_url):
+    """The root fixture's (SQLite) database, then a fresh PostgreSQL one: a module that overrides
+    `database_url` with this runs its server on each."""
+    if request.param == "sqlite":
+        yield database_url
+        return
+    require(pg_available(), "CHAT_REQUIRE_PG")
+    url = await fresh_pg_database()
+    yield url
+    await drop_pg_database(url)
 
 
 @pytest.fixture(autouse=True)

@@ -10,23 +10,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import drop_pg_database, fresh_pg_database, pg_available, require
-
 from .conftest import seqs
 
 TIMES = 8
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request, database_url):
+@pytest.fixture
+def database_url(sqlite_then_postgresql):
     """This module's server runs once on SQLite and once on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield database_url
-        return
-    require(pg_available(), "CHAT_REQUIRE_PG")
-    url = await fresh_pg_database()
-    yield url
-    await drop_pg_database(url)
+    return sqlite_then_postgresql
 
 
 def system_types(history: dict) -> list[str]:

@@ -7,11 +7,6 @@ import asyncio
 import uuid
 from urllib.parse import quote
 
-from chatserver import keys
-from storage import search as search_store
-
-from .conftest import eventually
-
 
 async def _say(account, room_id: str, text: str) -> dict:
     return await account.api.post(f"/api/rooms/{room_id}/messages", {"text": text, "cid": uuid.uuid4().hex})
@@ -152,21 +147,3 @@ async def test_a_stranger_finds_nothing_private(http, make_account, make_room, c
     assert [i["text"] for i in (await _search(http, stranger, "隐私"))["items"]] == ["隐私 in the open group"]
     await stranger.api.delete(f"/api/rooms/{open_room['id']}/members/{stranger.id}")
     assert (await _search(http, stranger, "隐私"))["items"] == []
-
-
-async def test_new_messages_are_indexed_soon_after_and_found_before(server, http, make_account, make_room):
-    """SQLite indexes new messages when the writer is idle (services/search_indexer.py); a search
-    finds them before that too (it scans what is not indexed yet)."""
-    alice = await make_account()
-    room, _ = await make_room(owner=alice)
-    for i in range(3):
-        await _say(alice, room["id"], f"indexed soon {i}")
-    assert len((await _search(http, alice, "indexed soon"))["items"]) == 3
-
-    async def caught_up():
-        async with server.app[keys.DB].read() as conn:
-            return await search_store.unindexed(conn) == 0
-
-    await eventually(caught_up)
-    assert [i["text"] for i in (await _search(http, alice, "indexed soon"))["items"]] == [
-        f"indexed soon {i}" for i in (2, 1, 0)]
