@@ -4,35 +4,46 @@ Seeds, on SQLite and on PostgreSQL, 1,000,000 messages (English and Chinese
 text, half each) in 1,000 rooms, 100,000 users and 10,000 alumni records,
 with the searching user a member of 50 rooms, then times 200 queries of each
 kind through `SearchService` (the code behind the HTTP routes: SQL, rows to
-JSON, snippets) and prints p50/p95/p99 in milliseconds. Figures only;
+JSON, snippets) and prints p50/p95/p99 in milliseconds; for messages also
+the 5th page of each query that has one (by its `next` cursors). Figures only;
 nothing is asserted. Targets of issue 13: messages p95 < 100 ms, the others
 p95 < 30 ms.
 
     .venv/bin/python scripts/bench_search.py                    # both databases, full scale
     .venv/bin/python scripts/bench_search.py --scale 0.1 --only sqlite
 
-`--ingest` instead measures what the message index costs the writer:
+`--ingest` instead measures what the message indexes cost the writer:
 messages stored a second by `append_batch` (batches of 100, as the writer
-commits them) with the index and with it dropped, on a fresh database each;
-on SQLite, which indexes after the commit, also how fast the indexer then
-catches up.
+commits them), and the CPU a message costs, with the indexes and with them
+dropped, on a fresh database each; with them as the server's search indexer
+keeps them (SQLite indexes after the commits; PostgreSQL merges the GIN
+pending lists by another connection), and how fast that then catches up.
 
 `--scale` multiplies every count (users, rooms, records, messages; the
 searcher's 50 rooms shrink with the rooms). Seeding goes through the same
 schema, triggers and indexes the server uses (migration 0004), in bulk
 inserts. PostgreSQL: `--pg` names the server; a scratch database is created
-and dropped.
+and dropped. After seeding, PostgreSQL gets the VACUUM ANALYZE autovacuum
+would give it (SQLite an ANALYZE). `--keep` / `--pg-database` keep the
+database, and `--reuse` searches a kept one again without seeding it anew.
+
+Wall-clock latencies move with whatever else runs on the host; beside them
+the table gives each query's CPU time (this process, plus the server's
+backends when PostgreSQL runs on this host), which hardly does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,13 +51,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text  # noqa: E402
 
 from chatserver.services.search import SearchService  # noqa: E402
-from scripts.bench_db import insert_in_chunks, scratch_pg_database  # noqa: E402
+from chatserver.services.search_indexer import PG_INTERVAL  # noqa: E402
+from scripts.bench_db import CpuMeter, insert_in_chunks, scratch_pg_database  # noqa: E402
 from storage import search as search_store  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import AlumniMember, AlumniRecord, Membership, Message, Room, User  # noqa: E402
 from storage.records import User as UserRecord  # noqa: E402
 
 START = 1_700_000_000_000
+DEEP_PAGE = 5  # messages: also timed, the 5th page of each query that has one
 
 ENGLISH = (
     "the meeting tomorrow photos dinner class reunion school teacher weekend football coffee project "
@@ -154,10 +167,32 @@ async def build(db: Database, args) -> tuple[UserRecord, dict]:
                 break
     if db.is_sqlite:
         counts["indexed after in"] = f"{time.perf_counter() - indexed:.0f} s"
-    async with db.transaction() as conn:  # planner statistics, as autovacuum would gather them
-        await conn.execute(text("ANALYZE"))
+    await maintain(db)
     counts["seeded in"] = f"{time.perf_counter() - started:.0f} s"
     return searcher, counts
+
+
+async def maintain(db: Database) -> None:
+    """What autovacuum would have done after a million inserts: planner statistics and, on
+    PostgreSQL, a VACUUM, which also merges the GIN indexes' pending lists into the indexes
+    (searches read a pending list whole, and the planner prices an index by it). SQLite gets
+    no VACUUM: it may renumber the rowids its search tables key on."""
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("ANALYZE" if db.is_sqlite else "VACUUM ANALYZE"))
+
+
+async def reuse(db: Database) -> tuple[UserRecord, dict]:
+    """The searcher and the counts of a database an earlier run built (`--reuse`)."""
+    counts: dict = {}
+    async with db.read() as conn:
+        for table in ("users", "rooms", "alumni_records", "messages"):
+            counts[table.replace("alumni_", "")] = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
+        counts["searcher's rooms"] = (await conn.execute(
+            text("SELECT count(*) FROM memberships WHERE user_id = 'u_0000000'"))).scalar()
+    await maintain(db)
+    counts["reused"] = "(built by an earlier run)"
+    return UserRecord(id="u_0000000", name="u0000000", display="searcher"), counts
 
 
 def queries(rng: random.Random, n: int) -> dict[str, list]:
@@ -183,33 +218,59 @@ def queries(rng: random.Random, n: int) -> dict[str, list]:
     return {"people": people, "records": records, "groups": groups, "messages": messages}
 
 
-async def time_queries(db: Database, searcher: UserRecord, n: int) -> dict[str, list[float]]:
+async def time_queries(db: Database, searcher: UserRecord, n: int) -> tuple[dict, dict, bool]:
+    """Milliseconds per query by kind: wall clock, and CPU (this process and, on PostgreSQL,
+    the server's backends: see `CpuMeter`)."""
     service = SearchService(db)
+    meter = CpuMeter(db)
     kinds = queries(random.Random(7), n)
     calls = {
-        "people": lambda q: service.people(searcher, q, None, 20),
-        "records": lambda f: service.records(searcher, dict(f), None, 20),
-        "groups": lambda q: service.groups(searcher, q, None, 20),
-        "messages": lambda q: service.messages(searcher, q, None, None, 20),
+        "people": lambda q, before=None: service.people(searcher, q, before, 20),
+        "records": lambda f, before=None: service.records(searcher, dict(f), before, 20),
+        "groups": lambda q, before=None: service.groups(searcher, q, before, 20),
+        "messages": lambda q, before=None: service.messages(searcher, q, None, before, 20),
     }
     took: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     for kind, items in kinds.items():
         for warm in items[:5]:
             await calls[kind](warm)
+        await meter.attach()
         for item in items:
-            started = time.perf_counter()
-            await calls[kind](item)
-            ms = (time.perf_counter() - started) * 1000
-            took.setdefault(kind, []).append(ms)
+            started, cpu_started = time.perf_counter(), meter.seconds()
+            page = await calls[kind](item)
+            ms, cpu_ms = (time.perf_counter() - started) * 1000, (meter.seconds() - cpu_started) * 1000
+            kinds_of_item = [kind]
             if kind == "messages":
-                took.setdefault("messages, 2 chars" if len(item) == 2 else "messages, 3+ chars", []).append(ms)
-    return took
+                kinds_of_item.append("messages, 2 chars" if len(item) == 2 else "messages, 3+ chars")
+            for name in kinds_of_item:
+                took.setdefault(name, []).append(ms)
+                cpu.setdefault(name, []).append(cpu_ms)
+            if kind == "messages":  # deeper: the 5th page, where there is one
+                for _ in range(DEEP_PAGE - 1):
+                    if page["next"] is None:
+                        break
+                    started, cpu_started = time.perf_counter(), meter.seconds()
+                    page = await calls[kind](item, page["next"])
+                else:
+                    took.setdefault(f"messages, page {DEEP_PAGE}", []).append((time.perf_counter() - started) * 1000)
+                    cpu.setdefault(f"messages, page {DEEP_PAGE}", []).append((meter.seconds() - cpu_started) * 1000)
+    return took, cpu, meter.sees_server
 
 
-async def ingest_rate(url: str, messages: int, indexed: bool) -> tuple[float, float | None]:
-    """Messages a second stored by `append_batch`, 100 a batch across 100 rooms, with the message
-    index as migrated or without it; and (SQLite, which indexes after the commit) messages a
-    second that `index_messages` then adds to the index."""
+@dataclass
+class Ingest:
+    stored: float  # messages a second `append_batch` stored
+    cpu: float  # CPU µs a message while storing (this process + the server's backends)
+    after: float | None = None  # messages a second indexed (SQLite) or merged (PostgreSQL) afterwards
+    after_cpu: float | None = None  # CPU µs a message of that
+
+
+async def ingest_rate(url: str, messages: int, indexed: bool) -> Ingest:
+    """`append_batch` of `messages`, 100 a batch across 100 rooms, with the message indexes as
+    migrated or without them. With them, as the server's search indexer does: on PostgreSQL the
+    GIN pending lists are merged each `PG_INTERVAL` while the writer stores (by another
+    connection), and what is left after; on SQLite the messages are indexed after the commits."""
     from storage import messages as message_store
     from storage import rooms as room_store
     from storage import users as user_store
@@ -220,8 +281,9 @@ async def ingest_rate(url: str, messages: int, indexed: bool) -> tuple[float, fl
         await db.migrate()
         async with db.transaction() as conn:
             if not indexed:
-                await conn.execute(text("DROP TRIGGER messages_fts_au" if db.is_sqlite
-                                        else "DROP INDEX ix_messages_text_trgm"))
+                for drop in (["DROP TRIGGER messages_fts_au"] if db.is_sqlite else
+                             [f"DROP INDEX IF EXISTS {name}" for name in search_store.MESSAGE_GIN_INDEXES]):
+                    await conn.execute(text(drop))
             senders = [await user_store.create(conn, name=f"s{i:03d}", display=f"S{i}", password_hash=None)
                        for i in range(100)]
             rooms = [await room_store.create(conn, name=f"r{i}", topic="", join_policy="invite", owner_id=u.id)
@@ -229,63 +291,93 @@ async def ingest_rate(url: str, messages: int, indexed: bool) -> tuple[float, fl
         rng = random.Random(1)
         batches = [[NewMessage(rooms[i].id, senders[i], english_text(rng) if (b + i) % 2 else chinese_text(rng),
                                cid=f"{b}-{i}") for i in range(100)] for b in range(messages // 100)]
-        started = time.perf_counter()
+        meter = CpuMeter(db)
+        await meter.attach()
+        merging = asyncio.create_task(merge_while_storing(db)) if indexed and not db.is_sqlite else None
+        started, cpu_started = time.perf_counter(), meter.seconds()
         for batch in batches:
             async with db.transaction() as conn:
                 await message_store.append_batch(conn, batch)
-        stored = messages / (time.perf_counter() - started)
-        if not (indexed and db.is_sqlite):
-            return stored, None
-        started = time.perf_counter()
+        took = time.perf_counter() - started
+        if merging is not None:
+            merging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await merging
+        await meter.attach()  # and the merger's connection
+        result = Ingest(messages / took, (meter.seconds() - cpu_started) / messages * 1e6)
+        if not indexed:
+            return result
+        started, cpu_started = time.perf_counter(), meter.seconds()
         while True:
             async with db.transaction() as conn:
                 if not await search_store.index_messages(conn, 500):  # the indexer's chunk
                     break
-        return stored, messages / (time.perf_counter() - started)
+        result.after = messages / (time.perf_counter() - started)
+        result.after_cpu = (meter.seconds() - cpu_started) / messages * 1e6
+        return result
     finally:
         await db.close()
 
 
+async def merge_while_storing(db: Database) -> None:
+    """PostgreSQL: what the server's search indexer does while the writer is busy."""
+    while True:
+        await asyncio.sleep(PG_INTERVAL)
+        async with db.transaction() as conn:
+            await search_store.index_messages(conn)
+
+
 async def bench_ingest(args) -> None:
     count = max(1_000, int(20_000 * args.scale))
-    print(f"append_batch of {count:,} messages (100 a batch, 100 rooms), messages a second:")
+    print(f"append_batch of {count:,} messages (100 a batch, 100 rooms); load average {os.getloadavg()[0]:.1f}")
     for name in ("SQLite", "PostgreSQL"):
         if args.only and args.only != name.lower():
             continue
-        rates: dict[bool, list] = {}
-        for indexed in (False, True, False, True):  # interleaved: the host's noise hits both alike
+        runs: dict[bool, list[Ingest]] = {}
+        for indexed in (False, True) * args.ingest_runs:  # interleaved: the host's noise hits both alike
             if name == "SQLite":
                 with tempfile.TemporaryDirectory() as tmp:
-                    rate = await ingest_rate(f"sqlite+aiosqlite:///{tmp}/ingest.db", count, indexed)
+                    run = await ingest_rate(f"sqlite+aiosqlite:///{tmp}/ingest.db", count, indexed)
             else:
                 async with scratch_pg_database(args.pg, "bench_ingest") as url:
-                    rate = await ingest_rate(url, count, indexed)
-            rates.setdefault(indexed, []).append(rate)
-        without, with_ = max(r for r, _ in rates[False]), max(r for r, _ in rates[True])
-        after = [i for _, i in rates[True] if i is not None]
-        line = f"{name:<11} without the index {without:8,.0f}   with it {with_:8,.0f} ({with_ / without:.0%})"
-        if after:
-            line += f"; then indexed after the commits at {max(after):,.0f} a second"
-        print(line + " (best of 2 each)")
+                    run = await ingest_rate(url, count, indexed)
+            runs.setdefault(indexed, []).append(run)
+        without, with_ = (max(runs[i], key=lambda r: r.stored) for i in (False, True))
+        cpu_without, cpu_with = (statistics.median(r.cpu for r in runs[i]) for i in (False, True))
+        print(f"{name:<11} messages a second without the indexes {without.stored:8,.0f}, "
+              f"with them {with_.stored:8,.0f} "
+              f"({with_.stored / without.stored:.0%}; best of {args.ingest_runs} each)")
+        print(f"{'':<11} CPU µs a message while storing: without {cpu_without:6.1f}, with {cpu_with:6.1f} "
+              f"(+{cpu_with - cpu_without:.1f}; median)")
+        after = max(runs[True], key=lambda r: r.after or 0)
+        if after.after:
+            what = "indexed after the commits" if name == "SQLite" else "pending lists merged after"
+            print(f"{'':<11} then {what} at {after.after:,.0f} messages a second "
+                  f"({statistics.median(r.after_cpu for r in runs[True]):.1f} CPU µs a message)")
+    print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 def percentiles(values: list[float]) -> str:
     cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return f"{cuts[49]:8.2f} {cuts[94]:8.2f} {cuts[98]:8.2f}  ({len(values)})"
+    return f"{cuts[49]:8.2f} {cuts[94]:8.2f} {cuts[98]:8.2f}"
 
 
 async def bench(name: str, url: str, args) -> None:
     db = Database(url)
     try:
         await db.migrate()
-        searcher, counts = await build(db, args)
-        took = await time_queries(db, searcher, args.queries)
+        searcher, counts = await (reuse(db) if args.reuse else build(db, args))
+        load = os.getloadavg()[0]
+        took, cpu, sees_server = await time_queries(db, searcher, args.queries)
+        load = max(load, os.getloadavg()[0])
     finally:
         await db.close()
     print(f"\n{name}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items()))
-    print(f"{'kind':<20} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  (queries)")
+    whose = "this process" + (" + the server's backends" if sees_server else "")
+    print(f"load average (1 min) up to {load:.1f}; CPU = {whose}")
+    print(f"{'kind':<20} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}   {'CPU p50':>8} {'p95':>8} {'p99':>8}  (queries)")
     for kind, values in took.items():
-        print(f"{kind:<20} {percentiles(values)}")
+        print(f"{kind:<20} {percentiles(values)}   {percentiles(cpu[kind])}  ({len(values)})")
 
 
 async def main() -> None:
@@ -296,8 +388,14 @@ async def main() -> None:
     parser.add_argument("--pg", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", help="SQLite: build the database in this file and keep it")
     parser.add_argument("--pg-database", help="PostgreSQL: build in this database (created) and keep it")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep or --pg-database: search the database an earlier run built (migrated to "
+                             "the current head first) instead of building one")
     parser.add_argument("--ingest", action="store_true", help="measure what the index costs the writer instead")
+    parser.add_argument("--ingest-runs", type=int, default=2, help="--ingest: runs with and without the indexes")
     args = parser.parse_args()
+    if args.reuse and not (args.keep or args.pg_database):
+        parser.error("--reuse needs --keep or --pg-database")
     if args.ingest:
         await bench_ingest(args)
         return
@@ -318,11 +416,12 @@ async def bench_pg(args) -> None:
         from sqlalchemy.engine import make_url
 
         admin = make_url(args.pg)
-        conn = await asyncpg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False))
-        try:
-            await conn.execute(f'CREATE DATABASE "{args.pg_database}"')
-        finally:
-            await conn.close()
+        if not args.reuse:
+            conn = await asyncpg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False))
+            try:
+                await conn.execute(f'CREATE DATABASE "{args.pg_database}"')
+            finally:
+                await conn.close()
         await bench("PostgreSQL", admin.set(database=args.pg_database).render_as_string(hide_password=False), args)
         return
     async with scratch_pg_database(args.pg, "bench_search") as url:
