@@ -42,33 +42,29 @@ SHORTEST_USEFUL = 3  # a shorter word (or word beginning) selects too much to be
 
 @dataclass(frozen=True, slots=True)
 class Word:
-    text: str  # lower case
+    text: str
     whole: bool  # a whole word of every text containing `q`; else the beginning of one
 
 
-_RUN = re.compile(r"[A-Za-z0-9]+")
+_RUN = re.compile(r"[a-z0-9]+")
 
 
-def words_of(q: str) -> list[Word]:
-    """The words of the word index (migration 0008) that every text containing `q` has, in
-    any case. The index splits a text at every character but ASCII letters and digits, so a
-    run of those in `q` that an ASCII character precedes begins a word of the text, and is
-    the whole word when an ASCII character follows it too. A run at the start of `q`, or next
-    to a character beyond ASCII (some lower-case to ASCII letters), may be part of a longer
-    word: it gives nothing, or only a beginning."""
+def words_of(lowered: str) -> list[Word]:
+    """The words of the word index (migration 0008) that every text containing `q` has, given
+    `lowered`, `lower(q)` as the database lowers it (a search matches `lower(text)` against it,
+    and the index splits `lower(text)` at every character but a-z and 0-9). A run of those
+    characters that another character precedes in `lowered` begins a word of the text, and is
+    the whole word when another character follows it too; the run that starts `lowered` may be
+    the end of a longer word: it gives nothing."""
     found = []
-    for run in _RUN.finditer(q):
+    for run in _RUN.finditer(lowered):
         start, end = run.span()
-        if start == 0 or not _separates(q[start - 1]):
+        if start == 0:
             continue
-        word = run.group().lower()
-        whole = end < len(q) and _separates(q[end]) and len(word) <= LONGEST_WORD
+        word = run.group()
+        whole = end < len(lowered) and len(word) <= LONGEST_WORD
         found.append(Word(word[:LONGEST_WORD], whole))
     return found
-
-
-def _separates(char: str) -> bool:
-    return char.isascii() and not char.isalnum()
 
 
 def words_query(rooms: list[str], words: list[Word]) -> str:
@@ -85,11 +81,9 @@ async def messages(conn: AsyncConnection, q: str, member_id: str, room_id: str |
     """The newest `limit` messages containing `q` (after the `keyset`) in the rooms `member_id`
     is in (each statement reads the memberships as it runs), or in `room_id` alone; as rows of
     `room_id, seq, id, ts, text` and the sender's `u_` columns."""
-    if room_id is not None:
-        rooms = [room_id]
-    else:
-        found = await conn.execute(text("SELECT room_id FROM memberships WHERE user_id = :me"), {"me": member_id})
-        rooms = [row.room_id for row in found]
+    found = (await conn.execute(_ROOMS_AND_LOWERED[room_id is not None],
+                                {"q": q, "me": member_id, "room": room_id})).one()
+    rooms, lowered = found.rooms, found.lowered
     if not rooms:
         return []
     shape = (room_id is not None, keyset is not None)
@@ -103,12 +97,21 @@ async def messages(conn: AsyncConnection, q: str, member_id: str, room_id: str |
         if bound is None or len(complete) >= limit:
             return complete[:limit]
         window = _deeper_window(read, window, len(rooms), keyset, limit)
-    words = [word for word in words_of(q) if len(word.text) >= SHORTEST_USEFUL]
+    words = [word for word in words_of(lowered) if len(word.text) >= SHORTEST_USEFUL]
     if words:
         return list(await conn.execute(_index_query("words", *shape), {**base, "words": words_query(rooms, words)}))
     if len(q) >= 3:
         return list(await conn.execute(_index_query("trigrams", *shape), {**base, "pattern": like_pattern(q)}))
     return list(await conn.execute(_whole_rooms_query(*shape), base))
+
+
+# The rooms a search reads (for the word query and for sizing windows; each statement that
+# reads messages reads the memberships again), and `q` lowered as the database lowers text.
+_ROOMS_AND_LOWERED = {
+    False: text("SELECT ARRAY(SELECT room_id FROM memberships WHERE user_id = :me) AS rooms, "
+                "lower(CAST(:q AS TEXT)) AS lowered"),
+    True: text("SELECT ARRAY[CAST(:room AS VARCHAR)] AS rooms, lower(CAST(:q AS TEXT)) AS lowered"),
+}
 
 
 def _deeper_window(read, window: int, rooms: int, keyset: dict | None, limit: int) -> int | None:
