@@ -12,7 +12,9 @@ to be read and thrown away. So a search reads, cheapest first:
    when a deeper window (`WINDOW_ROWS` in all at most) should fill the page, that
    is read next.
 2. **The word index** (migration 0008), when `q` holds a word that every text
-   containing `q` has (`words_of`): its posting lists in the caller's rooms only.
+   containing `q` has (`words_of`): its posting lists in the caller's rooms only,
+   and the rows of each room the index has not read yet (`index` reads them
+   after the commits, for the search indexer).
 3. **The trigram index** (migration 0004), for 3 characters or more.
 4. Otherwise (2 characters, no word) the caller's rooms are read whole.
 
@@ -36,44 +38,51 @@ from .search_sql import SEARCHABLE, SENDER, like_pattern
 
 PROBE_ROWS = 800  # rows the first window reads, all rooms together (~1.5 ms)
 WINDOW_ROWS = 10_000  # rows a deeper window reads at most, all rooms together (~15 ms)
-LONGEST_WORD = 200  # migration 0008 indexes a longer word of a long text by its first 200 characters
-SHORTEST_USEFUL = 3  # a shorter word (or word beginning) selects too much to be worth reading
+LONGEST_WORD = 200  # migration 0008 indexes a longer word of a long text by its first (and last) 200
+SHORTEST_USEFUL = 3  # a shorter piece of a word selects too much to be worth reading
 
 
 @dataclass(frozen=True, slots=True)
 class Word:
+    """A piece of a word that every text containing `q` has: the `whole` word, or its
+    beginning (`ends` False), or its end (`begins` False)."""
+
     text: str
-    whole: bool  # a whole word of every text containing `q`; else the beginning of one
+    begins: bool
+    ends: bool
+
+    def lexeme(self, room: str) -> str:
+        """This piece as a tsquery operand in `room`'s lexemes (migration 0008)."""
+        if self.begins and self.ends and len(self.text) <= LONGEST_WORD:
+            found = f"{room}:{self.text}"
+        elif self.begins:
+            found = f"{room}:{self.text[:LONGEST_WORD]}"
+        else:
+            found = f"{room}<{self.text[::-1][:LONGEST_WORD]}"
+        quoted = found.replace("\\", "\\\\").replace("'", "''")
+        return f"'{quoted}'" + ("" if self.begins and self.ends and len(self.text) <= LONGEST_WORD else ":*")
 
 
 _RUN = re.compile(r"[a-z0-9]+")
 
 
 def words_of(lowered: str) -> list[Word]:
-    """The words of the word index (migration 0008) that every text containing `q` has, given
-    `lowered`, `lower(q)` as the database lowers it (a search matches `lower(text)` against it,
-    and the index splits `lower(text)` at every character but a-z and 0-9). A run of those
-    characters that another character precedes in `lowered` begins a word of the text, and is
-    the whole word when another character follows it too; the run that starts `lowered` may be
-    the end of a longer word: it gives nothing."""
+    """The pieces of words that every text containing `q` has, given `lowered`, `lower(q)` as
+    the database lowers it (a search matches `lower(text)` against it, and the word index splits
+    `lower(text)` at every character but a-z and 0-9). A run of those characters in `lowered`
+    begins a word of the text when another character precedes it, and ends one when another
+    follows it; the run that is all of `lowered` may be inside a longer word: it gives nothing."""
     found = []
     for run in _RUN.finditer(lowered):
-        start, end = run.span()
-        if start == 0:
-            continue
-        word = run.group()
-        whole = end < len(lowered) and len(word) <= LONGEST_WORD
-        found.append(Word(word[:LONGEST_WORD], whole))
+        begins, ends = run.start() > 0, run.end() < len(lowered)
+        if begins or ends:
+            found.append(Word(run.group(), begins, ends))
     return found
 
 
-def words_query(rooms: list[str], words: list[Word]) -> str:
-    """The tsquery that finds `words` in any of `rooms` (lexemes `<room>:<word>`, migration 0008)."""
-    def lexeme(room: str, word: Word) -> str:
-        quoted = (room.replace(" ", "_") + ":" + word.text).replace("\\", "\\\\").replace("'", "''")
-        return f"'{quoted}'" + ("" if word.whole else ":*")
-
-    return " | ".join("(" + " & ".join(lexeme(room, word) for word in words) + ")" for room in rooms)
+def words_queries(rooms: list[str], words: list[Word]) -> list[str]:
+    """For each of `rooms`, the tsquery that finds `words` in it."""
+    return [" & ".join(word.lexeme(room) for word in words) for room in rooms]
 
 
 async def messages(conn: AsyncConnection, q: str, member_id: str, room_id: str | None, keyset: dict | None,
@@ -98,10 +107,10 @@ async def messages(conn: AsyncConnection, q: str, member_id: str, room_id: str |
             return complete[:limit]
         window = _deeper_window(read, window, len(rooms), keyset, limit)
     words = [word for word in words_of(lowered) if len(word.text) >= SHORTEST_USEFUL]
-    if words:
-        return list(await conn.execute(_index_query("words", *shape), {**base, "words": words_query(rooms, words)}))
+    if words and not any(" " in room for room in rooms):  # a space would split the room's lexemes
+        return list(await conn.execute(_words_query(*shape), {**base, "words": words_queries(rooms, words)}))
     if len(q) >= 3:
-        return list(await conn.execute(_index_query("trigrams", *shape), {**base, "pattern": like_pattern(q)}))
+        return list(await conn.execute(_trigram_query(*shape), {**base, "pattern": like_pattern(q)}))
     return list(await conn.execute(_whole_rooms_query(*shape), base))
 
 
@@ -165,21 +174,38 @@ def _window_query(one_room: bool, keyset: bool):
 
 
 @functools.cache
-def _index_query(index: str, one_room: bool, keyset: bool):
-    """The matches in the caller's rooms, newest first, found by the word index (`words`) or
-    the trigram index (`trigrams`)."""
-    match = {
-        "words": f"search_words(m.room_id, m.text) @@ CAST(:words AS tsquery) AND {_CONTAINS}",
-        # `room_id = ANY` lets the planner narrow the trigram index's answer to the caller's rooms.
-        "trigrams": "m.text ILIKE :pattern ESCAPE '\\' AND m.room_id = ANY(CAST(:rooms AS VARCHAR[]))",
-    }[index]
+def _trigram_query(one_room: bool, keyset: bool):
+    """The matches in the caller's rooms, newest first, found by the trigram index. Its
+    `room_id = ANY` lets the planner narrow the index's answer by the primary key."""
     after = " AND " + _AFTER.format(p="m.") if keyset else ""
-    # `room_id || ''` is no column of an index: the planner cannot read the rooms whole by the
-    # primary key, computing every row's words (it did: 130 ms where the word index took 3).
     return text(  # senders joined to the page only: the planner may expect thousands of rows
         f"SELECT h.*, {SENDER} FROM (SELECT {_HIT.format(p='m.')}, m.sender_id FROM messages m "
-        f"WHERE {match} AND (m.room_id || '') IN ({_rooms(one_room)}) AND {SEARCHABLE}{after} "
+        "WHERE m.text ILIKE :pattern ESCAPE '\\' AND m.room_id = ANY(CAST(:rooms AS VARCHAR[])) "
+        f"AND (m.room_id || '') IN ({_rooms(one_room)}) AND {SEARCHABLE}{after} "
         f"{_NEWEST_FIRST.format(p='m.')}) AS h LEFT JOIN users u ON u.id = h.sender_id " + _NEWEST_FIRST.format(p="h.")
+    )
+
+
+@functools.cache
+def _words_query(one_room: bool, keyset: bool):
+    """The matches in the caller's rooms, newest first: from the word index, room by room (a
+    tsquery of all rooms at once cost more to evaluate than the rooms' postings did to read,
+    and the planner, misjudging it, read the whole index), up to each room's progress (above
+    it the index may hold rows written by edits), and above it from the messages themselves
+    (`_whole_rooms_query`'s way). Each row is checked against the message as it reads now."""
+    after = " AND " + _AFTER.format(p="m.") if keyset else ""
+    member = "" if one_room else " WHERE mine.id IN (SELECT ms.room_id FROM memberships ms WHERE ms.user_id = :me)"
+    return text(
+        f"SELECT h.*, {SENDER} FROM (SELECT t.* FROM unnest(CAST(:rooms AS VARCHAR[]), CAST(:words AS TEXT[])) "
+        "AS mine(id, words) LEFT JOIN message_words_progress p ON p.room_id = mine.id CROSS JOIN LATERAL ("
+        f"SELECT {_HIT.format(p='m.')}, m.sender_id FROM message_words w JOIN messages m ON m.room_id = w.room_id "
+        "AND m.seq = w.seq WHERE w.words @@ CAST(mine.words AS tsquery) AND w.seq <= p.upto "
+        "AND (m.room_id || '') = mine.id "  # no key of an index: the planner must not read the room whole
+        f"AND {SEARCHABLE} AND {_CONTAINS}{after} "
+        f"UNION ALL SELECT {_HIT.format(p='m.')}, m.sender_id FROM messages m WHERE m.room_id = mine.id "
+        f"AND m.seq > coalesce(p.upto, 0) AND {SEARCHABLE} AND {_CONTAINS}{after} "
+        f"{_NEWEST_FIRST.format(p='')}) AS t{member} "
+        f"{_NEWEST_FIRST.format(p='t.')}) AS h LEFT JOIN users u ON u.id = h.sender_id " + _NEWEST_FIRST.format(p="h.")
     )
 
 
@@ -193,3 +219,46 @@ def _whole_rooms_query(one_room: bool, keyset: bool):
         f"AND {_CONTAINS}{after} ORDER BY m.seq DESC LIMIT :limit) AS h LEFT JOIN users u ON u.id = h.sender_id "
         + _NEWEST_FIRST.format(p="h.")
     )
+
+
+# ---------------------------------------------------------------------------- the indexer's part
+
+# Which messages have words to index (as migration 0008 has it).
+HAS_WORDS = "m.kind = 'text' AND NOT m.recalled AND m.text IS NOT NULL AND lower(m.text) ~ '[a-z0-9]'"
+GIN_INDEXES = ("ix_messages_text_trgm", "ix_message_words")  # migrations 0004 and 0008
+_INDEXING = 0x5EA4C4  # advisory lock: one node indexes words at a time
+_BEHIND = "rooms r LEFT JOIN message_words_progress p ON p.room_id = r.id WHERE r.last_seq > coalesce(p.upto, 0)"
+# A message the index already has a row of was edited since it was read (the trigger of
+# migration 0008 wrote it): that row is the newer one.
+_INDEX_WORDS = text(
+    f"WITH todo AS (SELECT r.id, coalesce(p.upto, 0) AS upto, r.last_seq FROM {_BEHIND} LIMIT :rooms), "
+    "added AS (INSERT INTO message_words (room_id, seq, words) SELECT m.room_id, m.seq, search_words(m.room_id, m.text) "
+    f"FROM todo JOIN messages m ON m.room_id = todo.id AND m.seq > todo.upto AND m.seq <= todo.last_seq "
+    f"WHERE {HAS_WORDS} ON CONFLICT (room_id, seq) DO NOTHING), "
+    "moved AS (INSERT INTO message_words_progress (room_id, upto) SELECT id, last_seq FROM todo "
+    "ON CONFLICT (room_id) DO UPDATE SET upto = greatest(message_words_progress.upto, excluded.upto) RETURNING 1) "
+    "SELECT count(*) FROM moved"
+)
+_MERGE = text(
+    "SELECT coalesce(sum(gin_clean_pending_list(i)), 0) FROM unnest(CAST(:names AS TEXT[])) AS name, "
+    "to_regclass(name) AS i JOIN pg_class c ON c.oid = i WHERE pg_has_role(c.relowner, 'USAGE')"
+)
+
+
+async def index(conn: AsyncConnection, rooms: int) -> int:
+    """What the search indexer does on PostgreSQL, in one transaction: read the messages stored
+    since the last time in up to `rooms` rooms into the word index (`message_words`; one node at
+    a time), then merge the GIN indexes' pending lists into the indexes proper (a writer's
+    insert would merge a list past its limit, and its commit wait; for the indexes this role
+    owns). Returns the rooms read and pages merged: 0 when there was nothing to do."""
+    read = 0
+    if (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _INDEXING})).scalar():
+        read = (await conn.execute(_INDEX_WORDS, {"rooms": rooms})).scalar()
+    merged = (await conn.execute(_MERGE, {"names": list(GIN_INDEXES)})).scalar()
+    return read + merged
+
+
+async def unindexed(conn: AsyncConnection) -> int:
+    """How many seqs of messages the word index has not read yet (all rooms together)."""
+    behind = await conn.execute(text(f"SELECT coalesce(sum(r.last_seq - coalesce(p.upto, 0)), 0) FROM {_BEHIND}"))
+    return int(behind.scalar())

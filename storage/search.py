@@ -406,25 +406,13 @@ async def messages(
     ]
 
 
-# PostgreSQL: the GIN indexes of messages (migrations 0004 and 0008).
-MESSAGE_GIN_INDEXES = ("ix_messages_text_trgm", "ix_messages_words")
-
-
 async def index_messages(conn: AsyncConnection, limit: int = 1000) -> int:
     """SQLite: add to the index up to `limit` messages stored since the last call (in rowid
-    order); returns how many rowids it moved past (0: all is indexed).
-
-    PostgreSQL indexes as it stores, into each GIN index's pending list (cheap), which an insert
-    merges into the index proper once it passes 4 MB: a commit of the writer then waits for the
-    merge. Here the pending lists are merged instead (`gin_clean_pending_list`, for the indexes
-    this role owns); returns the pages merged."""
+    order); returns how many rowids it moved past (0: all is indexed). PostgreSQL: the same for
+    the word index of up to `limit` rooms, and the GIN pending lists merged (`pg_search.index`);
+    returns the rooms moved past and pages merged."""
     if conn.dialect.name != "sqlite":
-        merged = await conn.execute(
-            text("SELECT coalesce(sum(gin_clean_pending_list(i)), 0) FROM unnest(CAST(:names AS TEXT[])) AS name, "
-                 "to_regclass(name) AS i JOIN pg_class c ON c.oid = i WHERE pg_has_role(c.relowner, 'USAGE')"),
-            {"names": list(MESSAGE_GIN_INDEXES)},
-        )
-        return merged.scalar()
+        return await pg_search.index(conn, limit)
     upto = (await conn.execute(text(f"SELECT {_UPTO}"))).scalar()
     top = (await conn.execute(text("SELECT coalesce(max(rowid), 0) FROM messages"))).scalar()
     new = min(top, upto + limit)
@@ -442,9 +430,10 @@ async def index_messages(conn: AsyncConnection, limit: int = 1000) -> int:
 
 
 async def unindexed(conn: AsyncConnection) -> int:
-    """How many rowids of messages the index has not reached yet (SQLite; 0 on PostgreSQL)."""
+    """How many messages the index has not reached yet (SQLite: rowids; PostgreSQL: seqs of the
+    word index, `pg_search.unindexed`)."""
     if conn.dialect.name != "sqlite":
-        return 0
+        return await pg_search.unindexed(conn)
     return (await conn.execute(text(f"SELECT coalesce(max(rowid), 0) - {_UPTO} FROM messages"))).scalar()
 
 

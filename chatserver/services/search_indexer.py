@@ -8,11 +8,14 @@ yet indexed by scanning them: nothing is ever missing from a result). Under
 sustained load it still indexes a chunk each `interval` once the backlog
 passes `max_backlog`, so that scan stays short.
 
-PostgreSQL indexes in the commit, into each GIN index's pending list; the
-insert that finds a list past 4 MB merges it into the index, and that commit
-of the writer waits for it. This task merges the lists instead: when the
-writer goes idle, and each `interval` while it is busy (searches read a
-pending list whole, so it is kept short too).
+PostgreSQL: the trigram index takes new messages in the commit, into its GIN
+pending list; the word index (migration 0008) is filled by this task, room
+by room, after the commits (search reads what it has not read yet from the
+rooms themselves). An insert that finds a pending list past its limit merges
+it into the index, and that commit of the writer waits for it: this task
+merges the lists first. It runs when the writer goes idle, and each
+`interval` while it is busy (searches read what is not indexed, and a pending
+list, whole: both are kept short).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 500  # messages a transaction: the writer waits for at most one chunk
 INTERVAL = 0.2  # seconds between looks while the writer is busy (SQLite)
-PG_INTERVAL = 0.25  # seconds between merges while the writer is busy (PostgreSQL)
+PG_INTERVAL = 0.25  # seconds between rounds while the writer is busy (PostgreSQL)
 QUIET = 0.05  # seconds the writer must have been idle
 MAX_BACKLOG = 50_000  # messages not indexed before chunks go in even under load
 
