@@ -15,10 +15,9 @@ p95 < 30 ms.
 `--ingest` instead measures what the message indexes cost the writer:
 messages stored a second by `append_batch` (batches of 100, as the writer
 commits them), and the CPU a message costs, with the indexes and with them
-dropped, on a fresh database each; with them as the server's search indexer
-keeps them (SQLite indexes after the commits; PostgreSQL fills its word index
-and merges the GIN pending lists, by another connection while the writer
-stores), and how fast that then catches up.
+dropped, on a fresh database each; and how fast the server's search indexer
+then catches up (SQLite's FTS5 index, PostgreSQL's word index: both filled
+after the commits).
 
 `--scale` multiplies every count (users, rooms, records, messages; the
 searcher's 50 rooms shrink with the rooms). Seeding goes through the same
@@ -38,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
 import statistics
@@ -53,9 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text  # noqa: E402
 
 from chatserver.services.search import SearchService  # noqa: E402
-from chatserver.services.search_indexer import PG_INTERVAL  # noqa: E402
 from scripts.bench_db import CpuMeter, insert_in_chunks, scratch_pg_database  # noqa: E402
-from storage import pg_search  # noqa: E402
 from storage import search as search_store  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import AlumniMember, AlumniRecord, Membership, Message, Room, User  # noqa: E402
@@ -270,10 +266,8 @@ class Ingest:
 
 async def ingest_rate(url: str, messages: int, indexed: bool) -> Ingest:
     """`append_batch` of `messages`, 100 a batch across 100 rooms, with the message indexes as
-    migrated or without them. With them, as the server's search indexer does: on PostgreSQL
-    the word index is filled and the GIN pending lists merged each `PG_INTERVAL` while the
-    writer stores (by another connection), and what is left after; on SQLite the messages are
-    indexed after the commits."""
+    migrated or without them; with them, then what the server's search indexer does once the
+    writer is idle (SQLite's FTS5 index, PostgreSQL's word index), timed apart."""
     from storage import messages as message_store
     from storage import rooms as room_store
     from storage import users as user_store
@@ -284,9 +278,8 @@ async def ingest_rate(url: str, messages: int, indexed: bool) -> Ingest:
         await db.migrate()
         async with db.transaction() as conn:
             if not indexed:
-                for drop in (["DROP TRIGGER messages_fts_au"] if db.is_sqlite else
-                             [f"DROP INDEX IF EXISTS {name}" for name in pg_search.GIN_INDEXES]):
-                    await conn.execute(text(drop))
+                await conn.execute(text("DROP TRIGGER messages_fts_au" if db.is_sqlite
+                                        else "DROP INDEX ix_messages_text_trgm"))
             senders = [await user_store.create(conn, name=f"s{i:03d}", display=f"S{i}", password_hash=None)
                        for i in range(100)]
             rooms = [await room_store.create(conn, name=f"r{i}", topic="", join_policy="invite", owner_id=u.id)
@@ -295,19 +288,12 @@ async def ingest_rate(url: str, messages: int, indexed: bool) -> Ingest:
         batches = [[NewMessage(rooms[i].id, senders[i], english_text(rng) if (b + i) % 2 else chinese_text(rng),
                                cid=f"{b}-{i}") for i in range(100)] for b in range(messages // 100)]
         meter = CpuMeter(db)
-        if not db.is_sqlite:  # the writer's connection and the indexer's, open before the meter looks
-            await asyncio.gather(*(hold_a_connection(db) for _ in range(2)))
         await meter.attach()
-        merging = asyncio.create_task(index_while_storing(db)) if indexed and not db.is_sqlite else None
         started, cpu_started = time.perf_counter(), meter.seconds()
         for batch in batches:
             async with db.transaction() as conn:
                 await message_store.append_batch(conn, batch)
         took = time.perf_counter() - started
-        if merging is not None:
-            merging.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await merging
         result = Ingest(messages / took, (meter.seconds() - cpu_started) / messages * 1e6)
         if not indexed:
             return result
@@ -321,19 +307,6 @@ async def ingest_rate(url: str, messages: int, indexed: bool) -> Ingest:
         return result
     finally:
         await db.close()
-
-
-async def hold_a_connection(db: Database) -> None:
-    async with db.read() as conn:
-        await conn.execute(text("SELECT pg_sleep(0.05)"))
-
-
-async def index_while_storing(db: Database) -> None:
-    """PostgreSQL: what the server's search indexer does while the writer is busy."""
-    while True:
-        await asyncio.sleep(PG_INTERVAL)
-        async with db.transaction() as conn:
-            await search_store.index_messages(conn)
 
 
 async def bench_ingest(args) -> None:
@@ -360,7 +333,7 @@ async def bench_ingest(args) -> None:
               f"(+{cpu_with - cpu_without:.1f}; median)")
         after = max(runs[True], key=lambda r: r.after or 0)
         if after.after:
-            what = "indexed after the commits" if name == "SQLite" else "word index filled and pending lists merged after"
+            what = "indexed after the commits" if name == "SQLite" else "word index filled after the commits"
             print(f"{'':<11} then {what} at {after.after:,.0f} messages a second "
                   f"({statistics.median(r.after_cpu for r in runs[True]):.1f} CPU µs a message)")
     print(f"load average {os.getloadavg()[0]:.1f}")

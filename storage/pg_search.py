@@ -225,8 +225,7 @@ def _whole_rooms_query(one_room: bool, keyset: bool):
 
 # Which messages have words to index (as migration 0008 has it).
 HAS_WORDS = "m.kind = 'text' AND NOT m.recalled AND m.text IS NOT NULL AND lower(m.text) ~ '[a-z0-9]'"
-GIN_INDEXES = ("ix_messages_text_trgm", "ix_message_words")  # migrations 0004 and 0008
-_INDEXING = 0x5EA4C4  # advisory lock: one node indexes words at a time
+_INDEXING = 0x5EA4C4  # advisory lock: one node indexes at a time
 _BEHIND = "rooms r LEFT JOIN message_words_progress p ON p.room_id = r.id WHERE r.last_seq > coalesce(p.upto, 0)"
 # A message the index already has a row of was edited since it was read (the trigger of
 # migration 0008 wrote it): that row is the newer one.
@@ -236,26 +235,18 @@ _INDEX_WORDS = text(
     f"FROM todo JOIN messages m ON m.room_id = todo.id AND m.seq > todo.upto AND m.seq <= todo.last_seq "
     f"WHERE {HAS_WORDS} ON CONFLICT (room_id, seq) DO NOTHING), "
     "moved AS (INSERT INTO message_words_progress (room_id, upto) SELECT id, last_seq FROM todo "
-    "ON CONFLICT (room_id) DO UPDATE SET upto = greatest(message_words_progress.upto, excluded.upto) RETURNING 1) "
-    "SELECT count(*) FROM moved"
-)
-_MERGE = text(
-    "SELECT coalesce(sum(gin_clean_pending_list(i)), 0) FROM unnest(CAST(:names AS TEXT[])) AS name, "
-    "to_regclass(name) AS i JOIN pg_class c ON c.oid = i WHERE pg_has_role(c.relowner, 'USAGE')"
+    "ON CONFLICT (room_id) DO UPDATE SET upto = greatest(message_words_progress.upto, excluded.upto)) "
+    "SELECT coalesce(sum(last_seq - upto), 0) FROM todo"
 )
 
 
 async def index(conn: AsyncConnection, rooms: int) -> int:
-    """What the search indexer does on PostgreSQL, in one transaction: read the messages stored
-    since the last time in up to `rooms` rooms into the word index (`message_words`; one node at
-    a time), then merge the GIN indexes' pending lists into the indexes proper (a writer's
-    insert would merge a list past its limit, and its commit wait; for the indexes this role
-    owns). Returns the rooms read and pages merged: 0 when there was nothing to do."""
-    read = 0
-    if (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _INDEXING})).scalar():
-        read = (await conn.execute(_INDEX_WORDS, {"rooms": rooms})).scalar()
-    merged = (await conn.execute(_MERGE, {"names": list(GIN_INDEXES)})).scalar()
-    return read + merged
+    """Read the messages stored since the last time, in up to `rooms` rooms, into the word index
+    (`message_words`), for the search indexer; one node at a time. Returns how many seqs it
+    moved past (0: all is read, or another node is at it)."""
+    if not (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _INDEXING})).scalar():
+        return 0
+    return int((await conn.execute(_INDEX_WORDS, {"rooms": rooms})).scalar())
 
 
 async def unindexed(conn: AsyncConnection) -> int:

@@ -409,8 +409,7 @@ async def messages(
 async def index_messages(conn: AsyncConnection, limit: int = 1000) -> int:
     """SQLite: add to the index up to `limit` messages stored since the last call (in rowid
     order); returns how many rowids it moved past (0: all is indexed). PostgreSQL: the same for
-    the word index of up to `limit` rooms, and the GIN pending lists merged (`pg_search.index`);
-    returns the rooms moved past and pages merged."""
+    the word index, in up to `limit` rooms (`pg_search.index`), counting seqs."""
     if conn.dialect.name != "sqlite":
         return await pg_search.index(conn, limit)
     upto = (await conn.execute(text(f"SELECT {_UPTO}"))).scalar()

@@ -1,21 +1,13 @@
 """Index new messages for search just after they are stored, when the writer is idle.
 
-SQLite: trigram indexing a message costs more than storing it, and on SQLite
-one writer does all the storing: indexing inside the commit would take ingest
-below its target. So the writer commits, and this task adds what it stored
-to the index while the writer has nothing to do (search reads the rows not
-yet indexed by scanning them: nothing is ever missing from a result). Under
-sustained load it still indexes a chunk each `interval` once the backlog
-passes `max_backlog`, so that scan stays short.
-
-PostgreSQL: the trigram index takes new messages in the commit, into its GIN
-pending list; the word index (migration 0008) is filled by this task, room
-by room, after the commits (search reads what it has not read yet from the
-rooms themselves). An insert that finds a pending list past its limit merges
-it into the index, and that commit of the writer waits for it: this task
-merges the lists first. It runs when the writer goes idle, and each
-`interval` while it is busy (searches read what is not indexed, and a pending
-list, whole: both are kept short).
+Indexing a message costs more than storing it (SQLite's trigram index,
+PostgreSQL's word index), and one writer does all the storing: indexing
+inside the commit would take ingest below its target. So the writer commits,
+and this task adds what it stored to the index while the writer has nothing
+to do (search reads the rows not yet indexed by scanning them: nothing is
+ever missing from a result). Under sustained load it still indexes a chunk
+each `interval` once the backlog passes `max_backlog`, so that scan stays
+short. (PostgreSQL's trigram index takes new messages in the commit.)
 """
 
 from __future__ import annotations
@@ -31,19 +23,18 @@ from .writer import MessageWriter
 
 log = logging.getLogger(__name__)
 
-CHUNK = 500  # messages a transaction: the writer waits for at most one chunk
-INTERVAL = 0.2  # seconds between looks while the writer is busy (SQLite)
-PG_INTERVAL = 0.25  # seconds between rounds while the writer is busy (PostgreSQL)
+CHUNK = 500  # messages (SQLite) or rooms (PostgreSQL) a transaction: the writer waits for one at most
+INTERVAL = 0.2  # seconds between looks while the writer is busy
 QUIET = 0.05  # seconds the writer must have been idle
 MAX_BACKLOG = 50_000  # messages not indexed before chunks go in even under load
 
 
 class SearchIndexer:
-    def __init__(self, db: Database, writer: MessageWriter, *, interval: float | None = None,
+    def __init__(self, db: Database, writer: MessageWriter, *, interval: float = INTERVAL,
                  max_backlog: int = MAX_BACKLOG):
         self._db = db
         self._writer = writer
-        self._interval = interval if interval is not None else INTERVAL if db.is_sqlite else PG_INTERVAL
+        self._interval = interval
         self._max_backlog = max_backlog
         self._task: asyncio.Task | None = None
 
@@ -68,7 +59,7 @@ class SearchIndexer:
                 # Busy: only keep the backlog (what search scans) from growing past its bound.
                 if loop.time() - checked >= self._interval:
                     checked = loop.time()
-                    if not self._db.is_sqlite or await self._backlog() > self._max_backlog:
+                    if await self._backlog() > self._max_backlog:
                         await self._index_chunk()
                 continue
             mark = self._writer.active_at

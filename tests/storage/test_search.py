@@ -226,17 +226,19 @@ async def test_record_pages_walk_every_rank_once_in_order(db, make_user):
             assert [r.item.id for r in seen] == [r.item.id for r in whole], (q, limit)
 
 
-async def test_index_messages_has_work_once_then_none(db, make_user, make_room, send_message):
-    """SQLite indexes the new rows; PostgreSQL merges the pending lists its GIN indexes put them
-    in (which the server's indexer does): the first call has something to do, the next nothing."""
+async def test_index_messages_moves_past_what_was_stored_once(db, make_user, make_room, send_message, tiny_windows):
+    """The indexer's step (SQLite's FTS5 index, PostgreSQL's word index) moves past the messages
+    stored since the last one, then has nothing to do; search finds them from the index."""
     alice = await make_user("alice")
     room = await make_room(alice)
     for i in range(30):
         await send_message(room.id, alice, f"pending {i} promotion customer")
     async with db.transaction() as conn:
-        assert await search.index_messages(conn, 1000) > 0
+        assert await search.unindexed(conn) == 30
+        assert await search.index_messages(conn, 1000) == 30
     async with db.transaction() as conn:
         assert await search.index_messages(conn, 1000) == 0
+        assert await search.unindexed(conn) == 0
     assert len(await _all_pages(db, "promotion cust", alice, limit=100)) == 30
 
 

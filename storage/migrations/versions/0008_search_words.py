@@ -22,14 +22,11 @@ PostgreSQL only (on SQLite nothing changes: FTS5 serves every search there).
 - `message_words`: those words of each text message that has any (Chinese text,
   say, has none), in a GIN index. Computing them in the writer's commit cost it
   ~8 µs a message, a tenth of its throughput, so the search indexer adds them
-  after the commits, room by room: `message_words_progress.upto` is the last seq
-  of a room it has read; a search reads the rows above it from `messages`
-  itself. Edits and recalls reach `message_words` by a trigger (also of messages
-  not read yet: the indexer then keeps that newer row), deletes by the foreign
-  key; a search checks every row it finds against the message as it is now.
-- The pending lists of the messages' GIN indexes may grow to 8 MB (twice the
-  default) before an insert has to merge them: the search indexer merges them
-  first, off the writer's commits.
+  after the commits (when the writer is idle, as on SQLite), room by room:
+  `message_words_progress.upto` is the last seq of a room it has read; a search
+  reads the rows above it from `messages` itself. Edits and recalls reach `message_words` by a trigger (also of messages
+  not read yet: the indexer then keeps that newer row), deletes by another; a
+  search checks every row it finds against the message as it is now.
 - Records: `lower(name)` (the best match is the name itself), their creation
   order, and the bigrams of their searched text (pg_trgm has no trigram in a
   2-character query), so that ranked search reads one rank at a time, newest
@@ -46,27 +43,25 @@ depends_on = None
 
 # PostgreSQL: which messages have words to index, as storage/pg_search.py reads them.
 HAS_WORDS = "{r}kind = 'text' AND NOT {r}recalled AND {r}text IS NOT NULL AND lower({r}text) ~ '[a-z0-9]'"
-MESSAGE_GIN_INDEXES = ("ix_messages_text_trgm", "ix_message_words")
-# The server merges the pending lists of these GIN indexes itself, several times a second
-# (services/search_indexer.py); past this size an insert merges one, and its commit waits.
-PENDING_LIST_KB = 8192
 RECORD_TEXT = ("coalesce(name, '') || chr(1) || coalesce(school, '') || chr(1) || coalesce(class_name, '') "
                "|| chr(1) || coalesce(description, '')")  # as migration 0004 indexes it
 
-# The words joined by spaces become `<room>:<word>` by putting `<room>:` before the string and
-# after each space (an empty word, at the text's ends, leaves `<room>:` alone, which is
-# removed); the reversed words likewise `<room><<reversed word>` (`<room><` marks them). Room
-# ids hold no spaces (storage/ids.py; search does not use this index for a room with one).
-_CHUNKED = "regexp_replace(regexp_replace({s}, '[^a-z0-9]+', ' ', 'g'), '([a-z0-9]{{200}})', '\\1 ', 'g')"
+# One SQL expression, which PostgreSQL inlines into the statements that call it (as a
+# function of its own it cost the indexer half again). The words joined by spaces become
+# `<room>:<word>` by putting `<room>:` before the string and after each space (an empty word,
+# at the text's ends, leaves `<room>:` alone, which is removed); the reversed text's words
+# likewise `<room><<drow>` (`<room><` marks them). Room ids hold no spaces (storage/ids.py;
+# search does not use this index for a room with one).
+_WORDS = (
+    "CASE WHEN octet_length(value) < 1800 THEN regexp_replace({s}, '[^a-z0-9]+', ' ', 'g') ELSE "
+    "regexp_replace(regexp_replace({s}, '[^a-z0-9]+', ' ', 'g'), '([a-z0-9]{{200}})', '\\1 ', 'g') END"
+)
 SEARCH_WORDS = (
     "CREATE FUNCTION search_words(room text, value text) RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ "
-    "SELECT array_to_tsvector(array_remove(array_remove(string_to_array(room || ':' || replace(words, ' ', ' ' || room "
-    "|| ':') || ' ' || room || '<' || replace(backwards, ' ', ' ' || room || '<'), ' '), room || ':'), room || '<')) "
-    "FROM (SELECT lower(value) AS low) AS v, "
-    "LATERAL (SELECT CASE WHEN octet_length(value) < 1800 THEN regexp_replace(low, '[^a-z0-9]+', ' ', 'g') "
-    f"ELSE {_CHUNKED.format(s='low')} END AS words) AS w, "
-    "LATERAL (SELECT CASE WHEN octet_length(value) < 1800 THEN reverse(words) "
-    f"ELSE {_CHUNKED.format(s='reverse(low)')} END AS backwards) AS b $$"
+    "SELECT array_to_tsvector(array_remove(array_remove(string_to_array("
+    f"room || ':' || replace({_WORDS.format(s='lower(value)')}, ' ', ' ' || room || ':') || ' ' || "
+    f"room || '<' || replace({_WORDS.format(s='reverse(lower(value))')}, ' ', ' ' || room || '<'), ' '), "
+    "room || ':'), room || '<')) $$"
 )
 # An edit or recall of a message: its words follow at once (the indexer never overwrites a row).
 FOLLOW_EDITS = (
@@ -78,29 +73,36 @@ FOLLOW_EDITS = (
     "RETURN NULL; END $$"
 )
 
+# Deleted messages take their words along, a statement at a time (a foreign key would check
+# and lock each message the indexer adds words of: it cost more than the words).
+FOLLOW_DELETES = (
+    "CREATE FUNCTION message_words_gone() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "DELETE FROM message_words w USING gone g WHERE w.room_id = g.room_id AND w.seq = g.seq; RETURN NULL; END $$"
+)
+
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(SEARCH_WORDS)
-    op.execute(
-        "CREATE TABLE message_words (room_id VARCHAR(40) NOT NULL, seq BIGINT NOT NULL, words tsvector NOT NULL, "
-        "PRIMARY KEY (room_id, seq), "
-        "FOREIGN KEY (room_id, seq) REFERENCES messages (room_id, seq) ON DELETE CASCADE)"
-    )
+    op.execute("CREATE TABLE message_words (room_id VARCHAR(40) NOT NULL, seq BIGINT NOT NULL, "
+               "words tsvector NOT NULL, PRIMARY KEY (room_id, seq))")
     op.execute("CREATE TABLE message_words_progress (room_id VARCHAR(40) PRIMARY KEY "
                "REFERENCES rooms (id) ON DELETE CASCADE, upto BIGINT NOT NULL)")
     op.execute(FOLLOW_EDITS)
     op.execute("CREATE TRIGGER message_words_follow AFTER UPDATE OF text, kind, recalled ON messages FOR EACH ROW "
                "WHEN (OLD.text IS DISTINCT FROM NEW.text OR OLD.kind IS DISTINCT FROM NEW.kind "
                "OR OLD.recalled IS DISTINCT FROM NEW.recalled) EXECUTE FUNCTION message_words_follow()")
+    op.execute(FOLLOW_DELETES)
+    op.execute("CREATE TRIGGER message_words_gone AFTER DELETE ON messages REFERENCING OLD TABLE AS gone "
+               "FOR EACH STATEMENT EXECUTE FUNCTION message_words_gone()")
     # The messages there are now (in the same transaction as their rooms' progress).
     op.execute("INSERT INTO message_words (room_id, seq, words) SELECT room_id, seq, search_words(room_id, text) "
                f"FROM messages WHERE {HAS_WORDS.format(r='')}")
     op.execute("INSERT INTO message_words_progress (room_id, upto) SELECT id, last_seq FROM rooms")
-    op.execute("CREATE INDEX ix_message_words ON message_words USING gin (words)")
-    for index in MESSAGE_GIN_INDEXES:
-        op.execute(f"ALTER INDEX {index} SET (gin_pending_list_limit = {PENDING_LIST_KB})")
+    # No pending list: a search reads the index once for each of the caller's rooms, and would
+    # read a pending list as many times.
+    op.execute("CREATE INDEX ix_message_words ON message_words USING gin (words) WITH (fastupdate = off)")
     op.execute("CREATE INDEX ix_alumni_records_name_lower ON alumni_records (lower(name))")
     op.execute("CREATE INDEX ix_alumni_records_created ON alumni_records (created, id)")
     op.execute("CREATE INDEX ix_alumni_records_bigrams ON alumni_records "
@@ -110,11 +112,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("ALTER INDEX ix_messages_text_trgm RESET (gin_pending_list_limit)")
     for index in ("ix_alumni_records_bigrams", "ix_alumni_records_created", "ix_alumni_records_name_lower"):
         op.execute(f"DROP INDEX IF EXISTS {index}")
-    op.execute("DROP TRIGGER IF EXISTS message_words_follow ON messages")
-    op.execute("DROP FUNCTION IF EXISTS message_words_follow()")
+    for trigger in ("message_words_follow", "message_words_gone"):
+        op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON messages")
+        op.execute(f"DROP FUNCTION IF EXISTS {trigger}()")
     op.execute("DROP TABLE IF EXISTS message_words_progress")
     op.execute("DROP TABLE IF EXISTS message_words")
     op.execute("DROP FUNCTION IF EXISTS search_words(text, text)")
