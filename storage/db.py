@@ -93,6 +93,20 @@ class Database:
         async with _outages_as_unavailable(), self.engine.connect() as conn:
             yield conn
 
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A read whose statements all see one committed state, for answers pieced together
+        from several queries (a history page folded up to the room's last seq).
+
+        SQLite's read transaction is one snapshot already; PostgreSQL's default (READ
+        COMMITTED) gives each statement its own, so this asks for REPEATABLE READ, read only
+        (such a transaction never fails to serialize).
+        """
+        async with self.read() as conn:
+            if not self.is_sqlite:
+                await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            yield conn
+
     async def ping(self) -> bool:
         """True when the database answers a trivial query within 2 s."""
         try:
