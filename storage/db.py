@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .prepared import plan_for
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._inline_engine: Engine | None = None
+        self._inline_conn: Connection | None = None
         self._checkpointer: asyncio.Task | None = None
         self._wal_dirty = False
         if self.is_sqlite:
@@ -115,11 +119,15 @@ class Database:
                            f"wal_autocheckpoint={_INLINE_AUTOCHECKPOINT}"):
                 dbapi_connection.execute(f"PRAGMA {pragma}")
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # pragma: no cover - driver hook
-            conn.exec_driver_sql("BEGIN")
-
         return engine
+
+    def _inline_connection(self) -> Connection:
+        """The inline engine's one connection, kept open, in SQLAlchemy's AUTOCOMMIT mode: the
+        transaction is the driver's, begun and ended by `inline_transaction()` itself."""
+        if self._inline_conn is None:
+            assert self._inline_engine is not None
+            self._inline_conn = self._inline_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._inline_conn
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -138,8 +146,10 @@ class Database:
         On SQLite it runs on the event loop's thread through the standard-library driver. Through
         aiosqlite, one message's commit is seven statements and about 25 hops to its thread and
         back (cursor, execute, fetch, close each a hop); the hops and SQLAlchemy's async adapter
-        cost more CPU than the statements: ~960 µs against ~390 µs inline
-        (`scripts/bench_commit.py`), which at 1,000 members is ~0.6 µs of every delivery. While it
+        cost more CPU than the statements: ~1,110 µs against ~360 µs inline through SQLAlchemy,
+        ~110 µs with the hot statements, BEGIN and COMMIT straight on the driver
+        (storage/prepared.py; `scripts/bench_commit.py`, pinned to one core); at 1,000 members,
+        ~1 µs of every delivery at low rates. While it
         runs the loop stands still, so it is only for writes of a few milliseconds at most (a
         batch is at most the writer's `MAX_BATCH` rows); reads and everything else use
         `transaction()` / `read()`. The connection it yields offers `execute` and `dialect`, the
@@ -151,8 +161,24 @@ class Database:
                 yield conn
             return
         async with self._write_lock, _outages_as_unavailable():
-            with self._inline_engine.begin() as conn:
+            # BEGIN and COMMIT straight on the driver, on a connection kept open: SQLAlchemy's
+            # checkout, transaction and commit objects were a third of a one-message commit's
+            # instructions once its statements ran on the driver (callgrind).
+            conn = self._inline_connection()
+            driver = conn.connection.driver_connection
+            try:
+                driver.execute("BEGIN")
                 yield _InlineConnection(conn)  # type: ignore[misc]
+                driver.execute("COMMIT")
+            except BaseException:
+                self._inline_conn = None  # start afresh: whatever failed may have left it unusable
+                with contextlib.suppress(Exception):
+                    if driver.in_transaction:
+                        driver.execute("ROLLBACK")
+                    conn.invalidate()
+                raise
+            if conn.in_transaction():  # SQLAlchemy's own bookkeeping, after a statement it ran
+                conn.rollback()  # nothing to undo at the driver: the transaction is committed
         self._wal_dirty = True
         if self._checkpointer is None:
             self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints(), name="wal-checkpoint")
@@ -226,21 +252,31 @@ class Database:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
             self._checkpointer = None
+        if self._inline_conn is not None:
+            self._inline_conn.close()
+            self._inline_conn = None
         if self._inline_engine is not None:
             self._inline_engine.dispose()
         await self.engine.dispose()
 
 
 class _InlineConnection:
-    """A synchronous connection behind the `execute` of `AsyncConnection`: the awaits never suspend."""
+    """A synchronous connection behind the `execute` of `AsyncConnection`: the awaits never suspend.
 
-    __slots__ = ("_conn", "dialect")
+    Statements marked `prepared()` run straight on the driver (storage/prepared.py says why).
+    """
+
+    __slots__ = ("_conn", "_driver", "dialect")
 
     def __init__(self, conn: Connection):
         self._conn = conn
+        self._driver = conn.connection.driver_connection
         self.dialect = conn.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        plan = plan_for(statement, parameters, self.dialect)
+        if plan is not None:
+            return plan.run(self._driver, parameters)
         if parameters is None:
             return self._conn.execute(statement)
         return self._conn.execute(statement, parameters)
@@ -251,7 +287,8 @@ async def _outages_as_unavailable() -> AsyncIterator[None]:
     """Connection-level failures become `StorageUnavailable`; bad SQL stays what it is."""
     try:
         yield
-    except (OperationalError, DBAPIError, OSError) as exc:
+    except (OperationalError, DBAPIError, OSError, sqlite3.OperationalError) as exc:
+        # sqlite3's own error: from a statement run straight on the driver (storage/prepared.py).
         if _is_unavailable(exc):
             raise StorageUnavailable(str(exc)) from exc
         raise
