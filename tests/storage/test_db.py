@@ -123,57 +123,56 @@ async def test_inline_transaction_commits_and_rolls_back(db, alice, room):
     assert after.message.seq == stored.message.seq + 1  # the rolled-back seq is not a gap
 
 
-async def test_inline_commits_are_checkpointed_from_a_thread(tmp_path):
-    """SQLite: inline commits never checkpoint the WAL themselves (that would stall the loop); the
-    database's task does, so the main file takes in what the WAL holds within a few seconds."""
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}")
+@pytest.fixture
+async def sqlite_room(tmp_path):
+    """A migrated SQLite file (`tmp_path / "chat.db"`) with a user and their room: (db, user, room)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}")
     try:
         await db.migrate()
         async with db.transaction() as conn:
             user = await users.create(conn, name="walt", display="Walt", password_hash=None)
             room = await rooms.create(conn, name="r", topic="", join_policy="open", owner_id=user.id)
-        async with db.engine.connect() as conn:  # start from a WAL that holds nothing new
-            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        main_file = tmp_path / "wal.db"
-        before = main_file.stat().st_size
-        async with db.inline_transaction() as conn:
-            await messages.append_batch(conn, [
-                NewMessage(room_id=room.id, sender=user, text="x" * 2000, cid=f"c{i}") for i in range(500)])
-        assert main_file.stat().st_size == before  # committed to the WAL only
-        deadline = time.monotonic() + 10  # the task looks every CHECKPOINT_INTERVAL (1 s)
-        while main_file.stat().st_size == before and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert main_file.stat().st_size > before
+        yield db, user, room
     finally:
         await db.close()
 
 
-async def test_inline_transaction_fails_fast_when_another_process_holds_the_lock(tmp_path):
+async def test_inline_commits_are_checkpointed_from_a_thread(sqlite_room, tmp_path):
+    """SQLite: inline commits never checkpoint the WAL themselves (that would stall the loop); the
+    database's task does, so the main file takes in what the WAL holds within a few seconds."""
+    db, user, room = sqlite_room
+    async with db.engine.connect() as conn:  # start from a WAL that holds nothing new
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    main_file = tmp_path / "chat.db"
+    before = main_file.stat().st_size
+    async with db.inline_transaction() as conn:
+        await messages.append_batch(conn, [
+            NewMessage(room_id=room.id, sender=user, text="x" * 2000, cid=f"c{i}") for i in range(500)])
+    assert main_file.stat().st_size == before  # committed to the WAL only
+    deadline = time.monotonic() + 10  # the task looks every CHECKPOINT_INTERVAL (1 s)
+    while main_file.stat().st_size == before and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert main_file.stat().st_size > before
+
+
+async def test_inline_transaction_fails_fast_when_another_process_holds_the_lock(sqlite_room, tmp_path):
     """An inline write waits only a moment for a lock another process holds (the loop waits with
     it), then reports the storage unavailable, as any write does."""
     import sqlite3
 
-    path = tmp_path / "locked.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
+    db, user, room = sqlite_room
+    other = sqlite3.connect(tmp_path / "chat.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a writer elsewhere: e.g. a `sqlite3` shell
     try:
-        await db.migrate()
-        async with db.transaction() as conn:
-            user = await users.create(conn, name="lee", display="Lee", password_hash=None)
-            room = await rooms.create(conn, name="r", topic="", join_policy="open", owner_id=user.id)
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # a writer elsewhere: e.g. a `sqlite3` shell
-        try:
-            for write in (  # through SQLAlchemy, and straight on the driver (storage/prepared.py)
-                lambda conn: conn.execute(text("UPDATE rooms SET topic = 'x'")),
-                lambda conn: messages.append_batch(conn, [NewMessage(room_id=room.id, sender=user, text="hi")]),
-            ):
-                started = time.monotonic()
-                with pytest.raises(StorageUnavailable):
-                    async with db.inline_transaction() as conn:
-                        await write(conn)
-                assert time.monotonic() - started < 5  # busy_timeout 200 ms, not the 10 s of the others
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
+        for write in (  # through SQLAlchemy, and straight on the driver (storage/prepared.py)
+            lambda conn: conn.execute(text("UPDATE rooms SET topic = 'x'")),
+            lambda conn: messages.append_batch(conn, [NewMessage(room_id=room.id, sender=user, text="hi")]),
+        ):
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable):
+                async with db.inline_transaction() as conn:
+                    await write(conn)
+            assert time.monotonic() - started < 5  # busy_timeout 200 ms, not the 10 s of the others
     finally:
-        await db.close()
+        other.execute("ROLLBACK")
+        other.close()
