@@ -26,6 +26,8 @@ from storage.db import Database, now_ms
 from storage.models import Room as RoomRow, User as UserRow
 from storage.records import FileMeta, User
 
+from ..bus.base import Bus
+from ..bus.events import UserChanged
 from ..config import Settings
 from ..errors import files_refused, forbidden, invalid, not_found, too_large
 from ..media import images, sniff
@@ -40,8 +42,9 @@ IMAGE_WORKERS = 2
 
 
 class FileService:
-    def __init__(self, db: Database, blobs: BlobStore, settings: Settings):
+    def __init__(self, db: Database, blobs: BlobStore, settings: Settings, bus: Bus):
         self._db = db
+        self._bus = bus
         self.blobs = blobs
         self._settings = settings
         self._pool = ThreadPoolExecutor(max_workers=IMAGE_WORKERS, thread_name_prefix="images")
@@ -156,11 +159,14 @@ class FileService:
     # ------------------------------------------------------------------ avatars
 
     async def set_user_avatar(self, user: User, file_id: str | None) -> User:
-        """Set (or clear) the user's avatar; the user as they are now."""
+        """Set (or clear) the user's avatar; the user as they are now, which every node's live
+        connections of theirs take (their next messages carry the new avatar)."""
         async with self._db.transaction() as db:
             await self.check_avatar(db, user, file_id)
             await file_store.set_avatar(db, UserRow, user.id, file_id)
-            return await user_store.get(db, user.id)
+            user = await user_store.get(db, user.id)
+        self._bus.publish_control(UserChanged(user=user))
+        return user
 
     async def check_avatar(self, db, user: User, file_id: str | None) -> None:
         """An avatar is one of the user's own images (or null)."""
