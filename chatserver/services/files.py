@@ -138,10 +138,11 @@ class FileService:
     async def readable(self, user: User, file_id: str) -> FileMeta:
         """The file if the user may read it (docs/protocol.md §12.10), checked on every request."""
         async with self._db.read() as db:
-            meta = await file_store.get(db, file_id)
-            if meta is None:
+            found = await file_store.get_for_reader(db, file_id, user.id)
+            if found is None:
                 raise not_found("file")
-            if await file_store.readable_without_posts(db, meta, user.id):
+            meta, allowed = found
+            if allowed:
                 return meta
             for post_id in await file_store.posts_carrying(db, file_id):
                 post = await post_store.get(db, post_id)
