@@ -9,6 +9,7 @@ again each time and gets 304 while it still may read the file). The filesystem e
 
 from __future__ import annotations
 
+import mmap
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from .errors import json_error
 from .routes import Route
 
 FILE_CSP = "default-src 'none'; sandbox"  # a file is never a page that runs anything
+MAPPED_SLICE = 1024 * 1024  # bytes handed to the transport at a time when the loop has no sendfile
 
 
 def file_json(meta: FileMeta) -> dict[str, Any]:
@@ -66,7 +68,13 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
 
 class BlobFileResponse(web.FileResponse):
     """`FileResponse` (Range, sendfile) whose ETag is the blob's digest, the same on every engine
-    and node, instead of the file's mtime and size."""
+    and node, instead of the file's mtime and size.
+
+    Where the event loop has no `sendfile` (uvloop), aiohttp would read the file in a worker
+    thread, a chunk per round trip, and copy every chunk through Python; here the file is mapped
+    instead and handed to the transport in slices of the mapping, which the kernel copies
+    straight from the page cache into the socket. A blob's file is never changed once in place
+    (it is written aside and renamed; the sweep unlinks it, which leaves a mapping intact)."""
 
     def __init__(self, path, etag: str, **kwargs):
         super().__init__(path, **kwargs)
@@ -79,6 +87,21 @@ class BlobFileResponse(web.FileResponse):
     @etag.setter
     def etag(self, value) -> None:
         web.StreamResponse.etag.fset(self, self._blob_etag)
+
+    async def _sendfile_fallback(self, writer, fobj, offset: int, count: int):
+        if count <= 0:
+            return writer
+        # Only the pages asked for (a mapping starts on a granularity boundary). They are read in
+        # as the kernel copies each slice, as `sendfile` would: a slice at a time, never the
+        # whole file at once.
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        mapping = mmap.mmap(fobj.fileno(), offset + count - start, offset=start, access=mmap.ACCESS_READ)
+        # Not closed here: the transport may still hold slices of it; it goes with the last one.
+        view = memoryview(mapping)[offset - start :]
+        for at in range(0, count, MAPPED_SLICE):
+            await writer.write(view[at : at + MAPPED_SLICE])
+        await writer.drain()
+        return writer
 
 
 async def _send_blob(request: web.Request, key: str, content_type: str, name: str) -> web.StreamResponse:
