@@ -5,6 +5,9 @@ during ten concurrent 25 MiB uploads. Figures only; nothing is asserted.
 Each engine runs in a real server process: the filesystem engine beside SQLite, the database
 engine on a scratch PostgreSQL database (dropped afterwards). The ceiling is a separate process
 that serves one file with `web.FileResponse` and nothing else (no token, no access check).
+Downloads are repeated until each round has moved at least 64 MiB, so that a 1 MiB file's
+figure is not one request's luck; beside the throughput, the server process's CPU time per
+download (user + system, all threads), which a busy machine disturbs far less than wall time.
 
     .venv/bin/python scripts/bench_files.py                       # both engines
     .venv/bin/python scripts/bench_files.py --only filesystem --rounds 1
@@ -30,11 +33,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from client_proto.http import ApiClient  # noqa: E402
+from scripts.loadtest import proc_cpu_seconds  # noqa: E402
 
 MIB = 1024 * 1024
 SIZES = [1 * MIB, 25 * MIB]
 CONCURRENCY = [1, 20]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+ROUND_BYTES = 64 * MIB  # each round's downloads move at least this much
+
+
+def repeats(size: int, n: int) -> int:
+    """How many times a round downloads its `n` files of `size` bytes."""
+    return max(1, -(-ROUND_BYTES // (size * n)))
 
 
 def free_port() -> int:
@@ -92,6 +102,33 @@ async def timed(coros) -> float:
     return time.perf_counter() - started
 
 
+class Downloads:
+    """Wall seconds, server CPU seconds and bytes of the downloads of one size and concurrency."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.seconds = self.cpu = 0.0
+        self.count = self.bytes = 0
+
+    async def run(self, session: aiohttp.ClientSession, urls: list[str], headers: dict, size: int) -> None:
+        """Fetch the urls at once, `repeats` times over."""
+        cpu = proc_cpu_seconds([self.pid])
+        for _ in range(repeats(size, len(urls))):
+            self.seconds += await timed(fetch(session, url, headers) for url in urls)
+            self.count += len(urls)
+            self.bytes += size * len(urls)
+        self.cpu += proc_cpu_seconds([self.pid]) - cpu
+
+    @property
+    def mib_per_second(self) -> float:
+        return self.bytes / MIB / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU milliseconds per download."""
+        return self.cpu / self.count * 1000
+
+
 async def fetch(session: aiohttp.ClientSession, url: str, headers: dict) -> int:
     got = 0
     async with session.get(url, headers=headers) as response:
@@ -109,7 +146,7 @@ def vm(pid: int, key: str) -> int:
 
 
 async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_uploads: int = 10) -> tuple[dict, float]:
-    """{(size, concurrency): (upload MiB/s, download MiB/s)} and the RSS growth in MiB."""
+    """{(size, concurrency): (upload MiB/s, `Downloads`)} and the RSS growth in MiB."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start([sys.executable, "-m", "chatserver"], {
@@ -132,7 +169,8 @@ async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_upload
             async with aiohttp.ClientSession() as session:
                 for size in SIZES:
                     for n in CONCURRENCY:
-                        up = down = 0.0
+                        up = 0.0
+                        down = Downloads(pid)
                         for _ in range(rounds):
                             ids = []
 
@@ -140,9 +178,8 @@ async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_upload
                                 ids.append((await user.upload(body(size)))["id"])
 
                             up += await timed(one() for _ in range(n))
-                            down += await timed(fetch(session, f"{url}/api/files/{i}", headers) for i in ids)
-                        total = size * n * rounds / MIB
-                        figures[(size, n)] = (total / up, total / down)
+                            await down.run(session, [f"{url}/api/files/{i}" for i in ids], headers, size)
+                        figures[(size, n)] = (size * n * rounds / MIB / up, down)
         return figures, rss
     finally:
         stop(proc)
@@ -162,7 +199,7 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 
 
 async def bench_ceiling(rounds: int) -> dict:
-    """{(size, concurrency): download MiB/s} of a plain `FileResponse` of a file of that size."""
+    """{(size, concurrency): `Downloads`} of a plain `FileResponse` of a file of that size."""
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in SIZES:
@@ -175,10 +212,9 @@ async def bench_ceiling(rounds: int) -> dict:
                 await wait_healthy(url, proc)
                 async with aiohttp.ClientSession() as session:
                     for n in CONCURRENCY:
-                        seconds = 0.0
+                        figures[(size, n)] = down = Downloads(proc.pid)
                         for _ in range(rounds):
-                            seconds += await timed(fetch(session, f"{url}/file", {}) for _ in range(n))
-                        figures[(size, n)] = size * n * rounds / MIB / seconds
+                            await down.run(session, [f"{url}/file"] * n, {}, size)
             finally:
                 stop(proc)
     return figures
@@ -213,6 +249,7 @@ async def main() -> None:
     SIZES[:] = [size * MIB for size in args.sizes]
     CONCURRENCY[:] = args.at_once
     results = {}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "filesystem"):
             results["filesystem (SQLite)"] = await bench_engine(
@@ -226,11 +263,17 @@ async def main() -> None:
             finally:
                 await drop_pg(name)
     ceiling = await bench_ceiling(args.rounds)
-    print("| engine | file | at once | upload MiB/s | download MiB/s | plain FileResponse MiB/s |")
-    print("|---|---|---|---|---|---|")
+    print("| engine | file | at once | upload MiB/s | download MiB/s | plain FileResponse MiB/s | download ÷ plain "
+          "| server CPU ms per download | plain CPU ms per download |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for engine, (figures, _) in results.items():
         for (size, n), (up, down) in figures.items():
-            print(f"| {engine} | {size // MIB} MiB | {n} | {up:,.0f} | {down:,.0f} | {ceiling[(size, n)]:,.0f} |")
+            plain = ceiling[(size, n)]
+            print(f"| {engine} | {size // MIB} MiB | {n} | {up:,.0f} | {down.mib_per_second:,.0f} "
+                  f"| {plain.mib_per_second:,.0f} | {down.mib_per_second / plain.mib_per_second:.2f} "
+                  f"| {down.cpu_ms:.2f} | {plain.cpu_ms:.2f} |")
+    print("load average (1, 5, 15 min): before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
+        *load_before, *os.getloadavg()))
     for engine, (_, rss) in results.items():
         print(f"peak RSS growth, {args.rss_uploads} concurrent 25 MiB uploads, {engine}: {rss:.1f} MiB")
 
