@@ -90,7 +90,7 @@ class AccountService:
         if user is not None:
             return user
         ticket = self._tokens.ticket()
-        async with self._db.read() as db:
+        async with self._db.inline_read() as db:
             user = await token_store.user_for_hash(db, token_hash)
         if user is not None:
             self._tokens.put(token_hash, user, ticket)

@@ -137,13 +137,14 @@ class FileService:
 
     async def readable(self, user: User, file_id: str) -> FileMeta:
         """The file if the user may read it (docs/protocol.md §12.10), checked on every request."""
-        async with self._db.read() as db:
+        async with self._db.inline_read() as db:
             found = await file_store.get_for_reader(db, file_id, user.id)
-            if found is None:
-                raise not_found("file")
-            meta, allowed = found
-            if allowed:
-                return meta
+        if found is None:
+            raise not_found("file")
+        meta, allowed = found
+        if allowed:
+            return meta
+        async with self._db.read() as db:
             for post_id in await file_store.posts_carrying(db, file_id):
                 post = await post_store.get(db, post_id)
                 if post is not None and await may_read(db, user, post):

@@ -167,3 +167,48 @@ async def test_inline_transaction_fails_fast_when_another_process_holds_the_lock
             other.close()
     finally:
         await db.close()
+
+
+async def test_inline_read_sees_what_is_committed_and_a_body_that_waits_never_deadlocks(db, alice, bob):
+    """`inline_read` (on the loop's thread on SQLite) reads committed rows; two reads at once,
+    one of whose bodies wrongly waits, both finish (the second gets a connection of its own)."""
+    entered = asyncio.Event()
+
+    async def waits() -> str:
+        async with db.inline_read() as conn:
+            entered.set()
+            await asyncio.sleep(0.05)  # not what a body should do: still no deadlock
+            return (await users.get(conn, alice.id)).name
+
+    async def reads() -> str:
+        await entered.wait()
+        async with db.inline_read() as conn:
+            return (await users.get(conn, bob.id)).name
+
+    async with asyncio.timeout(10):
+        assert await asyncio.gather(waits(), reads()) == ["alice", "bob"]
+
+
+async def test_inline_read_never_waits_for_a_writer_elsewhere(tmp_path):
+    """SQLite: while another process holds the write lock with a row not yet committed, an inline
+    read answers at once (WAL: readers do not wait) and does not see that row."""
+    import sqlite3
+
+    path = tmp_path / "busy.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        await db.migrate()
+        async with db.transaction() as conn:
+            await users.create(conn, name="kept", display="Kept", password_hash=None)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE users SET display = 'Not yet'")
+        try:
+            async with asyncio.timeout(5), db.inline_read() as conn:
+                found = await users.by_name(conn, "kept")
+            assert found[0].display == "Kept"
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    finally:
+        await db.close()
