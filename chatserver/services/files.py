@@ -23,13 +23,14 @@ from storage import posts as post_store
 from storage import users as user_store
 from storage.blobs import BlobStore, BlobTooLarge
 from storage.db import Database, now_ms
+from storage.locks import NamedLocks
 from storage.models import Room as RoomRow, User as UserRow
 from storage.records import FileMeta, User
 
 from ..bus.base import Bus
 from ..bus.events import UserChanged
 from ..config import Settings
-from ..errors import files_refused, forbidden, invalid, not_found, too_large
+from ..errors import files_refused, forbidden, invalid, not_found, too_large, unavailable
 from ..media import images, sniff
 from .posts import may_read
 
@@ -48,6 +49,7 @@ class FileService:
         self.blobs = blobs
         self._settings = settings
         self._pool = ThreadPoolExecutor(max_workers=IMAGE_WORKERS, thread_name_prefix="images")
+        self._locks = NamedLocks(db)
 
     # ------------------------------------------------------------------ upload
 
@@ -85,13 +87,20 @@ class FileService:
             if content_type in sniff.IMAGES:
                 width, height, thumb = await self._measure(blob.key)
                 kept.append(thumb)
-            async with self._db.transaction() as db:
-                if await file_store.usage(db, user.id) + blob.size > self._settings.file_quota:
-                    raise too_large(f"your files fill your quota of {self._settings.file_quota} bytes")
-                return await file_store.create(
-                    db, owner_id=user.id, name=name, size=blob.size, content_type=content_type,
-                    sha256=blob.key, width=width, height=height, thumb=thumb,
-                )
+            # The sweep may be deleting an identical file's bytes, unused until this row: the
+            # blobs' locks order the two, and under them the bytes are either still there (and
+            # this row keeps them) or gone already (and this upload must be sent again).
+            async with self._locks.hold(*map(_blob_lock, kept)):
+                for key in kept:
+                    if not await self.blobs.exists(key):
+                        raise unavailable("an identical file was being removed as you uploaded; upload it again")
+                async with self._db.transaction() as db:
+                    if await file_store.usage(db, user.id) + blob.size > self._settings.file_quota:
+                        raise too_large(f"your files fill your quota of {self._settings.file_quota} bytes")
+                    return await file_store.create(
+                        db, owner_id=user.id, name=name, size=blob.size, content_type=content_type,
+                        sha256=blob.key, width=width, height=height, thumb=thumb,
+                    )
         except BaseException:
             await self._drop_unused(kept)
             raise
@@ -196,19 +205,25 @@ class FileService:
                 deleted = set(await file_store.delete_garbage(
                     db, [f.id for f in candidates], unattached_before=now - UNATTACHED_TTL_MS))
             gone = [f for f in candidates if f.id in deleted]
-            await self._drop_unused([k for f in gone for k in (f.sha256, f.thumb) if k])
+            for f in gone:
+                await self._drop_unused([f.sha256, f.thumb])
             removed += len(gone)
             if len(deleted) < len(candidates):
                 break  # some were attached meanwhile: the next sweep looks again
         await self.blobs.sweep_partial(now - PARTIAL_TTL_MS)
         return removed
 
-    async def _drop_unused(self, keys: list[str]) -> None:
-        """Delete the blobs among `keys` that no file uses."""
-        async with self._db.read() as db:
-            used = await file_store.referenced(db, keys)
-        for key in set(keys) - used:
-            await self.blobs.delete(key)
+    async def _drop_unused(self, keys: list[str | None]) -> None:
+        """Delete those of one file's blobs (its bytes, its thumbnail) that no file uses, holding
+        their locks: an upload of the same bytes is then not between storing them and adding
+        the row that uses them (see `upload`)."""
+        keys = [key for key in dict.fromkeys(keys) if key]
+        async with self._locks.hold(*map(_blob_lock, keys)):
+            async with self._db.read() as db:
+                used = await file_store.referenced(db, keys)
+            for key in keys:
+                if key not in used:
+                    await self.blobs.delete(key)
 
     async def sweeper(self) -> None:
         """Sweep every `file_sweep` seconds until cancelled (a task of the app's lifetime)."""
@@ -223,6 +238,10 @@ class FileService:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _blob_lock(key: str) -> str:
+    return f"blob:{key}"
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
