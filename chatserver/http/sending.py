@@ -3,11 +3,13 @@ Content-Length, and headers that keep a file from ever running as a page.
 
 Both engines share one path; only the body differs. The filesystem engine's file is opened on
 the loop's thread (a local file, as the blob store's directory is) and sent zero-copy with
-`loop.sendfile`; where the loop has none (uvloop) the asked-for range is mapped and handed to
-the transport a slice of the mapping at a time, which the kernel copies straight from the page
-cache into the socket, never through Python. aiohttp's `FileResponse` would instead open and
-close the file in a worker thread, and on uvloop also read it there, 256 KiB per round trip:
-hops that cost more than a small file's bytes. The database engine streams its chunks.
+`loop.sendfile`. Where the loop has none (uvloop), one `os.sendfile` writes straight to the
+socket what its buffer takes (a small file whole), and the rest of the asked-for range is
+mapped and handed to the transport a slice of the mapping at a time, which the kernel copies
+from the page cache into the socket, never through Python. aiohttp's `FileResponse` would
+instead open and close the file in a worker thread, and on uvloop also read it there, 256 KiB
+per round trip: hops that cost more than a small file's bytes. The database engine streams its
+chunks.
 
 A blob's file never changes once in place (it is written aside and renamed; the sweep unlinks
 it, which leaves an open file or a mapping intact).
@@ -94,6 +96,10 @@ async def _send_file(request: web.Request, response: web.StreamResponse, file: B
         return
     except NotImplementedError:  # uvloop
         pass
+    sent = _sendfile_at_once(transport, file, offset, count)
+    offset, count = offset + sent, count - sent
+    if count == 0:
+        return
     # Only the pages asked for (a mapping starts on a granularity boundary); they are read in as
     # the kernel copies each slice, as `sendfile` would, never the whole file at once. The mapping
     # is not closed here: the transport may still hold slices of it; it goes with the last one.
@@ -102,6 +108,20 @@ async def _send_file(request: web.Request, response: web.StreamResponse, file: B
     view = memoryview(mapping)[offset - start :]
     for at in range(0, count, MAPPED_SLICE):
         await response.write(view[at : at + MAPPED_SLICE])
+
+
+def _sendfile_at_once(transport: asyncio.Transport, file: BinaryIO, offset: int, count: int) -> int:
+    """Bytes sent zero-copy straight to the socket (uvloop has no `loop.sendfile`): what its
+    buffer takes in one call, all of a small file; none unless the transport holds nothing
+    unsent, so nothing can overtake them. The caller hands the rest to the transport."""
+    sock = transport.get_extra_info("socket")
+    if (sock is None or transport.is_closing() or transport.get_extra_info("ssl_object") is not None
+            or transport.get_write_buffer_size()):
+        return 0
+    try:
+        return os.sendfile(sock.fileno(), file.fileno(), offset, count)
+    except (BlockingIOError, InterruptedError):
+        return 0
 
 
 def _range(request: web.Request, size: int) -> tuple[int, int] | None:
