@@ -4,10 +4,12 @@ during ten concurrent 25 MiB uploads. Figures only; nothing is asserted.
 
 Each engine runs in a real server process: the filesystem engine beside SQLite, the database
 engine on a scratch PostgreSQL database (dropped afterwards). The ceiling is a separate process
-that serves one file with `web.FileResponse` and nothing else (no token, no access check).
-Downloads are repeated until each round has moved at least 64 MiB, so that a 1 MiB file's
-figure is not one request's luck; beside the throughput, the server process's CPU time per
-download (user + system, all threads), which a busy machine disturbs far less than wall time.
+that serves files of the same sizes with `web.FileResponse` and nothing else (no token, no
+access check), measured round by round right after the engine's downloads, so both see the
+same load on a busy machine. Downloads are repeated until each round has moved at least
+64 MiB, so that a 1 MiB file's figure is not one request's luck; beside the throughput, each
+process's CPU time per download (user + system, all threads), which a busy machine disturbs
+far less than wall time.
 
     .venv/bin/python scripts/bench_files.py                       # both engines
     .venv/bin/python scripts/bench_files.py --only filesystem --rounds 1
@@ -145,8 +147,10 @@ def vm(pid: int, key: str) -> int:
     return 0
 
 
-async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_uploads: int = 10) -> tuple[dict, float]:
-    """{(size, concurrency): (upload MiB/s, `Downloads`)} and the RSS growth in MiB."""
+async def bench_engine(engine: str, env: dict[str, str], rounds: int, plain: Plain,
+                       rss_uploads: int = 10) -> tuple[dict, float]:
+    """{(size, concurrency): (upload MiB/s, `Downloads`, the plain server's `Downloads`)} and the
+    RSS growth in MiB."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start([sys.executable, "-m", "chatserver"], {
@@ -170,7 +174,7 @@ async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_upload
                 for size in SIZES:
                     for n in CONCURRENCY:
                         up = 0.0
-                        down = Downloads(pid)
+                        down, ceiling = Downloads(pid), Downloads(plain.pid)
                         for _ in range(rounds):
                             ids = []
 
@@ -179,7 +183,8 @@ async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_upload
 
                             up += await timed(one() for _ in range(n))
                             await down.run(session, [f"{url}/api/files/{i}" for i in ids], headers, size)
-                        figures[(size, n)] = (size * n * rounds / MIB / up, down)
+                            await ceiling.run(session, [plain.url(size)] * n, {}, size)
+                        figures[(size, n)] = (size * n * rounds / MIB / up, down, ceiling)
         return figures, rss
     finally:
         stop(proc)
@@ -188,36 +193,43 @@ async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_upload
 PLAIN_SERVER = """
 import sys
 from aiohttp import web
-path = sys.argv[2]
+paths = dict(arg.split("=", 1) for arg in sys.argv[2:])
 async def handle(request):
-    return web.FileResponse(path)
+    return web.FileResponse(paths[request.match_info["size"]])
 app = web.Application()
-app.router.add_get("/file", handle)
+app.router.add_get("/file/{size}", handle)
 app.router.add_get("/healthz", lambda r: web.Response(text="ok"))
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
 
 
-async def bench_ceiling(rounds: int) -> dict:
-    """{(size, concurrency): `Downloads`} of a plain `FileResponse` of a file of that size."""
-    figures = {}
-    with tempfile.TemporaryDirectory() as tmp:
+class Plain:
+    """The ceiling: a process serving a file of each size with a bare `FileResponse`."""
+
+    def __init__(self, directory: str):
+        self.directory = Path(directory)
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def url(self, size: int) -> str:
+        return f"http://127.0.0.1:{self.port}/file/{size}"
+
+    async def __aenter__(self) -> Plain:
+        paths = []
         for size in SIZES:
-            path = Path(tmp) / f"plain-{size}"
+            path = self.directory / f"plain-{size}"
             path.write_bytes(os.urandom(size))
-            port = free_port()
-            proc = start([sys.executable, "-c", PLAIN_SERVER, str(port), str(path)], {})
-            try:
-                url = f"http://127.0.0.1:{port}"
-                await wait_healthy(url, proc)
-                async with aiohttp.ClientSession() as session:
-                    for n in CONCURRENCY:
-                        figures[(size, n)] = down = Downloads(proc.pid)
-                        for _ in range(rounds):
-                            await down.run(session, [f"{url}/file"] * n, {}, size)
-            finally:
-                stop(proc)
-    return figures
+            paths.append(f"{size}={path}")
+        self.proc = start([sys.executable, "-c", PLAIN_SERVER, str(self.port), *paths], {})
+        await wait_healthy(f"http://127.0.0.1:{self.port}", self.proc)
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        stop(self.proc)
 
 
 async def scratch_pg() -> str:
@@ -251,24 +263,24 @@ async def main() -> None:
     results = {}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.only in (None, "filesystem"):
-            results["filesystem (SQLite)"] = await bench_engine(
-                "filesystem", {"CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/chat.db"}, args.rounds, args.rss_uploads)
-        if args.only in (None, "database"):
-            name = await scratch_pg()
-            try:
-                results["database (PostgreSQL)"] = await bench_engine(
-                    "database", {"CHAT_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"},
-                    args.rounds, args.rss_uploads)
-            finally:
-                await drop_pg(name)
-    ceiling = await bench_ceiling(args.rounds)
+        async with Plain(tmp) as plain:
+            if args.only in (None, "filesystem"):
+                results["filesystem (SQLite)"] = await bench_engine(
+                    "filesystem", {"CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/chat.db"}, args.rounds, plain,
+                    args.rss_uploads)
+            if args.only in (None, "database"):
+                name = await scratch_pg()
+                try:
+                    results["database (PostgreSQL)"] = await bench_engine(
+                        "database", {"CHAT_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"},
+                        args.rounds, plain, args.rss_uploads)
+                finally:
+                    await drop_pg(name)
     print("| engine | file | at once | upload MiB/s | download MiB/s | plain FileResponse MiB/s | download ÷ plain "
           "| server CPU ms per download | plain CPU ms per download |")
     print("|---|---|---|---|---|---|---|---|---|")
     for engine, (figures, _) in results.items():
-        for (size, n), (up, down) in figures.items():
-            plain = ceiling[(size, n)]
+        for (size, n), (up, down, plain) in figures.items():
             print(f"| {engine} | {size // MIB} MiB | {n} | {up:,.0f} | {down.mib_per_second:,.0f} "
                   f"| {plain.mib_per_second:,.0f} | {down.mib_per_second / plain.mib_per_second:.2f} "
                   f"| {down.cpu_ms:.2f} | {plain.cpu_ms:.2f} |")
