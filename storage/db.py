@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .prepared import plan_for
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +148,9 @@ class Database:
         On SQLite it runs on the event loop's thread through the standard-library driver. Through
         aiosqlite, one message's commit is seven statements and about 25 hops to its thread and
         back (cursor, execute, fetch, close each a hop); the hops and SQLAlchemy's async adapter
-        cost more CPU than the statements: ~960 µs against ~390 µs inline
-        (`scripts/bench_commit.py`), which at 1,000 members is ~0.6 µs of every delivery. While it
+        cost more CPU than the statements: ~1,110 µs against ~360 µs inline, ~165 µs with the
+        hot statements straight on the driver (storage/prepared.py; `scripts/bench_commit.py`,
+        pinned to one core); at 1,000 members, ~1 µs of every delivery at low rates. While it
         runs the loop stands still, so it is only for writes of a few milliseconds at most (a
         batch is at most the writer's `MAX_BATCH` rows); reads and everything else use
         `transaction()` / `read()`. The connection it yields offers `execute` and `dialect`, the
@@ -243,15 +247,22 @@ class Database:
 
 
 class _InlineConnection:
-    """A synchronous connection behind the `execute` of `AsyncConnection`: the awaits never suspend."""
+    """A synchronous connection behind the `execute` of `AsyncConnection`: the awaits never suspend.
 
-    __slots__ = ("_conn", "dialect")
+    Statements marked `prepared()` run straight on the driver (storage/prepared.py says why).
+    """
+
+    __slots__ = ("_conn", "_driver", "dialect")
 
     def __init__(self, conn: Connection):
         self._conn = conn
+        self._driver = conn.connection.driver_connection
         self.dialect = conn.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        plan = plan_for(statement, parameters, self.dialect)
+        if plan is not None:
+            return plan.run(self._driver, parameters)
         if parameters is None:
             return self._conn.execute(statement)
         return self._conn.execute(statement, parameters)
@@ -262,7 +273,8 @@ async def _outages_as_unavailable() -> AsyncIterator[None]:
     """Connection-level failures become `StorageUnavailable`; bad SQL stays what it is."""
     try:
         yield
-    except (OperationalError, DBAPIError, OSError) as exc:
+    except (OperationalError, DBAPIError, OSError, sqlite3.OperationalError) as exc:
+        # sqlite3's own error: from a statement run straight on the driver (storage/prepared.py).
         if _is_unavailable(exc):
             raise StorageUnavailable(str(exc)) from exc
         raise

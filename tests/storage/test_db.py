@@ -154,14 +154,21 @@ async def test_inline_transaction_fails_fast_when_another_process_holds_the_lock
     db = Database(f"sqlite+aiosqlite:///{path}")
     try:
         await db.migrate()
+        async with db.transaction() as conn:
+            user = await users.create(conn, name="lee", display="Lee", password_hash=None)
+            room = await rooms.create(conn, name="r", topic="", join_policy="open", owner_id=user.id)
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # a writer elsewhere: e.g. a `sqlite3` shell
         try:
-            started = time.monotonic()
-            with pytest.raises(StorageUnavailable):
-                async with db.inline_transaction() as conn:
-                    await conn.execute(text("UPDATE rooms SET topic = 'x'"))
-            assert time.monotonic() - started < 5  # busy_timeout 200 ms, not the 10 s of the others
+            for write in (  # through SQLAlchemy, and straight on the driver (storage/prepared.py)
+                lambda conn: conn.execute(text("UPDATE rooms SET topic = 'x'")),
+                lambda conn: messages.append_batch(conn, [NewMessage(room_id=room.id, sender=user, text="hi")]),
+            ):
+                started = time.monotonic()
+                with pytest.raises(StorageUnavailable):
+                    async with db.inline_transaction() as conn:
+                        await write(conn)
+                assert time.monotonic() - started < 5  # busy_timeout 200 ms, not the 10 s of the others
         finally:
             other.execute("ROLLBACK")
             other.close()
