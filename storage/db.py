@@ -191,7 +191,8 @@ class Database:
         and back, which cost more CPU than the statement and, with many at once, crowd its
         threads (`scripts/bench_files.py`: a 1 MiB download at 20 at once, ~2.1 ms of server
         CPU through aiosqlite against ~0.9 ms inline). The body must not wait for anything but
-        its own statements. On PostgreSQL it is `read()`."""
+        its own statements; a statement marked `prepared()` runs straight on the driver, as its
+        own snapshot. On PostgreSQL it is `read()`."""
         if self._inline_reader is None:
             async with self.read() as conn:
                 yield conn

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .db import now_ms
 from .ids import new_id
 from .models import File as FileRow, FileLink, Membership, Message as MessageRow, Room as RoomRow, User as UserRow
+from .prepared import prepared
 from .records import FileMeta, NewMessage, Stored
 
 _COLUMNS = (
@@ -173,8 +174,8 @@ _READABLE_WITHOUT_POSTS = or_(
     exists().where(UserRow.avatar == FileRow.id),
     exists().where(RoomRow.avatar == FileRow.id),
 )
-_GET_FOR_READER = select(*_COLUMNS, _READABLE_WITHOUT_POSTS.label("allowed")).where(
-    FileRow.id == bindparam("file_id"))
+_GET_FOR_READER = prepared(select(*_COLUMNS, _READABLE_WITHOUT_POSTS.label("allowed")).where(
+    FileRow.id == bindparam("file_id")))
 
 
 async def get_for_reader(conn: AsyncConnection, file_id: str, user_id: str) -> tuple[FileMeta, bool] | None:

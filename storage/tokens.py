@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from . import users
 from .db import now_ms
 from .models import Token, User as UserRow
+from .prepared import prepared
 from .records import User
 
 
@@ -31,8 +32,8 @@ async def user_for(conn: AsyncConnection, raw: str) -> User | None:
     return await user_for_hash(conn, hash_token(raw))
 
 
-_USER_FOR_HASH = select(*users.COLUMNS).join(Token, Token.user_id == UserRow.id).where(
-    Token.token_hash == bindparam("token_hash"))
+_USER_FOR_HASH = prepared(select(*users.COLUMNS).join(Token, Token.user_id == UserRow.id).where(
+    Token.token_hash == bindparam("token_hash")))
 
 
 async def user_for_hash(conn: AsyncConnection, token_hash: str) -> User | None:
