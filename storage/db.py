@@ -73,6 +73,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._inline_engine: Engine | None = None
+        self._inline_conn: Connection | None = None
         self._inline_reader: Engine | None = None
         self._checkpointer: asyncio.Task | None = None
         self._wal_dirty = False
@@ -123,13 +124,15 @@ class Database:
                            f"wal_autocheckpoint={_INLINE_AUTOCHECKPOINT}"):
                 dbapi_connection.execute(f"PRAGMA {pragma}")
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # pragma: no cover - driver hook
-            # Straight to the driver: through `exec_driver_sql` this BEGIN cost 6 % of the
-            # instructions of a one-message commit (callgrind, scripts/bench_commit.py's path).
-            conn.connection.driver_connection.execute("BEGIN")
-
         return engine
+
+    def _inline_connection(self) -> Connection:
+        """The inline engine's one connection, kept open, in SQLAlchemy's AUTOCOMMIT mode: the
+        transaction is the driver's, begun and ended by `inline_transaction()` itself."""
+        if self._inline_conn is None:
+            assert self._inline_engine is not None
+            self._inline_conn = self._inline_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._inline_conn
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -148,9 +151,10 @@ class Database:
         On SQLite it runs on the event loop's thread through the standard-library driver. Through
         aiosqlite, one message's commit is seven statements and about 25 hops to its thread and
         back (cursor, execute, fetch, close each a hop); the hops and SQLAlchemy's async adapter
-        cost more CPU than the statements: ~1,110 µs against ~360 µs inline, ~165 µs with the
-        hot statements straight on the driver (storage/prepared.py; `scripts/bench_commit.py`,
-        pinned to one core); at 1,000 members, ~1 µs of every delivery at low rates. While it
+        cost more CPU than the statements: ~1,110 µs against ~360 µs inline through SQLAlchemy,
+        ~110 µs with the hot statements, BEGIN and COMMIT straight on the driver
+        (storage/prepared.py; `scripts/bench_commit.py`, pinned to one core); at 1,000 members,
+        ~1 µs of every delivery at low rates. While it
         runs the loop stands still, so it is only for writes of a few milliseconds at most (a
         batch is at most the writer's `MAX_BATCH` rows); reads and everything else use
         `transaction()` / `read()`. The connection it yields offers `execute` and `dialect`, the
@@ -162,8 +166,24 @@ class Database:
                 yield conn
             return
         async with self._write_lock, _outages_as_unavailable():
-            with self._inline_engine.begin() as conn:
+            # BEGIN and COMMIT straight on the driver, on a connection kept open: SQLAlchemy's
+            # checkout, transaction and commit objects were a third of a one-message commit's
+            # instructions once its statements ran on the driver (callgrind).
+            conn = self._inline_connection()
+            driver = conn.connection.driver_connection
+            try:
+                driver.execute("BEGIN")
                 yield _InlineConnection(conn)  # type: ignore[misc]
+                driver.execute("COMMIT")
+            except BaseException:
+                self._inline_conn = None  # start afresh: whatever failed may have left it unusable
+                with contextlib.suppress(Exception):
+                    if driver.in_transaction:
+                        driver.execute("ROLLBACK")
+                    conn.invalidate()
+                raise
+            if conn.in_transaction():  # SQLAlchemy's own bookkeeping, after a statement it ran
+                conn.rollback()  # nothing to undo at the driver: the transaction is committed
         self._wal_dirty = True
         if self._checkpointer is None:
             self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints(), name="wal-checkpoint")
@@ -191,8 +211,8 @@ class Database:
         and back, which cost more CPU than the statement and, with many at once, crowd its
         threads (`scripts/bench_files.py`: a 1 MiB download at 20 at once, ~2.1 ms of server
         CPU through aiosqlite against ~0.9 ms inline). The body must not wait for anything but
-        its own statements; a statement marked `prepared()` runs straight on the driver, as its
-        own snapshot. On PostgreSQL it is `read()`."""
+        its own statements, each of which reads its own snapshot (a statement marked
+        `prepared()` runs straight on the driver). On PostgreSQL it is `read()`."""
         if self._inline_reader is None:
             async with self.read() as conn:
                 yield conn
@@ -241,6 +261,9 @@ class Database:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointer
             self._checkpointer = None
+        if self._inline_conn is not None:
+            self._inline_conn.close()
+            self._inline_conn = None
         for inline in (self._inline_engine, self._inline_reader):
             if inline is not None:
                 inline.dispose()

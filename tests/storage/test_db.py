@@ -115,9 +115,12 @@ async def test_inline_transaction_commits_and_rolls_back(db, alice, room):
         async with db.inline_transaction() as conn:
             await messages.append_batch(conn, [NewMessage(room_id=room.id, sender=alice, text="dropped")])
             raise RuntimeError("fails after the insert")
+    async with db.inline_transaction() as conn:  # the next one starts clean
+        after = (await messages.append_batch(conn, [NewMessage(room_id=room.id, sender=alice, text="after")]))[0]
     async with db.read() as conn:
         page, _ = await messages.history(conn, room.id)
-    assert [(m.seq, m.text) for m in page] == [(stored.message.seq, "kept")]
+    assert [(m.seq, m.text) for m in page] == [(stored.message.seq, "kept"), (after.message.seq, "after")]
+    assert after.message.seq == stored.message.seq + 1  # the rolled-back seq is not a gap
 
 
 async def test_inline_commits_are_checkpointed_from_a_thread(tmp_path):
