@@ -7,7 +7,8 @@ once and SQLAlchemy's own type conversions, ~0.83 M (callgrind on `scripts/bench
 path): at 1,000 members, ~0.2 µs of every delivery at low send rates.
 
 Only statements marked with `prepared()` take this path, and only inside
-`Database.inline_transaction()` on SQLite (`_InlineConnection.execute`); everywhere else
+`Database.inline_transaction()` or `Database.inline_read()` on SQLite
+(`_InlineConnection.execute`); everywhere else
 they run through SQLAlchemy as usual, so each is still written once, in SQLAlchemy Core.
 A statement qualifies if SQLAlchemy would add nothing at execution: no Python-side column
 defaults and no expanding `IN` (`prepared()` refuses those when first compiled). A result

@@ -176,3 +176,41 @@ async def test_inline_transaction_fails_fast_when_another_process_holds_the_lock
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+async def test_inline_read_sees_what_is_committed_and_a_body_that_waits_never_deadlocks(db, alice, bob):
+    """`inline_read` (on the loop's thread on SQLite) reads committed rows; two reads at once,
+    one of whose bodies wrongly waits, both finish (the second gets a connection of its own)."""
+    entered = asyncio.Event()
+
+    async def waits() -> str:
+        async with db.inline_read() as conn:
+            entered.set()
+            await asyncio.sleep(0.05)  # not what a body should do: still no deadlock
+            return (await users.get(conn, alice.id)).name
+
+    async def reads() -> str:
+        await entered.wait()
+        async with db.inline_read() as conn:
+            return (await users.get(conn, bob.id)).name
+
+    async with asyncio.timeout(10):
+        assert await asyncio.gather(waits(), reads()) == ["alice", "bob"]
+
+
+async def test_inline_read_never_waits_for_a_writer_elsewhere(sqlite_room, tmp_path):
+    """SQLite: while another process holds the write lock with a row not yet committed, an inline
+    read answers at once (WAL: readers do not wait) and does not see that row."""
+    import sqlite3
+
+    db, user, _ = sqlite_room
+    other = sqlite3.connect(tmp_path / "chat.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE users SET display = 'Not yet'")
+    try:
+        async with asyncio.timeout(5), db.inline_read() as conn:
+            found = await users.by_name(conn, user.name)
+        assert found[0].display == "Walt"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
