@@ -44,23 +44,23 @@ SHORTEST_USEFUL = 3  # a shorter piece of a word selects too much to be worth re
 
 @dataclass(frozen=True, slots=True)
 class Word:
-    """A piece of a word that every text containing `q` has: the `whole` word, or its
-    beginning (`ends` False), or its end (`begins` False)."""
+    """A piece of a word that every text containing `q` has: a whole word (it `begins` and
+    `ends` one), a word's beginning, or a word's end."""
 
     text: str
     begins: bool
     ends: bool
 
     def lexeme(self, room: str) -> str:
-        """This piece as a tsquery operand in `room`'s lexemes (migration 0008)."""
-        if self.begins and self.ends and len(self.text) <= LONGEST_WORD:
-            found = f"{room}:{self.text}"
-        elif self.begins:
+        """This piece as a tsquery operand in `room`'s lexemes (migration 0008): the word, or a
+        prefix of the words (or of the reversed words) that begin (or end) with it."""
+        whole = self.begins and self.ends and len(self.text) <= LONGEST_WORD
+        if self.begins:
             found = f"{room}:{self.text[:LONGEST_WORD]}"
         else:
             found = f"{room}<{self.text[::-1][:LONGEST_WORD]}"
         quoted = found.replace("\\", "\\\\").replace("'", "''")
-        return f"'{quoted}'" + ("" if self.begins and self.ends and len(self.text) <= LONGEST_WORD else ":*")
+        return f"'{quoted}'" + ("" if whole else ":*")
 
 
 _RUN = re.compile(r"[a-z0-9]+")
