@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 GAP_WAIT = 0.25  # seconds an early message waits for the ones before it
 IDLE_ROOM_TTL = 30.0  # seconds a room with no local member stays subscribed
+STORAGE_RETRY = 1.0  # seconds between two tries of a catch-up that found storage down
 
 
 class _Room:
@@ -359,11 +360,20 @@ class Hub:
 
     def on_bus_restored(self) -> None:
         """Events may have been lost: read every served room forward from storage,
-        and bring connections up to date with revocations and membership changes they missed."""
+        and bring connections up to date with revocations and membership changes they missed.
+        Both wait for storage when it is down too, or a quiet room would stay behind until its next message."""
         self.metrics.bus_reconnects.inc()
         for room_id in list(self._rooms):
-            self._spawn(self._fill_from_storage(room_id))
-        self._spawn(self.revalidate(self.connections()))
+            self._spawn(self._until_stored(lambda room_id=room_id: self._fill_from_storage(room_id, raising=True)))
+        self._spawn(self._until_stored(lambda: self.revalidate(self.connections())))
+
+    async def _until_stored(self, attempt) -> None:
+        """`await attempt()` again every `STORAGE_RETRY` s for as long as storage is unavailable."""
+        while True:
+            try:
+                return await attempt()
+            except StorageUnavailable:
+                await asyncio.sleep(STORAGE_RETRY)
 
     async def revalidate(self, conns: list[Connection]) -> None:
         """Close connections whose token was revoked; attach and detach rooms by stored membership.
@@ -440,7 +450,7 @@ class Hub:
             if raising:
                 raise
             if room.held and room.gap_timer is None:
-                room.gap_timer = self._loop.call_later(1.0, self._gap_expired, room_id)
+                room.gap_timer = self._loop.call_later(STORAGE_RETRY, self._gap_expired, room_id)
             return
         for message in missing:
             self._sequence(room_id, message)
