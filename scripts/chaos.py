@@ -6,7 +6,7 @@ up, storage is read straight from PostgreSQL, and `scripts/history_check.py` (in
 gives a verdict per property with counts.
 
     .venv/bin/python scripts/chaos.py                  # 10 minutes
-    .venv/bin/python scripts/chaos.py --seconds 40     # one round of every fault (the test suite's run)
+    .venv/bin/python scripts/chaos.py --seconds 0      # one round of every fault (tests/scripts/test_chaos.py)
 
 Everything it kills is its own (private ports, a PostgreSQL in a temporary directory); the shared
 Redis and PostgreSQL are not touched. Exit status 1 when a property fails. Histories and server logs
@@ -34,10 +34,11 @@ sys.path.insert(0, str(ROOT))
 from client_proto import frames  # noqa: E402
 from client_proto.client import ChatClient, ChatError  # noqa: E402
 from client_proto.http import ApiClient  # noqa: E402
+from scripts.chat_node import ServerProcess  # noqa: E402
 from scripts.history_check import Verdict, check  # noqa: E402
-from tests.conftest import ServerProcess, free_port  # noqa: E402
-from tests.postgres_server import PostgresProcess  # noqa: E402
-from tests.redis_cluster import RedisCluster  # noqa: E402
+from scripts.ports import free_port  # noqa: E402
+from scripts.postgres_server import PostgresProcess  # noqa: E402
+from scripts.redis_cluster import RedisCluster  # noqa: E402
 
 HEARTBEAT = 1.0  # seconds: a node frozen for 3 s is silent for more than two heartbeats
 FREEZE = 3 * HEARTBEAT
@@ -183,12 +184,13 @@ class Actor:
         self.log.append({"e": "connect", "n": self.connections, "node": node})
         try:
             await client.connect()
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and client.connected.is_set():
                 await self._page_gaps(client)
                 if all(client.last_seq.get(room, 0) >= top for room, top in last_seq.items()) and not self.unpaged:
                     return True
                 await asyncio.sleep(0.1)
-            self.log.append({"e": "behind", "node": node, "last_seq": dict(client.last_seq)})
+            if client.connected.is_set():
+                self.log.append({"e": "behind", "node": node, "last_seq": dict(client.last_seq)})
             return False
         finally:
             await _close(client)

@@ -10,9 +10,9 @@ import pytest
 
 from client_proto.client import ChatClient, ChatError
 from client_proto.http import ApiClient, ApiError
+from scripts.postgres_server import PostgresProcess
+from scripts.redis_server import RedisProcess
 from tests.conftest import require, unique_name
-from tests.postgres_server import PostgresProcess
-from tests.redis_server import RedisProcess
 
 
 async def status_of(url: str, path: str) -> int:

@@ -13,8 +13,8 @@ from chatserver.bus.events import MembershipChanged, Posted, TypingStarted
 from chatserver.bus.memory import MemoryBus
 from chatserver.bus.redis import RedisBus
 from storage.records import Message, User
+from scripts.redis_server import RedisProcess
 from tests.conftest import redis_available, require
-from tests.redis_server import RedisProcess
 
 ALICE = User(id="u_alice", name="alice", display="Alice")
 RUN = uuid.uuid4().hex[:8]  # rooms and nodes unique to this run: other runs may share the Redis
