@@ -45,12 +45,25 @@ _SELECT = select(
 
 # The statements of `append_batch`, built once: SQLAlchemy then finds them in its compiled
 # cache without walking them again, and each runs as one executemany.
-_LOCK_ROOMS = (
-    select(RoomRow.id, RoomRow.last_seq)
-    .where(RoomRow.id.in_(bindparam("ids", expanding=True)))
-    .order_by(RoomRow.id)
-    .with_for_update(key_share=True)
-)
+_ROOM_KEY = ("id",)
+
+
+@functools.cache
+def _lock_rooms(dialect: str) -> Select:
+    """Rooms' last seqs, locked, for the keys given to `key_params(dialect, _ROOM_KEY, ...)`.
+
+    A key table, not an expanding `IN`: SQLAlchemy rewrites an expanding `IN` with a regular
+    expression on every execution (~3 % of the instructions of a one-message commit).
+    """
+    keys = key_table(dialect, _ROOM_KEY)
+    return (
+        select(RoomRow.id, RoomRow.last_seq)
+        .join(keys, RoomRow.id == keys.c.id)
+        .order_by(RoomRow.id)
+        .with_for_update(key_share=True, of=RoomRow)
+    )
+
+
 _ROOMS = RoomRow.__table__
 _SET_LAST_SEQ = update(_ROOMS).where(_ROOMS.c.id == bindparam("room")).values(last_seq=bindparam("last"))
 _INSERT = insert(MessageRow.__table__)
@@ -123,7 +136,9 @@ async def append_batch(
     # state. NO KEY UPDATE, not UPDATE: it must not conflict with the key-share locks that
     # foreign-key checks take (a membership inserted earlier in the caller's transaction), or
     # concurrent joins deadlock.
-    locked = await conn.execute(_LOCK_ROOMS, {"ids": sorted({m.room_id for m in batch})})
+    dialect = conn.dialect.name
+    room_keys = [(room_id,) for room_id in sorted({m.room_id for m in batch})]
+    locked = await conn.execute(_lock_rooms(dialect), key_params(dialect, _ROOM_KEY, room_keys))
     last_seqs: dict[str, int] = {room_id: last_seq for room_id, last_seq in locked}
 
     if check_membership:

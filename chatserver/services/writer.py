@@ -67,6 +67,7 @@ class MessageWriter:
         self._closing = False
         self._commit_interval = commit_interval
         self.active_at = 0.0  # loop time the last commit ended: how long the writer has been idle
+        self.stored = 0  # messages stored since start (new rows; the search indexer's tally)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="message-writer")
@@ -136,7 +137,7 @@ class MessageWriter:
     async def _store(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            async with self._db.transaction() as db:
+            async with self._db.inline_transaction() as db:
                 results = await message_store.append_batch(db, [p.message for p in batch])
         except StorageUnavailable:
             for pending in batch:
@@ -164,6 +165,7 @@ class MessageWriter:
             if isinstance(result, Stored) and not result.dup:
                 fresh.append(result)
         self._metrics.messages_in.inc(len(fresh))
+        self.stored += len(fresh)
         fresh.sort(key=lambda s: (s.message.room_id, s.message.seq))
         for stored in fresh:
             self._announcer.publish(stored.message)

@@ -6,8 +6,9 @@ import time
 import pytest
 from sqlalchemy import inspect, text
 
-from storage import users
+from storage import messages, rooms, users
 from storage.db import MIGRATIONS_DIR, Database, StorageUnavailable, now_ms
+from storage.records import NewMessage
 
 TABLES = {"users", "tokens", "rooms", "memberships", "messages"}
 
@@ -103,3 +104,66 @@ async def test_bad_sql_is_not_reported_as_unavailable(db):
         async with db.transaction() as conn:
             await conn.execute(text("SELECT * FROM no_such_table"))
     assert not isinstance(caught.value, StorageUnavailable)
+
+
+async def test_inline_transaction_commits_and_rolls_back(db, alice, room):
+    """The writer's transaction (inline on the loop on SQLite): what it commits every reader sees,
+    what fails inside it leaves nothing."""
+    async with db.inline_transaction() as conn:
+        stored = (await messages.append_batch(conn, [NewMessage(room_id=room.id, sender=alice, text="kept")]))[0]
+    with pytest.raises(RuntimeError):
+        async with db.inline_transaction() as conn:
+            await messages.append_batch(conn, [NewMessage(room_id=room.id, sender=alice, text="dropped")])
+            raise RuntimeError("fails after the insert")
+    async with db.read() as conn:
+        page, _ = await messages.history(conn, room.id)
+    assert [(m.seq, m.text) for m in page] == [(stored.message.seq, "kept")]
+
+
+async def test_inline_commits_are_checkpointed_from_a_thread(tmp_path):
+    """SQLite: inline commits never checkpoint the WAL themselves (that would stall the loop); the
+    database's task does, so the main file takes in what the WAL holds within a few seconds."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}")
+    try:
+        await db.migrate()
+        async with db.transaction() as conn:
+            user = await users.create(conn, name="walt", display="Walt", password_hash=None)
+            room = await rooms.create(conn, name="r", topic="", join_policy="open", owner_id=user.id)
+        async with db.engine.connect() as conn:  # start from a WAL that holds nothing new
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        main_file = tmp_path / "wal.db"
+        before = main_file.stat().st_size
+        async with db.inline_transaction() as conn:
+            await messages.append_batch(conn, [
+                NewMessage(room_id=room.id, sender=user, text="x" * 2000, cid=f"c{i}") for i in range(500)])
+        assert main_file.stat().st_size == before  # committed to the WAL only
+        deadline = time.monotonic() + 10  # the task looks every CHECKPOINT_INTERVAL (1 s)
+        while main_file.stat().st_size == before and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert main_file.stat().st_size > before
+    finally:
+        await db.close()
+
+
+async def test_inline_transaction_fails_fast_when_another_process_holds_the_lock(tmp_path):
+    """An inline write waits only a moment for a lock another process holds (the loop waits with
+    it), then reports the storage unavailable, as any write does."""
+    import sqlite3
+
+    path = tmp_path / "locked.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        await db.migrate()
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # a writer elsewhere: e.g. a `sqlite3` shell
+        try:
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable):
+                async with db.inline_transaction() as conn:
+                    await conn.execute(text("UPDATE rooms SET topic = 'x'"))
+            assert time.monotonic() - started < 5  # busy_timeout 200 ms, not the 10 s of the others
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    finally:
+        await db.close()
