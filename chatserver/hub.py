@@ -332,12 +332,16 @@ class Hub:
 
     def on_control_event(self, event: ControlEvent) -> None:
         match event:
-            case MembershipChanged(room_id=room_id, user_id=user_id, added=True, seq=seq):
+            case MembershipChanged(room_id=room_id, user_id=user_id, added=added, seq=seq):
                 for conn in self.user_connections(user_id):
-                    self._spawn(self.attach(conn, room_id, after_seq=seq - 1))
-            case MembershipChanged(room_id=room_id, user_id=user_id, added=False):
-                for conn in self.user_connections(user_id):
-                    self.detach(conn, room_id)
+                    if not conn.resumed:
+                        # Still in its hello: attaching now would start the room at the join, ahead of
+                        # the client's own resume; hello checks the memberships once its resume is done.
+                        conn.stale = True
+                    elif added:
+                        self._spawn(self.attach(conn, room_id, after_seq=seq - 1))
+                    else:
+                        self.detach(conn, room_id)
             case ReadMoved(room_id=room_id, user_id=user_id, seq=seq, session=session):
                 for conn in self.user_connections(user_id):
                     if conn.session != session and room_id in conn.rooms:
