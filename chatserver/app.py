@@ -43,6 +43,7 @@ from .services.records import RecordService
 from .services.rooms import RoomService
 from .services.search import SearchService
 from .services.search_indexer import SearchIndexer
+from .services.token_cache import CachingHandler, TokenCache
 from .services.writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     await db.migrate()
     bus = make_bus(settings)
     hub = Hub(db, bus, replay_limit=settings.replay_limit, heartbeat=settings.heartbeat, metrics=metrics)
-    await bus.start(hub)
+    tokens = TokenCache(settings.token_cache_ttl, trusted=lambda: bus.healthy)
+    await bus.start(CachingHandler(hub, tokens))
     announcer = Announcer(bus)
     writer = MessageWriter(db, bus, announcer, metrics)
     writer.start()
@@ -127,9 +129,9 @@ async def _server_parts(app: web.Application) -> AsyncIterator[None]:
     app[keys.HUB] = hub
     app[keys.FLUSHER] = hub.flusher
     app[keys.WRITER] = writer
-    app[keys.ACCOUNTS] = AccountService(db, bus)
+    app[keys.ACCOUNTS] = AccountService(db, bus, tokens)
     app[keys.MESSAGES] = MessageService(db, bus, writer, settings, policies=hub.policy)
-    app[keys.FILES] = files = FileService(db, make_blob_store(settings, db), settings)
+    app[keys.FILES] = files = FileService(db, make_blob_store(settings, db), settings, bus)
     app[keys.ROOMS] = RoomService(db, bus, announcer, files, settings)
     app[keys.MODERATION] = ModerationService(db, announcer, app[keys.ROOMS], app[keys.MESSAGES])
     app[keys.DIRECT] = DirectService(db, bus)

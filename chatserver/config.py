@@ -44,6 +44,7 @@ class Settings:
     login_attempts: int = 10  # per name and per address a minute
     shutdown_timeout: float = 25.0
     presence_ttl: float = 30.0  # seconds a crashed node's users stay "online" (Redis bus)
+    token_cache_ttl: float = 5.0  # seconds a node remembers who a token belongs to (0: never)
     files_dir: str | None = None  # the filesystem blob store's directory; None: `files` beside chat.db
     file_store: str = "auto"  # filesystem | database | auto (database on PostgreSQL, else filesystem)
     max_file: int = 26_214_400  # bytes of one upload (docs/protocol.md §12.10)
@@ -76,6 +77,8 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"CHAT_{name.upper()} must be positive, not {getattr(self, name)}")
+        if self.token_cache_ttl < 0:
+            raise ConfigError(f"CHAT_TOKEN_CACHE_TTL must be 0 or more, not {self.token_cache_ttl}")
         if self.file_store not in ("auto", "filesystem", "database"):
             raise ConfigError(f"CHAT_FILE_STORE must be auto, filesystem or database, not {self.file_store!r}")
         if not 0 < self.port < 65536:

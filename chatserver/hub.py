@@ -43,6 +43,7 @@ from .bus.events import (
     RoomDeleted,
     RoomEvent,
     TypingStarted,
+    UserChanged,
 )
 from .connection import Connection, Flusher
 from .metrics import Metrics
@@ -361,6 +362,9 @@ class Hub:
                 for conn in self.connections():
                     if (token_hash and conn.token_hash == token_hash) or (user_id and conn.user.id == user_id):
                         conn.close(CloseCode.UNAUTHORIZED, "token revoked")
+            case UserChanged(user=user):
+                for conn in self.user_connections(user.id):
+                    conn.user = user  # what their next messages carry (display name, avatar)
 
     def on_bus_restored(self) -> None:
         """Events may have been lost: read every served room forward from storage,

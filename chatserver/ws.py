@@ -383,10 +383,11 @@ class _Session:
             case frames.Send():
                 await self._send(frame)
             case frames.HistoryRequest(room=room, before=before, after=after, limit=limit, ref=ref):
-                found, more = await self.messages.history(
+                page = await self.messages.history(
                     user, room, before=before, after=after, limit=limit, known_member=room in conn.rooms
                 )
-                conn.send(frames.HistoryReply(room=room, messages=[message_frame(m) for m in found], more=more, ref=ref))
+                conn.send(frames.HistoryReply(room=room, messages=[message_frame(m) for m in page.messages],
+                                              more=page.more, last_seq=page.last_seq, ref=ref))
             case frames.Join(room=room, ref=ref):
                 await self.rooms.join(user, room)
                 conn.send(frames.Ok(ref=ref))

@@ -251,6 +251,7 @@ class HistoryReply(_Frame, tag="history"):
     room: str
     messages: list[Message]
     more: bool
+    last_seq: int | None = None  # the room's newest seq the page is folded up to (servers before it: None)
     ref: Ref = None
 
 

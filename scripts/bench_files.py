@@ -4,7 +4,12 @@ during ten concurrent 25 MiB uploads. Figures only; nothing is asserted.
 
 Each engine runs in a real server process: the filesystem engine beside SQLite, the database
 engine on a scratch PostgreSQL database (dropped afterwards). The ceiling is a separate process
-that serves one file with `web.FileResponse` and nothing else (no token, no access check).
+that serves files of the same sizes with `web.FileResponse` and nothing else (no token, no
+access check), measured round by round right after the engine's downloads, so both see the
+same load on a busy machine. Downloads are repeated until each round has moved at least
+64 MiB, so that a 1 MiB file's figure is not one request's luck; beside the throughput, each
+process's CPU time per download (user + system, all threads), which a busy machine disturbs
+far less than wall time.
 
     .venv/bin/python scripts/bench_files.py                       # both engines
     .venv/bin/python scripts/bench_files.py --only filesystem --rounds 1
@@ -30,11 +35,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from client_proto.http import ApiClient  # noqa: E402
+from scripts.loadtest import proc_cpu_seconds  # noqa: E402
 
 MIB = 1024 * 1024
 SIZES = [1 * MIB, 25 * MIB]
 CONCURRENCY = [1, 20]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+ROUND_BYTES = 64 * MIB  # each round's downloads move at least this much
+
+
+def repeats(size: int, n: int) -> int:
+    """How many times a round downloads its `n` files of `size` bytes."""
+    return max(1, -(-ROUND_BYTES // (size * n)))
 
 
 def free_port() -> int:
@@ -92,6 +104,33 @@ async def timed(coros) -> float:
     return time.perf_counter() - started
 
 
+class Downloads:
+    """Wall seconds, server CPU seconds and bytes of the downloads of one size and concurrency."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.seconds = self.cpu = 0.0
+        self.count = self.bytes = 0
+
+    async def run(self, session: aiohttp.ClientSession, urls: list[str], headers: dict, size: int) -> None:
+        """Fetch the urls at once, `repeats` times over."""
+        cpu = proc_cpu_seconds([self.pid])
+        for _ in range(repeats(size, len(urls))):
+            self.seconds += await timed(fetch(session, url, headers) for url in urls)
+            self.count += len(urls)
+            self.bytes += size * len(urls)
+        self.cpu += proc_cpu_seconds([self.pid]) - cpu
+
+    @property
+    def mib_per_second(self) -> float:
+        return self.bytes / MIB / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU milliseconds per download."""
+        return self.cpu / self.count * 1000
+
+
 async def fetch(session: aiohttp.ClientSession, url: str, headers: dict) -> int:
     got = 0
     async with session.get(url, headers=headers) as response:
@@ -108,8 +147,10 @@ def vm(pid: int, key: str) -> int:
     return 0
 
 
-async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_uploads: int = 10) -> tuple[dict, float]:
-    """{(size, concurrency): (upload MiB/s, download MiB/s)} and the RSS growth in MiB."""
+async def bench_engine(engine: str, env: dict[str, str], rounds: int, plain: Plain,
+                       rss_uploads: int = 10) -> tuple[dict, float]:
+    """{(size, concurrency): (upload MiB/s, `Downloads`, the plain server's `Downloads`)} and the
+    RSS growth in MiB."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start([sys.executable, "-m", "chatserver"], {
@@ -132,7 +173,8 @@ async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_upload
             async with aiohttp.ClientSession() as session:
                 for size in SIZES:
                     for n in CONCURRENCY:
-                        up = down = 0.0
+                        up = 0.0
+                        down, ceiling = Downloads(pid), Downloads(plain.pid)
                         for _ in range(rounds):
                             ids = []
 
@@ -140,9 +182,9 @@ async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_upload
                                 ids.append((await user.upload(body(size)))["id"])
 
                             up += await timed(one() for _ in range(n))
-                            down += await timed(fetch(session, f"{url}/api/files/{i}", headers) for i in ids)
-                        total = size * n * rounds / MIB
-                        figures[(size, n)] = (total / up, total / down)
+                            await down.run(session, [f"{url}/api/files/{i}" for i in ids], headers, size)
+                            await ceiling.run(session, [plain.url(size)] * n, {}, size)
+                        figures[(size, n)] = (size * n * rounds / MIB / up, down, ceiling)
         return figures, rss
     finally:
         stop(proc)
@@ -151,37 +193,43 @@ async def bench_engine(engine: str, env: dict[str, str], rounds: int, rss_upload
 PLAIN_SERVER = """
 import sys
 from aiohttp import web
-path = sys.argv[2]
+paths = dict(arg.split("=", 1) for arg in sys.argv[2:])
 async def handle(request):
-    return web.FileResponse(path)
+    return web.FileResponse(paths[request.match_info["size"]])
 app = web.Application()
-app.router.add_get("/file", handle)
+app.router.add_get("/file/{size}", handle)
 app.router.add_get("/healthz", lambda r: web.Response(text="ok"))
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
 
 
-async def bench_ceiling(rounds: int) -> dict:
-    """{(size, concurrency): download MiB/s} of a plain `FileResponse` of a file of that size."""
-    figures = {}
-    with tempfile.TemporaryDirectory() as tmp:
+class Plain:
+    """The ceiling: a process serving a file of each size with a bare `FileResponse`."""
+
+    def __init__(self, directory: str):
+        self.directory = Path(directory)
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def url(self, size: int) -> str:
+        return f"http://127.0.0.1:{self.port}/file/{size}"
+
+    async def __aenter__(self) -> Plain:
+        paths = []
         for size in SIZES:
-            path = Path(tmp) / f"plain-{size}"
+            path = self.directory / f"plain-{size}"
             path.write_bytes(os.urandom(size))
-            port = free_port()
-            proc = start([sys.executable, "-c", PLAIN_SERVER, str(port), str(path)], {})
-            try:
-                url = f"http://127.0.0.1:{port}"
-                await wait_healthy(url, proc)
-                async with aiohttp.ClientSession() as session:
-                    for n in CONCURRENCY:
-                        seconds = 0.0
-                        for _ in range(rounds):
-                            seconds += await timed(fetch(session, f"{url}/file", {}) for _ in range(n))
-                        figures[(size, n)] = size * n * rounds / MIB / seconds
-            finally:
-                stop(proc)
-    return figures
+            paths.append(f"{size}={path}")
+        self.proc = start([sys.executable, "-c", PLAIN_SERVER, str(self.port), *paths], {})
+        await wait_healthy(f"http://127.0.0.1:{self.port}", self.proc)
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        stop(self.proc)
 
 
 async def scratch_pg() -> str:
@@ -213,24 +261,31 @@ async def main() -> None:
     SIZES[:] = [size * MIB for size in args.sizes]
     CONCURRENCY[:] = args.at_once
     results = {}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.only in (None, "filesystem"):
-            results["filesystem (SQLite)"] = await bench_engine(
-                "filesystem", {"CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/chat.db"}, args.rounds, args.rss_uploads)
-        if args.only in (None, "database"):
-            name = await scratch_pg()
-            try:
-                results["database (PostgreSQL)"] = await bench_engine(
-                    "database", {"CHAT_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"},
-                    args.rounds, args.rss_uploads)
-            finally:
-                await drop_pg(name)
-    ceiling = await bench_ceiling(args.rounds)
-    print("| engine | file | at once | upload MiB/s | download MiB/s | plain FileResponse MiB/s |")
-    print("|---|---|---|---|---|---|")
+        async with Plain(tmp) as plain:
+            if args.only in (None, "filesystem"):
+                results["filesystem (SQLite)"] = await bench_engine(
+                    "filesystem", {"CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/chat.db"}, args.rounds, plain,
+                    args.rss_uploads)
+            if args.only in (None, "database"):
+                name = await scratch_pg()
+                try:
+                    results["database (PostgreSQL)"] = await bench_engine(
+                        "database", {"CHAT_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"},
+                        args.rounds, plain, args.rss_uploads)
+                finally:
+                    await drop_pg(name)
+    print("| engine | file | at once | upload MiB/s | download MiB/s | plain FileResponse MiB/s | download ÷ plain "
+          "| server CPU ms per download | plain CPU ms per download |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for engine, (figures, _) in results.items():
-        for (size, n), (up, down) in figures.items():
-            print(f"| {engine} | {size // MIB} MiB | {n} | {up:,.0f} | {down:,.0f} | {ceiling[(size, n)]:,.0f} |")
+        for (size, n), (up, down, plain) in figures.items():
+            print(f"| {engine} | {size // MIB} MiB | {n} | {up:,.0f} | {down.mib_per_second:,.0f} "
+                  f"| {plain.mib_per_second:,.0f} | {down.mib_per_second / plain.mib_per_second:.2f} "
+                  f"| {down.cpu_ms:.2f} | {plain.cpu_ms:.2f} |")
+    print("load average (1, 5, 15 min): before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
+        *load_before, *os.getloadavg()))
     for engine, (_, rss) in results.items():
         print(f"peak RSS growth, {args.rss_uploads} concurrent 25 MiB uploads, {engine}: {rss:.1f} MiB")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .prepared import plan_for
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +73,18 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._inline_engine: Engine | None = None
+        self._inline_conn: Connection | None = None
+        self._inline_reader: Engine | None = None
         self._checkpointer: asyncio.Task | None = None
         self._wal_dirty = False
+        self._closed = asyncio.Event()
         if self.is_sqlite:
             self._configure_sqlite()
             database = self.url.database
             if database and database != ":memory:":  # one file both engines open
                 self._inline_engine = self._make_inline_engine()
+                # Overflow: a reader whose body wrongly waits costs a connection, never a deadlock.
+                self._inline_reader = self._make_inline_engine(max_overflow=-1)
 
     def _ensure_sqlite_dir(self) -> None:
         database = self.url.database
@@ -101,10 +109,12 @@ class Database:
         def _on_begin(conn):  # pragma: no cover - driver hook
             conn.exec_driver_sql("BEGIN")
 
-    def _make_inline_engine(self) -> Engine:
-        """The standard-library driver on the same file, for `inline_transaction()` (loop thread only)."""
+    def _make_inline_engine(self, max_overflow: int = 0) -> Engine:
+        """The standard-library driver on the same file, for `inline_transaction()` and
+        `inline_read()` (loop thread only)."""
         engine = create_engine(
-            self.url.set(drivername="sqlite+pysqlite"), hide_parameters=True, pool_size=1, max_overflow=0,
+            self.url.set(drivername="sqlite+pysqlite"), hide_parameters=True, pool_size=1,
+            max_overflow=max_overflow,
             connect_args={"isolation_level": None, "check_same_thread": False},
         )
 
@@ -115,13 +125,15 @@ class Database:
                            f"wal_autocheckpoint={_INLINE_AUTOCHECKPOINT}"):
                 dbapi_connection.execute(f"PRAGMA {pragma}")
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # pragma: no cover - driver hook
-            # Straight to the driver: through `exec_driver_sql` this BEGIN cost 6 % of the
-            # instructions of a one-message commit (callgrind, scripts/bench_commit.py's path).
-            conn.connection.driver_connection.execute("BEGIN")
-
         return engine
+
+    def _inline_connection(self) -> Connection:
+        """The inline engine's one connection, kept open, in SQLAlchemy's AUTOCOMMIT mode: the
+        transaction is the driver's, begun and ended by `inline_transaction()` itself."""
+        if self._inline_conn is None:
+            assert self._inline_engine is not None
+            self._inline_conn = self._inline_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._inline_conn
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -140,8 +152,10 @@ class Database:
         On SQLite it runs on the event loop's thread through the standard-library driver. Through
         aiosqlite, one message's commit is seven statements and about 25 hops to its thread and
         back (cursor, execute, fetch, close each a hop); the hops and SQLAlchemy's async adapter
-        cost more CPU than the statements: ~960 µs against ~390 µs inline
-        (`scripts/bench_commit.py`), which at 1,000 members is ~0.6 µs of every delivery. While it
+        cost more CPU than the statements: ~1,110 µs against ~360 µs inline through SQLAlchemy,
+        ~110 µs with the hot statements, BEGIN and COMMIT straight on the driver
+        (storage/prepared.py; `scripts/bench_commit.py`, pinned to one core); at 1,000 members,
+        ~1 µs of every delivery at low rates. While it
         runs the loop stands still, so it is only for writes of a few milliseconds at most (a
         batch is at most the writer's `MAX_BATCH` rows); reads and everything else use
         `transaction()` / `read()`. The connection it yields offers `execute` and `dialect`, the
@@ -153,17 +167,38 @@ class Database:
                 yield conn
             return
         async with self._write_lock, _outages_as_unavailable():
-            with self._inline_engine.begin() as conn:
+            # BEGIN and COMMIT straight on the driver, on a connection kept open: SQLAlchemy's
+            # checkout, transaction and commit objects were a third of a one-message commit's
+            # instructions once its statements ran on the driver (callgrind).
+            conn = self._inline_connection()
+            driver = conn.connection.driver_connection
+            try:
+                driver.execute("BEGIN")
                 yield _InlineConnection(conn)  # type: ignore[misc]
+                driver.execute("COMMIT")
+            except BaseException:
+                self._inline_conn = None  # start afresh: whatever failed may have left it unusable
+                with contextlib.suppress(Exception):
+                    if driver.in_transaction:
+                        driver.execute("ROLLBACK")
+                    conn.invalidate()
+                raise
+            if conn.in_transaction():  # SQLAlchemy's own bookkeeping, after a statement it ran
+                conn.rollback()  # nothing to undo at the driver: the transaction is committed
         self._wal_dirty = True
         if self._checkpointer is None:
             self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints(), name="wal-checkpoint")
 
     async def _checkpoints(self) -> None:
-        """Checkpoint the WAL from aiosqlite's thread while inline commits come in (see CHECKPOINT_INTERVAL)."""
-        while True:
-            await asyncio.sleep(CHECKPOINT_INTERVAL)
-            if not self._wal_dirty:
+        """Checkpoint the WAL from aiosqlite's thread while inline commits come in (see CHECKPOINT_INTERVAL).
+
+        Ends when `close()` sets `_closed`, never by cancellation: a checkpoint cancelled
+        mid-statement leaves aiosqlite's thread answering a loop that may be gone.
+        """
+        while not self._closed.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), CHECKPOINT_INTERVAL)
+            if not self._wal_dirty or self._closed.is_set():
                 continue
             self._wal_dirty = False
             try:
@@ -175,9 +210,41 @@ class Database:
                 log.warning("WAL checkpoint failed: %s", exc)
 
     @contextlib.asynccontextmanager
+    async def inline_read(self) -> AsyncIterator[AsyncConnection]:
+        """A read of a few statements that find rows by key, for hot paths (a download's access
+        check, a token's user). On SQLite it runs on the event loop's thread, like
+        `inline_transaction()`: through aiosqlite one such read is about five hops to its thread
+        and back, which cost more CPU than the statement and, with many at once, crowd its
+        threads (`scripts/bench_files.py`: a 1 MiB download at 20 at once, ~2.1 ms of server
+        CPU through aiosqlite against ~0.9 ms inline). The body must not wait for anything but
+        its own statements, each of which reads its own snapshot (a statement marked
+        `prepared()` runs straight on the driver). On PostgreSQL it is `read()`."""
+        if self._inline_reader is None:
+            async with self.read() as conn:
+                yield conn
+            return
+        async with _outages_as_unavailable():
+            with self._inline_reader.connect() as conn:
+                yield _InlineConnection(conn)  # type: ignore[misc]
+
+    @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only snapshot; never blocks on writers."""
         async with _outages_as_unavailable(), self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A read whose statements all see one committed state, for answers pieced together
+        from several queries (a history page folded up to the room's last seq).
+
+        SQLite's read transaction is one snapshot already; PostgreSQL's default (READ
+        COMMITTED) gives each statement its own, so this asks for REPEATABLE READ, read only
+        (such a transaction never fails to serialize).
+        """
+        async with self.read() as conn:
+            if not self.is_sqlite:
+                await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             yield conn
 
     async def ping(self) -> bool:
@@ -209,26 +276,36 @@ class Database:
                 await conn.run_sync(upgrade)
 
     async def close(self) -> None:
+        self._closed.set()
         if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
+            await self._checkpointer
             self._checkpointer = None
-        if self._inline_engine is not None:
-            self._inline_engine.dispose()
+        if self._inline_conn is not None:
+            self._inline_conn.close()
+            self._inline_conn = None
+        for inline in (self._inline_engine, self._inline_reader):
+            if inline is not None:
+                inline.dispose()
         await self.engine.dispose()
 
 
 class _InlineConnection:
-    """A synchronous connection behind the `execute` of `AsyncConnection`: the awaits never suspend."""
+    """A synchronous connection behind the `execute` of `AsyncConnection`: the awaits never suspend.
 
-    __slots__ = ("_conn", "dialect")
+    Statements marked `prepared()` run straight on the driver (storage/prepared.py says why).
+    """
+
+    __slots__ = ("_conn", "_driver", "dialect")
 
     def __init__(self, conn: Connection):
         self._conn = conn
+        self._driver = conn.connection.driver_connection
         self.dialect = conn.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        plan = plan_for(statement, parameters, self.dialect)
+        if plan is not None:
+            return plan.run(self._driver, parameters)
         if parameters is None:
             return self._conn.execute(statement)
         return self._conn.execute(statement, parameters)
@@ -239,7 +316,8 @@ async def _outages_as_unavailable() -> AsyncIterator[None]:
     """Connection-level failures become `StorageUnavailable`; bad SQL stays what it is."""
     try:
         yield
-    except (OperationalError, DBAPIError, OSError) as exc:
+    except (OperationalError, DBAPIError, OSError, sqlite3.OperationalError) as exc:
+        # sqlite3's own error: from a statement run straight on the driver (storage/prepared.py).
         if _is_unavailable(exc):
             raise StorageUnavailable(str(exc)) from exc
         raise

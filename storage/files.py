@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import now_ms
 from .ids import new_id
 from .models import File as FileRow, FileLink, Membership, Message as MessageRow, Room as RoomRow, User as UserRow
+from .prepared import prepared
 from .records import FileMeta, NewMessage, Stored
 
 _COLUMNS = (
@@ -157,23 +158,31 @@ async def set_avatar(conn: AsyncConnection, table, row_id: str, file_id: str | N
 # ---------------------------------------------------------------------------- reading
 
 
-def _is_avatar(file_id: str):
-    return or_(exists().where(UserRow.avatar == file_id), exists().where(RoomRow.avatar == file_id))
-
-
-async def readable_without_posts(conn: AsyncConnection, meta: FileMeta, user_id: str) -> bool:
-    """Whether the user may read the file as its uploader, through a room, or as an avatar."""
-    if meta.owner_id == user_id:
-        return True
-    in_room = exists().where(
-        FileLink.file_id == meta.id,
+# Whether the user may read the file (`FileRow`, in the statement) without looking at posts: as its
+# uploader, as a current member of a room where a message that is not recalled carries it, or
+# because it is an avatar. Built once, with the user as a parameter.
+_READABLE_WITHOUT_POSTS = or_(
+    FileRow.owner_id == bindparam("user_id"),
+    exists().where(
+        FileLink.file_id == FileRow.id,
         MessageRow.room_id == FileLink.room_id,
         MessageRow.seq == FileLink.seq,
         MessageRow.recalled.is_(False),
         Membership.room_id == FileLink.room_id,
-        Membership.user_id == user_id,
-    )
-    return bool((await conn.execute(select(or_(in_room, _is_avatar(meta.id))))).scalar())
+        Membership.user_id == bindparam("user_id"),
+    ),
+    exists().where(UserRow.avatar == FileRow.id),
+    exists().where(RoomRow.avatar == FileRow.id),
+)
+_GET_FOR_READER = prepared(select(*_COLUMNS, _READABLE_WITHOUT_POSTS.label("allowed")).where(
+    FileRow.id == bindparam("file_id")))
+
+
+async def get_for_reader(conn: AsyncConnection, file_id: str, user_id: str) -> tuple[FileMeta, bool] | None:
+    """The file, and whether the user may read it as its uploader, through a room, or as an avatar
+    (posts are the caller's to check when this says no); one statement. None: no such file."""
+    row = (await conn.execute(_GET_FOR_READER, {"file_id": file_id, "user_id": user_id})).first()
+    return (_file(row), bool(row.allowed)) if row else None
 
 
 async def posts_carrying(conn: AsyncConnection, file_id: str) -> list[str]:

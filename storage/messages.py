@@ -18,6 +18,7 @@ from . import files, rooms, timeline, users
 from .db import now_ms
 from .ids import new_id
 from .keyset import key_params, key_table
+from .prepared import prepared
 from .models import Membership, Message as MessageRow, MessageEdit, Room as RoomRow, User as UserRow
 from .records import Message, NewMessage, Reaction, Reply, Stored, Unchanged
 from .timeline import Refused, Timeline
@@ -56,7 +57,7 @@ def _lock_rooms(dialect: str) -> Select:
     expression on every execution (~3 % of the instructions of a one-message commit).
     """
     keys = key_table(dialect, _ROOM_KEY)
-    return (
+    return prepared(
         select(RoomRow.id, RoomRow.last_seq)
         .join(keys, RoomRow.id == keys.c.id)
         .order_by(RoomRow.id)
@@ -65,10 +66,10 @@ def _lock_rooms(dialect: str) -> Select:
 
 
 _ROOMS = RoomRow.__table__
-_SET_LAST_SEQ = update(_ROOMS).where(_ROOMS.c.id == bindparam("room")).values(last_seq=bindparam("last"))
-_INSERT = insert(MessageRow.__table__)
+_SET_LAST_SEQ = prepared(update(_ROOMS).where(_ROOMS.c.id == bindparam("room")).values(last_seq=bindparam("last")))
+_INSERT = prepared(insert(MessageRow.__table__))
 _MEMBERSHIPS = Membership.__table__
-_ADVANCE_READ_MARKER = (
+_ADVANCE_READ_MARKER = prepared(
     update(_MEMBERSHIPS)
     .where(
         _MEMBERSHIPS.c.room_id == bindparam("r"),
@@ -86,9 +87,9 @@ _CID_KEY = ("rid", "uid", "cid")
 def _by_cid(dialect: str) -> Select:
     """Messages by (room, sender, cid), for the keys given to `key_params(dialect, _CID_KEY, ...)`."""
     keys = key_table(dialect, _CID_KEY)
-    return _SELECT.join(
+    return prepared(_SELECT.join(
         keys, and_(MessageRow.room_id == keys.c.rid, MessageRow.sender_id == keys.c.uid, MessageRow.cid == keys.c.cid)
-    )
+    ))
 
 
 def _message(row) -> Message:

@@ -12,6 +12,7 @@ from . import users
 from .db import now_ms
 from .ids import new_id
 from .keyset import key_params, key_table
+from .prepared import prepared
 from . import notices
 from .models import Membership, Message as MessageRow, MessageMention, Room as RoomRow, RoomMute, User as UserRow
 from .records import Member, Room, RoomState
@@ -219,9 +220,9 @@ _PAIR_KEY = ("rid", "uid")
 @functools.cache
 def _memberships_of_pairs(dialect: str) -> Select:
     keys = key_table(dialect, _PAIR_KEY)
-    return select(Membership.room_id, Membership.user_id).join(
+    return prepared(select(Membership.room_id, Membership.user_id).join(
         keys, and_(Membership.room_id == keys.c.rid, Membership.user_id == keys.c.uid)
-    )
+    ))
 
 
 async def members_among(conn: AsyncConnection, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import users
 from .db import now_ms
 from .models import Token, User as UserRow
+from .prepared import prepared
 from .records import User
 
 
@@ -28,13 +29,16 @@ async def issue(conn: AsyncConnection, user_id: str) -> str:
 
 async def user_for(conn: AsyncConnection, raw: str) -> User | None:
     """The user a token belongs to, or None for an unknown or revoked token."""
-    row = (
-        await conn.execute(
-            select(*users.COLUMNS)
-            .join(Token, Token.user_id == UserRow.id)
-            .where(Token.token_hash == hash_token(raw))
-        )
-    ).first()
+    return await user_for_hash(conn, hash_token(raw))
+
+
+_USER_FOR_HASH = prepared(select(*users.COLUMNS).join(Token, Token.user_id == UserRow.id).where(
+    Token.token_hash == bindparam("token_hash")))
+
+
+async def user_for_hash(conn: AsyncConnection, token_hash: str) -> User | None:
+    """The user of the token with this hash (`hash_token`), or None."""
+    row = (await conn.execute(_USER_FOR_HASH, {"token_hash": token_hash})).first()
     return users.from_row(row) if row is not None else None
 
 

@@ -74,6 +74,30 @@ async def test_a_file_uploaded_on_one_node_downloads_from_another(spawn_server, 
         redis.stop()
 
 
+async def test_a_filesystem_node_sends_the_exact_bytes_whole_and_in_ranges(spawn_server, tmp_path):
+    """The server process runs on uvloop where it is installed, which has no `loop.sendfile`: the
+    filesystem engine then sends what the socket's buffer takes in one `os.sendfile` and hands
+    the transport the rest as slices of the mapped file (chatserver/http/sending.py). A socket
+    buffer holds at most 4 MiB here (`net.ipv4.tcp_wmem`), so a 16 MiB file goes both ways, the
+    mapping starting wherever the socket stopped taking bytes."""
+    node = await spawn_server({"CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"})
+    (_, token), = await signed_up(node.url, 1)
+    data = os.urandom(16 * MIB + 12_345)  # several slices, the last one partial
+    async with ApiClient(node.url, token) as api:
+        big, tiny, empty = [await api.upload(body) for body in (data, b"x", b"")]
+        status, headers, body = await api.download(big["id"])
+        assert (status, int(headers["Content-Length"])) == (200, len(data)) and body == data
+        spans = [(0, 0), (4095, 4097), (MIB - 3, MIB + 3), (MIB + 70_000, 16 * MIB + 1), (3 * MIB, len(data) - 1)]
+        for first, last in spans:  # inclusive, across page and slice boundaries
+            status, headers, part = await api.download(big["id"], headers={"Range": f"bytes={first}-{last}"})
+            assert (status, part) == (206, data[first : last + 1]), (first, last)
+            assert headers["Content-Range"] == f"bytes {first}-{last}/{len(data)}"
+        status, _, part = await api.download(big["id"], headers={"Range": "bytes=-100"})
+        assert (status, part) == (206, data[-100:])
+        assert (await api.download(tiny["id"]))[::2] == (200, b"x")
+        assert (await api.download(empty["id"]))[::2] == (200, b"")
+
+
 def _status(pid: int) -> dict[str, int]:
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -56,7 +56,7 @@ from redis.crc import key_slot
 from redis.exceptions import AskError
 
 from .base import BusHandler
-from .events import ControlEvent, MembershipChanged, Notified, ReadMoved, Revoked, RoomEvent
+from .events import ControlEvent, MembershipChanged, Notified, ReadMoved, Revoked, RoomEvent, UserChanged
 from .presence import ERRORS as _ERRORS
 from .presence import RedisPresence
 from .outbox import Outbox
@@ -90,6 +90,8 @@ def control_channel(event: ControlEvent) -> str:
             key = ids[0] if ids else ""
         case Revoked(token_hash=token_hash, user_id=user_id):
             key = user_id or token_hash or ""
+        case UserChanged(user=user):
+            key = user.id
         case _:
             key = ""
     return CONTROL_CHANNELS[zlib.crc32(key.encode()) % CONTROL_BUCKETS]

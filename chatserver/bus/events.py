@@ -76,6 +76,13 @@ class Revoked(_Event, tag="rv"):
     user_id: str | None = None
 
 
+class UserChanged(_Event, tag="uc"):
+    """A user's display name or avatar changed: their live connections (what their messages carry)
+    and cached sign-ins take the new one."""
+
+    user: User
+
+
 class RoomDeleted(_Event, tag="del"):
     """A group was dissolved: its members' connections get `room_deleted` and nothing more of it."""
 
@@ -83,5 +90,5 @@ class RoomDeleted(_Event, tag="del"):
     user_ids: list[str]
 
 
-ControlEvent = Union[MembershipChanged, ReadMoved, Notified, Revoked, RoomDeleted]
+ControlEvent = Union[MembershipChanged, ReadMoved, Notified, Revoked, UserChanged, RoomDeleted]
 BusEvent = Union[RoomEvent, ControlEvent]

@@ -3,14 +3,12 @@
 Uploads read `request.content` as it arrives, so the app's `client_max_size` (for JSON bodies)
 does not apply; the upload's own limit is enforced while reading. Downloads check the access
 rule on every request, conditional ones included (`Cache-Control: no-cache`: a browser asks
-again each time and gets 304 while it still may read the file). The filesystem engine sends with
-`FileResponse` (sendfile, zero-copy); the database engine streams chunk by chunk.
+again each time and gets 304 while it still may read the file). Sending: `sending.send_blob`.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
@@ -18,12 +16,10 @@ from storage.records import FileMeta
 
 from .. import keys
 from ..errors import ServiceError, not_found
-from ..media.sniff import BINARY, is_dangerous
 from .body import current_user, json_response
 from .errors import json_error
 from .routes import Route
-
-FILE_CSP = "default-src 'none'; sandbox"  # a file is never a page that runs anything
+from .sending import send_blob
 
 
 def file_json(meta: FileMeta) -> dict[str, Any]:
@@ -50,7 +46,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
 async def download(request: web.Request) -> web.StreamResponse:
     user = await current_user(request)
     meta = await request.app[keys.FILES].readable(user, request.match_info["file_id"])
-    return await _send_blob(request, meta.sha256, meta.content_type, meta.name)
+    return await send_blob(request, meta.sha256, meta.content_type, meta.name)
 
 
 async def thumbnail(request: web.Request) -> web.StreamResponse:
@@ -58,89 +54,7 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
     meta = await request.app[keys.FILES].readable(user, request.match_info["file_id"])
     if meta.thumb is None:
         raise not_found("thumbnail: this file is not an image")
-    return await _send_blob(request, meta.thumb, "image/webp", meta.name.rsplit(".", 1)[0] + ".webp")
-
-
-# ---------------------------------------------------------------------------- sending
-
-
-class BlobFileResponse(web.FileResponse):
-    """`FileResponse` (Range, sendfile) whose ETag is the blob's digest, the same on every engine
-    and node, instead of the file's mtime and size."""
-
-    def __init__(self, path, etag: str, **kwargs):
-        super().__init__(path, **kwargs)
-        self._blob_etag = etag
-
-    @property
-    def etag(self):
-        return super().etag
-
-    @etag.setter
-    def etag(self, value) -> None:
-        web.StreamResponse.etag.fset(self, self._blob_etag)
-
-
-async def _send_blob(request: web.Request, key: str, content_type: str, name: str) -> web.StreamResponse:
-    headers = {
-        hdrs.CACHE_CONTROL: "private, no-cache",
-        "Content-Security-Policy": FILE_CSP,
-        hdrs.CONTENT_DISPOSITION: _disposition(content_type, name),
-        hdrs.CONTENT_TYPE: BINARY if is_dangerous(content_type) else content_type,
-    }
-    if any(tag.value in (key, "*") for tag in request.if_none_match or ()):
-        response = web.Response(status=304, headers={hdrs.CACHE_CONTROL: headers[hdrs.CACHE_CONTROL]})
-        response.etag = key
-        return response
-    blobs = request.app[keys.FILES].blobs
-    path = blobs.local_path(key)
-    if path is not None:
-        if not path.exists():
-            raise not_found("file: its bytes are missing")
-        return BlobFileResponse(path, key, headers=headers)
-    size = await blobs.size(key)
-    if size is None:
-        raise not_found("file: its bytes are missing")
-    response = web.StreamResponse(headers=headers)
-    response.etag = key
-    response.headers[hdrs.ACCEPT_RANGES] = "bytes"
-    start, end = 0, size
-    if hdrs.RANGE in request.headers and request.headers.get(hdrs.IF_RANGE, f'"{key}"').strip() == f'"{key}"':
-        span = _range(request, size)
-        if span is None:
-            return web.Response(status=416, headers={hdrs.CONTENT_RANGE: f"bytes */{size}"})
-        start, end = span
-        response.set_status(206)
-        response.headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{end - 1}/{size}"
-    response.content_length = end - start
-    await response.prepare(request)
-    async for chunk in blobs.get(key, start, end):
-        await response.write(chunk)
-    await response.write_eof()
-    return response
-
-
-def _range(request: web.Request, size: int) -> tuple[int, int] | None:
-    """The one byte range asked for, as (start, end exclusive), the way `FileResponse` reads it;
-    None when it cannot be satisfied (416)."""
-    try:
-        rng = request.http_range
-    except ValueError:
-        return None
-    start, end = rng.start, rng.stop
-    if start is None:
-        return 0, size
-    if start < 0 and end is None:
-        start = max(0, size + start)
-    end = size if end is None else min(end, size)
-    if start >= size:
-        return None
-    return start, end
-
-
-def _disposition(content_type: str, name: str) -> str:
-    kind = "attachment" if is_dangerous(content_type) else "inline"
-    return f"{kind}; filename*=UTF-8''{quote(name, safe='')}"
+    return await send_blob(request, meta.thumb, "image/webp", meta.name.rsplit(".", 1)[0] + ".webp")
 
 
 # ---------------------------------------------------------------------------- routes

@@ -94,14 +94,16 @@ async def set_role(request: web.Request) -> web.Response:
 
 async def history(request: web.Request) -> web.Response:
     user = await current_user(request)
-    found, more = await request.app[keys.MESSAGES].history(
+    page = await request.app[keys.MESSAGES].history(
         user,
         request.match_info["room_id"],
         before=query_int(request, "before", low=0),
         after=query_int(request, "after", low=0),
         limit=query_int(request, "limit", default=50, low=1, high=100),
     )
-    return json_response({"messages": [message_frame(m) for m in found], "more": more})
+    return json_response(
+        {"messages": [message_frame(m) for m in page.messages], "more": page.more, "last_seq": page.last_seq}
+    )
 
 
 async def post_message(request: web.Request) -> web.Response:

@@ -21,8 +21,9 @@ from storage.records import User
 from storage.tokens import hash_token
 
 from ..bus.base import Bus
-from ..bus.events import Revoked
+from ..bus.events import Revoked, UserChanged
 from ..errors import ServiceError, conflict, forbidden, invalid, not_found
+from .token_cache import TokenCache
 
 NAME_RULE = re.compile(r"[a-z0-9_.\-]{3,32}")
 MAX_DISPLAY = 64
@@ -41,9 +42,11 @@ def check_display(display: str | None) -> None:
 
 
 class AccountService:
-    def __init__(self, db: Database, bus: Bus):
+    def __init__(self, db: Database, bus: Bus, tokens: TokenCache):
+        """`tokens`: the node's token cache, which learns of revocations from the bus."""
         self._db = db
         self._bus = bus
+        self._tokens = tokens
         self._hasher = PasswordHasher()
 
     async def register(self, name: str, password: str, display: str | None) -> User:
@@ -79,10 +82,19 @@ class AccountService:
         return token, user
 
     async def authenticate(self, token: str | None) -> User | None:
+        """The token's user, or None; from the token cache while it may answer (see `TokenCache`)."""
         if not token or len(token) > 512:
             return None
-        async with self._db.read() as db:
-            return await token_store.user_for(db, token)
+        token_hash = hash_token(token)
+        user = self._tokens.get(token_hash)
+        if user is not None:
+            return user
+        ticket = self._tokens.ticket()
+        async with self._db.inline_read() as db:
+            user = await token_store.user_for_hash(db, token_hash)
+        if user is not None:
+            self._tokens.put(token_hash, user, ticket)
+        return user
 
     async def revoke(self, token: str) -> None:
         """Revoke one token; its live connections on every node close with 4001."""
@@ -158,6 +170,8 @@ class AccountService:
                 revoked = await token_store.revoke_others(db, user.id, hash_token(token) if token else None)
         for token_hash in revoked:
             self._bus.publish_control(Revoked(token_hash=token_hash))
+        if display is not None and user is not None:
+            self._bus.publish_control(UserChanged(user=user))
         return user
 
     async def block(self, user: User, other_id: str) -> None:

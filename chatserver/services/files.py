@@ -23,11 +23,14 @@ from storage import posts as post_store
 from storage import users as user_store
 from storage.blobs import BlobStore, BlobTooLarge
 from storage.db import Database, now_ms
+from storage.locks import NamedLocks
 from storage.models import Room as RoomRow, User as UserRow
 from storage.records import FileMeta, User
 
+from ..bus.base import Bus
+from ..bus.events import UserChanged
 from ..config import Settings
-from ..errors import files_refused, forbidden, invalid, not_found, too_large
+from ..errors import files_refused, forbidden, invalid, not_found, too_large, unavailable
 from ..media import images, sniff
 from .posts import may_read
 
@@ -40,11 +43,13 @@ IMAGE_WORKERS = 2
 
 
 class FileService:
-    def __init__(self, db: Database, blobs: BlobStore, settings: Settings):
+    def __init__(self, db: Database, blobs: BlobStore, settings: Settings, bus: Bus):
         self._db = db
+        self._bus = bus
         self.blobs = blobs
         self._settings = settings
         self._pool = ThreadPoolExecutor(max_workers=IMAGE_WORKERS, thread_name_prefix="images")
+        self._locks = NamedLocks(db)
 
     # ------------------------------------------------------------------ upload
 
@@ -82,13 +87,20 @@ class FileService:
             if content_type in sniff.IMAGES:
                 width, height, thumb = await self._measure(blob.key)
                 kept.append(thumb)
-            async with self._db.transaction() as db:
-                if await file_store.usage(db, user.id) + blob.size > self._settings.file_quota:
-                    raise too_large(f"your files fill your quota of {self._settings.file_quota} bytes")
-                return await file_store.create(
-                    db, owner_id=user.id, name=name, size=blob.size, content_type=content_type,
-                    sha256=blob.key, width=width, height=height, thumb=thumb,
-                )
+            # The sweep may be deleting an identical file's bytes, unused until this row: the
+            # blobs' locks order the two, and under them the bytes are either still there (and
+            # this row keeps them) or gone already (and this upload must be sent again).
+            async with self._locks.hold(*map(_blob_lock, kept)):
+                for key in kept:
+                    if not await self.blobs.exists(key):
+                        raise unavailable("an identical file was being removed as you uploaded; upload it again")
+                async with self._db.transaction() as db:
+                    if await file_store.usage(db, user.id) + blob.size > self._settings.file_quota:
+                        raise too_large(f"your files fill your quota of {self._settings.file_quota} bytes")
+                    return await file_store.create(
+                        db, owner_id=user.id, name=name, size=blob.size, content_type=content_type,
+                        sha256=blob.key, width=width, height=height, thumb=thumb,
+                    )
         except BaseException:
             await self._drop_unused(kept)
             raise
@@ -134,12 +146,14 @@ class FileService:
 
     async def readable(self, user: User, file_id: str) -> FileMeta:
         """The file if the user may read it (docs/protocol.md §12.10), checked on every request."""
+        async with self._db.inline_read() as db:
+            found = await file_store.get_for_reader(db, file_id, user.id)
+        if found is None:
+            raise not_found("file")
+        meta, allowed = found
+        if allowed:
+            return meta
         async with self._db.read() as db:
-            meta = await file_store.get(db, file_id)
-            if meta is None:
-                raise not_found("file")
-            if await file_store.readable_without_posts(db, meta, user.id):
-                return meta
             for post_id in await file_store.posts_carrying(db, file_id):
                 post = await post_store.get(db, post_id)
                 if post is not None and await may_read(db, user, post):
@@ -156,11 +170,14 @@ class FileService:
     # ------------------------------------------------------------------ avatars
 
     async def set_user_avatar(self, user: User, file_id: str | None) -> User:
-        """Set (or clear) the user's avatar; the user as they are now."""
+        """Set (or clear) the user's avatar; the user as they are now, which every node's live
+        connections of theirs take (their next messages carry the new avatar)."""
         async with self._db.transaction() as db:
             await self.check_avatar(db, user, file_id)
             await file_store.set_avatar(db, UserRow, user.id, file_id)
-            return await user_store.get(db, user.id)
+            user = await user_store.get(db, user.id)
+        self._bus.publish_control(UserChanged(user=user))
+        return user
 
     async def check_avatar(self, db, user: User, file_id: str | None) -> None:
         """An avatar is one of the user's own images (or null)."""
@@ -188,19 +205,25 @@ class FileService:
                 deleted = set(await file_store.delete_garbage(
                     db, [f.id for f in candidates], unattached_before=now - UNATTACHED_TTL_MS))
             gone = [f for f in candidates if f.id in deleted]
-            await self._drop_unused([k for f in gone for k in (f.sha256, f.thumb) if k])
+            for f in gone:
+                await self._drop_unused([f.sha256, f.thumb])
             removed += len(gone)
             if len(deleted) < len(candidates):
                 break  # some were attached meanwhile: the next sweep looks again
         await self.blobs.sweep_partial(now - PARTIAL_TTL_MS)
         return removed
 
-    async def _drop_unused(self, keys: list[str]) -> None:
-        """Delete the blobs among `keys` that no file uses."""
-        async with self._db.read() as db:
-            used = await file_store.referenced(db, keys)
-        for key in set(keys) - used:
-            await self.blobs.delete(key)
+    async def _drop_unused(self, keys: list[str | None]) -> None:
+        """Delete those of one file's blobs (its bytes, its thumbnail) that no file uses, holding
+        their locks: an upload of the same bytes is then not between storing them and adding
+        the row that uses them (see `upload`)."""
+        keys = [key for key in dict.fromkeys(keys) if key]
+        async with self._locks.hold(*map(_blob_lock, keys)):
+            async with self._db.read() as db:
+                used = await file_store.referenced(db, keys)
+            for key in keys:
+                if key not in used:
+                    await self.blobs.delete(key)
 
     async def sweeper(self) -> None:
         """Sweep every `file_sweep` seconds until cancelled (a task of the app's lifetime)."""
@@ -215,6 +238,10 @@ class FileService:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _blob_lock(key: str) -> str:
+    return f"blob:{key}"
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from client_proto.errors import ErrorCode
 from client_proto.frames import MAX_FILES
@@ -27,6 +28,12 @@ from ..policy import RoomPolicy
 from .roles import ADMIN_ROLES
 from .writer import MessageWriter
 
+
+
+class HistoryPage(NamedTuple):
+    messages: list[Message]
+    more: bool
+    last_seq: int  # the room's newest seq when read: every update up to it is folded in, none after
 
 
 class MessageService:
@@ -167,15 +174,22 @@ class MessageService:
         after: int | None = None,
         limit: int = 50,
         known_member: bool = False,
-    ) -> tuple[list[Message], bool]:
+    ) -> HistoryPage:
+        """A page as the caller sees it, with the room's last seq it is folded up to.
+
+        One snapshot: the page shows the effect of exactly the updates up to `last_seq`, so a
+        client applies just those above it that it gets live meanwhile (docs/protocol.md §5.2).
+        """
         if not 1 <= limit <= 100:
             raise invalid("limit: must be 1 to 100")
         if not known_member:
             await self.membership(user, room_id)
-        async with self._db.read() as db:
-            return await message_store.history(
+        async with self._db.snapshot() as db:
+            last = await message_store.last_seq(db, room_id) or 0
+            found, more = await message_store.history(
                 db, room_id, before=before, after=after, limit=limit, viewer_id=user.id
             )
+        return HistoryPage(found, more, last)
 
     async def get(self, user: User, room_id: str, seq: int) -> Message:
         """One message as `history` shows it to the caller (a member)."""

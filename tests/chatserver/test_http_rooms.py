@@ -303,8 +303,8 @@ async def test_history_over_http_pages_both_ways(group, http):
     for i in range(9):  # seqs 2..10
         await http("POST", path, token=alice.token, json={"text": f"m{i}", "cid": f"c{i}"})
     page = (await http("GET", f"{path}?limit=3", token=bob.token)).body
-    assert set(page) == {"messages", "more"}
-    assert (seqs(page["messages"]), page["more"]) == ([8, 9, 10], True)
+    assert set(page) == {"messages", "more", "last_seq"}
+    assert (seqs(page["messages"]), page["more"], page["last_seq"]) == ([8, 9, 10], True, 10)
     page = (await http("GET", f"{path}?before=8&limit=3", token=bob.token)).body
     assert (seqs(page["messages"]), page["more"]) == ([5, 6, 7], True)
     page = (await http("GET", f"{path}?after=8&limit=5", token=bob.token)).body

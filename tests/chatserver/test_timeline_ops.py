@@ -27,6 +27,10 @@ async def test_edit_is_an_entry_everyone_gets_and_history_folds(pair, http):
     assert original["text"] == "hello" and original["edited_ts"] == entry["update"]["edited_ts"]
     assert original["reactions"] == [] and original["pinned"] is False
     assert history["messages"][-1]["kind"] == "update"
+    # The page is folded up to the room's newest seq, the edit entry, and says so (docs/protocol.md §5.2).
+    assert history["last_seq"] == ok["seq"]
+    listed = await http("GET", f"/api/rooms/{room}/messages", token=b.account.token)
+    assert listed.body["last_seq"] == ok["seq"] and listed.body["messages"] == history["messages"]
     edits = await http("GET", f"/api/rooms/{room}/messages/{ack['seq']}/edits", token=b.account.token)
     assert edits.status == 200 and [e["text"] for e in edits.body["items"]] == ["helo"]
     assert edits.body["items"][0]["ts"] == ack["ts"]

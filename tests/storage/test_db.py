@@ -115,55 +115,102 @@ async def test_inline_transaction_commits_and_rolls_back(db, alice, room):
         async with db.inline_transaction() as conn:
             await messages.append_batch(conn, [NewMessage(room_id=room.id, sender=alice, text="dropped")])
             raise RuntimeError("fails after the insert")
+    async with db.inline_transaction() as conn:  # the next one starts clean
+        after = (await messages.append_batch(conn, [NewMessage(room_id=room.id, sender=alice, text="after")]))[0]
     async with db.read() as conn:
         page, _ = await messages.history(conn, room.id)
-    assert [(m.seq, m.text) for m in page] == [(stored.message.seq, "kept")]
+    assert [(m.seq, m.text) for m in page] == [(stored.message.seq, "kept"), (after.message.seq, "after")]
+    assert after.message.seq == stored.message.seq + 1  # the rolled-back seq is not a gap
 
 
-async def test_inline_commits_are_checkpointed_from_a_thread(tmp_path):
-    """SQLite: inline commits never checkpoint the WAL themselves (that would stall the loop); the
-    database's task does, so the main file takes in what the WAL holds within a few seconds."""
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}")
+@pytest.fixture
+async def sqlite_room(tmp_path):
+    """A migrated SQLite file (`tmp_path / "chat.db"`) with a user and their room: (db, user, room)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}")
     try:
         await db.migrate()
         async with db.transaction() as conn:
             user = await users.create(conn, name="walt", display="Walt", password_hash=None)
             room = await rooms.create(conn, name="r", topic="", join_policy="open", owner_id=user.id)
-        async with db.engine.connect() as conn:  # start from a WAL that holds nothing new
-            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        main_file = tmp_path / "wal.db"
-        before = main_file.stat().st_size
-        async with db.inline_transaction() as conn:
-            await messages.append_batch(conn, [
-                NewMessage(room_id=room.id, sender=user, text="x" * 2000, cid=f"c{i}") for i in range(500)])
-        assert main_file.stat().st_size == before  # committed to the WAL only
-        deadline = time.monotonic() + 10  # the task looks every CHECKPOINT_INTERVAL (1 s)
-        while main_file.stat().st_size == before and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert main_file.stat().st_size > before
+        yield db, user, room
     finally:
         await db.close()
 
 
-async def test_inline_transaction_fails_fast_when_another_process_holds_the_lock(tmp_path):
+async def test_inline_commits_are_checkpointed_from_a_thread(sqlite_room, tmp_path):
+    """SQLite: inline commits never checkpoint the WAL themselves (that would stall the loop); the
+    database's task does, so the main file takes in what the WAL holds within a few seconds."""
+    db, user, room = sqlite_room
+    async with db.engine.connect() as conn:  # start from a WAL that holds nothing new
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    main_file = tmp_path / "chat.db"
+    before = main_file.stat().st_size
+    async with db.inline_transaction() as conn:
+        await messages.append_batch(conn, [
+            NewMessage(room_id=room.id, sender=user, text="x" * 2000, cid=f"c{i}") for i in range(500)])
+    assert main_file.stat().st_size == before  # committed to the WAL only
+    deadline = time.monotonic() + 10  # the task looks every CHECKPOINT_INTERVAL (1 s)
+    while main_file.stat().st_size == before and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert main_file.stat().st_size > before
+
+
+async def test_inline_transaction_fails_fast_when_another_process_holds_the_lock(sqlite_room, tmp_path):
     """An inline write waits only a moment for a lock another process holds (the loop waits with
     it), then reports the storage unavailable, as any write does."""
     import sqlite3
 
-    path = tmp_path / "locked.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
+    db, user, room = sqlite_room
+    other = sqlite3.connect(tmp_path / "chat.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a writer elsewhere: e.g. a `sqlite3` shell
     try:
-        await db.migrate()
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # a writer elsewhere: e.g. a `sqlite3` shell
-        try:
+        for write in (  # through SQLAlchemy, and straight on the driver (storage/prepared.py)
+            lambda conn: conn.execute(text("UPDATE rooms SET topic = 'x'")),
+            lambda conn: messages.append_batch(conn, [NewMessage(room_id=room.id, sender=user, text="hi")]),
+        ):
             started = time.monotonic()
             with pytest.raises(StorageUnavailable):
                 async with db.inline_transaction() as conn:
-                    await conn.execute(text("UPDATE rooms SET topic = 'x'"))
+                    await write(conn)
             assert time.monotonic() - started < 5  # busy_timeout 200 ms, not the 10 s of the others
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
     finally:
-        await db.close()
+        other.execute("ROLLBACK")
+        other.close()
+
+
+async def test_inline_read_sees_what_is_committed_and_a_body_that_waits_never_deadlocks(db, alice, bob):
+    """`inline_read` (on the loop's thread on SQLite) reads committed rows; two reads at once,
+    one of whose bodies wrongly waits, both finish (the second gets a connection of its own)."""
+    entered = asyncio.Event()
+
+    async def waits() -> str:
+        async with db.inline_read() as conn:
+            entered.set()
+            await asyncio.sleep(0.05)  # not what a body should do: still no deadlock
+            return (await users.get(conn, alice.id)).name
+
+    async def reads() -> str:
+        await entered.wait()
+        async with db.inline_read() as conn:
+            return (await users.get(conn, bob.id)).name
+
+    async with asyncio.timeout(10):
+        assert await asyncio.gather(waits(), reads()) == ["alice", "bob"]
+
+
+async def test_inline_read_never_waits_for_a_writer_elsewhere(sqlite_room, tmp_path):
+    """SQLite: while another process holds the write lock with a row not yet committed, an inline
+    read answers at once (WAL: readers do not wait) and does not see that row."""
+    import sqlite3
+
+    db, user, _ = sqlite_room
+    other = sqlite3.connect(tmp_path / "chat.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE users SET display = 'Not yet'")
+    try:
+        async with asyncio.timeout(5), db.inline_read() as conn:
+            found = await users.by_name(conn, user.name)
+        assert found[0].display == "Walt"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

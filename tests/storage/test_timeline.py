@@ -38,6 +38,20 @@ async def test_an_edit_is_an_entry_and_history_shows_the_current_text(db, room, 
         assert await messages.edits(conn, room.id, 1) == [("frist", original.ts), ("first", entry.ts)]
 
 
+async def test_a_snapshot_folds_a_page_up_to_its_last_seq_and_no_further(db, room, alice, bob, send_message):
+    """A history page and the last seq it is folded up to are read in one snapshot
+    (docs/protocol.md §5.2): a reaction committed between the two reads is in neither. (On
+    PostgreSQL a plain `db.read()` gives each statement its own snapshot and shows it in the page.)"""
+    await send_message(room.id, alice, "hi")
+    async with db.snapshot() as conn:
+        last = await messages.last_seq(conn, room.id)
+        [reacted] = await _append(db, timeline.reaction_entry(room.id, bob, 1, "👍"))  # committed meanwhile
+        found, _ = await messages.history(conn, room.id, viewer_id=bob.id)
+    assert (last, [m.seq for m in found], found[0].reactions) == (1, [1], ())
+    found, _ = await _history(db, room.id, bob)
+    assert reacted.message.seq == 2 and found[0].reactions == (Reaction(emoji="👍", count=1, me=True),)
+
+
 async def test_edit_rules(db, room, alice, bob, send_message):
     await send_message(room.id, alice, "mine")
     await send_message(room.id, None, "joined", system_type="member.joined", system_data={})

@@ -14,11 +14,12 @@ browser tests are about the page, the storage tests cover PostgreSQL).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,65 @@ async def api(server) -> AsyncIterator[ApiClient]:
         yield client
 
 
+class SocketTap:
+    """Sits on a page's WebSocket (Playwright's `route_web_socket`) and passes every frame on, in
+    order, except those a test holds back: a browser test can then make a race happen in the one
+    order it wants instead of hoping for it.
+
+    Directions are "up" (page to server) and "down"; frames are JSON (`chat.v1.json`).
+    `hold(direction, match)` keeps back each later frame that `match(frame)` accepts until
+    `release(direction)` sends them on, in order. `passed[direction]` and `held[direction]`
+    list the frames so far; `until(check)` waits (with the tests' deadline) until `check()` holds.
+    """
+
+    def __init__(self):
+        self.passed: dict[str, list[dict]] = {"up": [], "down": []}
+        self.held: dict[str, list[dict]] = {"up": [], "down": []}
+        self._match: dict[str, Callable[[dict], bool] | None] = {"up": None, "down": None}
+        self._raw: dict[str, list] = {"up": [], "down": []}
+        self._send: dict[str, Callable] = {}
+        self._moved = asyncio.Event()
+
+    async def attach(self, page) -> None:
+        await page.route_web_socket(re.compile(r"/ws$"), self._route)
+
+    def _route(self, ws) -> None:
+        server = ws.connect_to_server()
+        self._send = {"up": server.send, "down": ws.send}
+        ws.on_message(lambda message: self._on("up", message))
+        server.on_message(lambda message: self._on("down", message))
+
+    def _on(self, direction: str, message) -> None:
+        frame = json.loads(message)
+        match = self._match[direction]
+        if match is not None and match(frame):
+            self.held[direction].append(frame)
+            self._raw[direction].append(message)
+        else:
+            self.passed[direction].append(frame)
+            self._send[direction](message)
+        self._moved.set()
+
+    def hold(self, direction: str, match: Callable[[dict], bool]) -> None:
+        self._match[direction] = match
+
+    def release(self, direction: str) -> None:
+        """Send the held frames on, in order, and hold no more."""
+        self._match[direction] = None
+        for frame, message in zip(self.held[direction], self._raw[direction]):
+            self.passed[direction].append(frame)
+            self._send[direction](message)
+        self.held[direction].clear()
+        self._raw[direction].clear()
+        self._moved.set()
+
+    async def until(self, check: Callable[[], bool], timeout: float = TIMEOUT_MS / 1000) -> None:
+        async with asyncio.timeout(timeout):
+            while not check():
+                self._moved.clear()
+                await self._moved.wait()
+
+
 class Web:
     """Opens pages of the server under test and collects what goes wrong in them."""
 
@@ -143,9 +203,12 @@ class Web:
             return
         self.errors.append(f"{page.url}: console: {text}")
 
-    async def open(self, account: Account | None = None, hash: str = "#/", **kwargs):
-        """A page signed in as `account` (token put in localStorage as the sign-in form would)."""
+    async def open(self, account: Account | None = None, hash: str = "#/", tap: SocketTap | None = None, **kwargs):
+        """A page signed in as `account` (token put in localStorage as the sign-in form would);
+        `tap` sits on its WebSocket from the start."""
         page = await self.new_page(**kwargs)
+        if tap is not None:
+            await tap.attach(page)
         if account is not None:
             # Signed in as the sign-in form leaves it, in this page's first load only.
             await page.add_init_script(

@@ -5,8 +5,18 @@ correctly after it comes back, nothing twice (docs/protocol.md §6.4, §6.5, §1
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
-from .conftest import LOOP, message_texts, post_messages, rendered_seqs, screenshot, send_from_page, wait_for_text
+from .conftest import (
+    LOOP,
+    SocketTap,
+    message_texts,
+    post_messages,
+    rendered_seqs,
+    screenshot,
+    send_from_page,
+    wait_for_text,
+)
 
 pytestmark = LOOP
 
@@ -161,3 +171,88 @@ async def test_comments_and_likes_under_a_post(web, person):
     await item.locator(".like").click()
     await page.wait_for_function(
         "id => document.querySelector(`#posts li[data-post='${id}'] .like-count`).textContent === '0'", arg=post["id"])
+
+
+# An update racing a page of older history (docs/protocol.md §5.2): the page is folded up to the
+# reply's `last_seq`, and an entry that comes live meanwhile may lie on either side of it. The tap
+# on Bob's WebSocket puts the frames in each of the two orders in turn; each update must show once.
+
+PAST_A_PAGE = 51  # one more than the page's history page (PAGE in chatserver/web/js/chat.js)
+
+
+async def a_room_of_two_pages(person, make_room):
+    """Alice and Bob, and so many messages that Alice's first is on the second page back."""
+    alice, bob = await asyncio.gather(person("Alice"), person("Bob"))
+    room, _ = await make_room(owner=alice, members=[bob], name="Reunion")
+    seqs = await post_messages(alice, room["id"], [f"note {i}" for i in range(PAST_A_PAGE)])
+    return alice, bob, room["id"], seqs[0]
+
+
+def older_page_request(frame) -> bool:
+    return frame["op"] == "history" and "before" in frame
+
+
+def update_entry(frame) -> bool:
+    return frame["op"] == "message" and frame.get("kind") == "update"
+
+
+async def react_over_http(account, room: str, seq: int, emoji: str) -> None:
+    await account.api.put(f"/api/rooms/{room}/messages/{seq}/reactions/{quote(emoji)}")
+
+
+async def settled(page, account, room: str) -> None:
+    """Every frame sent before now has been handled: a message sent after them is shown (one
+    socket, handled in order), so a check that follows sees what the page will keep showing."""
+    [seq] = await post_messages(account, room, ["that is all"])
+    await message(page, seq).wait_for()
+
+
+async def test_an_update_read_into_an_older_page_is_not_applied_again_when_it_comes_live(web, person, make_room):
+    alice, bob, room, first = await a_room_of_two_pages(person, make_room)
+    tap = SocketTap()
+    tap.hold("up", older_page_request)
+    page = await web.open(bob, f"#/room/{room}/{first}", tap=tap)  # pages back to the first message
+    await tap.until(lambda: tap.held["up"])
+
+    # Alice and Bob (from another device) react while the request waits; their entries are
+    # committed before the server reads the page, but reach the page only after it.
+    tap.hold("down", update_entry)
+    await react_over_http(alice, room, first, "👍")
+    await react_over_http(bob, room, first, "🎉")
+    await tap.until(lambda: len(tap.held["down"]) == 2)
+    [request] = tap.held["up"]
+    tap.release("up")
+    await tap.until(lambda: any(f["op"] == "history" and f.get("ref") == request["ref"] for f in tap.passed["down"]))
+    await message(page, first).wait_for()
+    tap.release("down")
+
+    await settled(page, alice, room)
+    assert await reaction(page, first) == {"👍": "1", "🎉": "1"}
+    assert await message(page, first).locator(".reaction.me").evaluate_all("els => els.map(e => e.dataset.emoji)") == [
+        "🎉"]
+
+
+async def test_an_update_that_comes_live_before_the_older_page_it_missed_is_applied_once(web, person, make_room):
+    alice, bob, room, first = await a_room_of_two_pages(person, make_room)
+    tap = SocketTap()
+
+    def older_page_reply(frame) -> bool:
+        asked = {f["ref"] for f in tap.passed["up"] if older_page_request(f)}
+        return frame["op"] == "history" and frame.get("ref") in asked
+
+    tap.hold("down", older_page_reply)
+    page = await web.open(bob, f"#/room/{room}/{first}", tap=tap)
+    await tap.until(lambda: tap.held["down"])  # the server has read the page
+
+    # Alice edits and Bob (from another device) reacts after that read; the page gets the
+    # entries before the page they change.
+    await alice.api.patch(f"/api/rooms/{room}/messages/{first}", {"text": "note zero"})
+    await react_over_http(bob, room, first, "🎉")
+    await tap.until(lambda: sum(update_entry(f) for f in tap.passed["down"]) == 2)
+    tap.release("down")
+    await message(page, first).wait_for()
+
+    await settled(page, alice, room)
+    assert await message(page, first).locator(".msg-text").text_content() == "note zero"
+    assert await reaction(page, first) == {"🎉": "1"}
+    assert await message(page, first).locator(".reaction.me").count() == 1

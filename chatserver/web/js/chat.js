@@ -6,8 +6,10 @@
 // Changes to earlier messages (edits, reactions, pins, recalls) arrive as
 // update entries with their own seq (docs/protocol.md §6.4): they are folded
 // into the message they target, never shown as rows, and each is applied
-// once (a message loaded from history already holds every update up to the
-// seq it was read at).
+// once. Each message knows the seq its state reflects (`asOf`): a page of
+// history is folded up to the reply's `last_seq`, a live message is as of its
+// own seq, and an entry changes a message only past that. An entry that comes
+// while a page is on its way, for a message not held yet, waits for the page.
 //
 // Events: "rooms" (the list or a badge changed), "room" (detail: {room,
 // reset, seqs}: messages of one room changed), "pending" (detail: {room}),
@@ -82,6 +84,7 @@ export class Chat extends EventTarget {
       room = {
         id, name: fields.name || "…", topic: "", join_policy: null, last_seq: 0, read_seq: 0, unread: 0,
         counted: 0, msgs: new Map(), more: null, loading: null, role: null, activity: 0, mentions: 0,
+        early: [], // update entries that came while a page was on its way, for messages not held
         kind: "group",
         muted: false, announcement: null, muted_until: null, // who may send, and the group's newest announcement
       };
@@ -352,8 +355,12 @@ export class Chat extends EventTarget {
     room.last_seq = Math.max(room.last_seq, m.seq);
     room.counted = Math.max(room.counted, m.seq); // update entries never count as unread
     const target = room.msgs.get(m.update.target);
-    if (target && applyUpdate(target, m, this.me.id)) {
-      this.emit("room", { room: room.id, reset: false, seqs: [target.seq], changed: true });
+    if (target) {
+      if (applyUpdate(target, m, this.me.id)) {
+        this.emit("room", { room: room.id, reset: false, seqs: [target.seq], changed: true });
+      }
+    } else if (room.loading) {
+      room.early.push(m); // the page on its way may hold the target, read before this entry
     }
     if (m.update.type === "pinned" || m.update.type === "unpinned") this.emit("pins", { room: room.id });
   }
@@ -389,8 +396,9 @@ export class Chat extends EventTarget {
     this.emit("room", { room: room.id, reset: true, seqs: [] });
   }
 
-  /** Store messages by seq (a seq already held is skipped); returns the seqs added. Update
-   * entries are not stored: a page holds its messages already folded up to `asOf`. */
+  /** Store messages by seq (a seq already held is skipped: it has every update since it came);
+   * returns the seqs added. Update entries are not stored: a page holds its messages already
+   * folded up to `asOf`. */
   addMessages(room, messages, asOf = 0) {
     const added = [];
     for (const m of messages) {
@@ -436,15 +444,21 @@ export class Chat extends EventTarget {
     room.loading = this.socket
       .request(frame)
       .then((reply) => {
-        // What the page shows is folded up to its read: the newest seq known then.
-        const asOf = Math.max(room.last_seq, ...reply.messages.map((m) => m.seq));
+        // The page shows every update up to the room's last seq when the server read it, none
+        // after (docs/protocol.md §5.2). A server that does not say: the newest seq known here.
+        const asOf = reply.last_seq ?? Math.max(room.last_seq, ...reply.messages.map((m) => m.seq));
         const added = this.addMessages(room, reply.messages, asOf);
+        for (const entry of room.early) {
+          const target = room.msgs.get(entry.update.target);
+          if (target) applyUpdate(target, entry, this.me.id); // only those past the read change it
+        }
         room.more = reply.more;
         if (added.length || !reply.more) this.emit("room", { room: id, reset: false, seqs: added, older: true });
         return added.length;
       })
       .finally(() => {
         room.loading = null;
+        room.early = [];
       });
     return room.loading;
   }
@@ -646,11 +660,11 @@ export class Chat extends EventTarget {
   }
 }
 
-/** Apply one update entry to a message it targets; false when it was applied already. */
+/** Apply one update entry to the message it targets, once: only an entry past the seq the
+ * message's state reflects changes it (entries come in seq order). False when it was in already. */
 export function applyUpdate(msg, entry, meId) {
-  if (msg.asOf && entry.seq <= msg.asOf) return false; // the page it came in was read after this update
-  if (msg.applied && msg.applied.has(entry.seq)) return false;
-  (msg.applied || (msg.applied = new Set())).add(entry.seq);
+  if (entry.seq <= (msg.asOf || msg.seq)) return false;
+  msg.asOf = entry.seq;
   const u = entry.update;
   if (u.type === "edited") {
     if (!msg.recalled) msg.text = u.text;
