@@ -155,6 +155,7 @@ class Hub:
         self._slow_closes = metrics.closes.labels("slow_consumer")
         self._rooms: dict[str, _Room] = {}
         self._room_setup: dict[str, asyncio.Future[_Room]] = {}
+        self._heard_in_setup: dict[str, list[Message]] = {}  # by room: messages the bus brought meanwhile
         self._unsubscribing: dict[str, asyncio.Task] = {}
         self._users: dict[str, set[Connection]] = {}
         self._connection_count = 0
@@ -287,6 +288,7 @@ class Hub:
             return await asyncio.shield(pending)
         future: asyncio.Future[_Room] = self._loop.create_future()
         self._room_setup[room_id] = future
+        heard = self._heard_in_setup[room_id] = []
         try:
             leaving = self._unsubscribing.get(room_id)
             if leaving is not None:  # an idle drop of this room is still talking to the bus
@@ -300,6 +302,8 @@ class Hub:
             room = _Room(room_id, next_seq=(last or 0) + 1, flusher=self.flusher,
                          policy=RoomPolicy(state or RoomPolicyState.NONE))
             self._rooms[room_id] = room
+            for message in heard:  # the bus brought them while `last` was read: those past it are for us
+                self._sequence(room_id, message)
             future.set_result(room)
             return room
         except BaseException as exc:
@@ -308,6 +312,7 @@ class Hub:
             raise
         finally:
             del self._room_setup[room_id]
+            del self._heard_in_setup[room_id]
 
     def _drop_idle_room(self, room_id: str) -> None:
         room = self._rooms.get(room_id)
@@ -417,6 +422,9 @@ class Hub:
     def _sequence(self, room_id: str, message: Message) -> None:
         room = self._rooms.get(room_id)
         if room is None:
+            heard = self._heard_in_setup.get(room_id)
+            if heard is not None:  # subscribed, but not yet sure of its last seq: sequenced once it is
+                heard.append(message)
             return
         seq = message.seq
         if seq < room.next_seq:
