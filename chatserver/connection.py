@@ -179,8 +179,9 @@ class Connection:
         self.done = Flag()
         # Set once `welcome` is queued: nothing of a room may be sent before it.
         self.ready = Flag()
-        # False until hello's resume attached every room: a catch-up after a bus outage must not
-        # attach them first from the read marker; it marks the connection `stale` and hello redoes it.
+        # False until hello's resume attached every room: a catch-up after a bus outage (or a join
+        # heard meanwhile) must not attach them first from the read marker (or the join); it marks
+        # the connection `stale` and hello checks the memberships once its resume is done.
         self.resumed = False
         self.stale = False
 

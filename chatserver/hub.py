@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 GAP_WAIT = 0.25  # seconds an early message waits for the ones before it
 IDLE_ROOM_TTL = 30.0  # seconds a room with no local member stays subscribed
+STORAGE_RETRY = 1.0  # seconds between two tries of a catch-up that found storage down
 
 
 class _Room:
@@ -154,6 +155,7 @@ class Hub:
         self._slow_closes = metrics.closes.labels("slow_consumer")
         self._rooms: dict[str, _Room] = {}
         self._room_setup: dict[str, asyncio.Future[_Room]] = {}
+        self._heard_in_setup: dict[str, list[Message]] = {}  # by room: messages the bus brought meanwhile
         self._unsubscribing: dict[str, asyncio.Task] = {}
         self._users: dict[str, set[Connection]] = {}
         self._connection_count = 0
@@ -286,6 +288,7 @@ class Hub:
             return await asyncio.shield(pending)
         future: asyncio.Future[_Room] = self._loop.create_future()
         self._room_setup[room_id] = future
+        heard = self._heard_in_setup[room_id] = []
         try:
             leaving = self._unsubscribing.get(room_id)
             if leaving is not None:  # an idle drop of this room is still talking to the bus
@@ -299,6 +302,8 @@ class Hub:
             room = _Room(room_id, next_seq=(last or 0) + 1, flusher=self.flusher,
                          policy=RoomPolicy(state or RoomPolicyState.NONE))
             self._rooms[room_id] = room
+            for message in heard:  # the bus brought them while `last` was read: those past it are for us
+                self._sequence(room_id, message)
             future.set_result(room)
             return room
         except BaseException as exc:
@@ -307,6 +312,7 @@ class Hub:
             raise
         finally:
             del self._room_setup[room_id]
+            del self._heard_in_setup[room_id]
 
     def _drop_idle_room(self, room_id: str) -> None:
         room = self._rooms.get(room_id)
@@ -332,12 +338,16 @@ class Hub:
 
     def on_control_event(self, event: ControlEvent) -> None:
         match event:
-            case MembershipChanged(room_id=room_id, user_id=user_id, added=True, seq=seq):
+            case MembershipChanged(room_id=room_id, user_id=user_id, added=added, seq=seq):
                 for conn in self.user_connections(user_id):
-                    self._spawn(self.attach(conn, room_id, after_seq=seq - 1))
-            case MembershipChanged(room_id=room_id, user_id=user_id, added=False):
-                for conn in self.user_connections(user_id):
-                    self.detach(conn, room_id)
+                    if not conn.resumed:
+                        # Still in its hello: attaching now would start the room at the join, ahead of
+                        # the client's own resume; hello checks the memberships once its resume is done.
+                        conn.stale = True
+                    elif added:
+                        self._spawn(self.attach(conn, room_id, after_seq=seq - 1))
+                    else:
+                        self.detach(conn, room_id)
             case ReadMoved(room_id=room_id, user_id=user_id, seq=seq, session=session):
                 for conn in self.user_connections(user_id):
                     if conn.session != session and room_id in conn.rooms:
@@ -363,11 +373,20 @@ class Hub:
 
     def on_bus_restored(self) -> None:
         """Events may have been lost: read every served room forward from storage,
-        and bring connections up to date with revocations and membership changes they missed."""
+        and bring connections up to date with revocations and membership changes they missed.
+        Both wait for storage when it is down too, or a quiet room would stay behind until its next message."""
         self.metrics.bus_reconnects.inc()
         for room_id in list(self._rooms):
-            self._spawn(self._fill_from_storage(room_id))
-        self._spawn(self.revalidate(self.connections()))
+            self._spawn(self._until_stored(lambda room_id=room_id: self._fill_from_storage(room_id, raising=True)))
+        self._spawn(self._until_stored(lambda: self.revalidate(self.connections())))
+
+    async def _until_stored(self, attempt) -> None:
+        """`await attempt()` again every `STORAGE_RETRY` s for as long as storage is unavailable."""
+        while True:
+            try:
+                return await attempt()
+            except StorageUnavailable:
+                await asyncio.sleep(STORAGE_RETRY)
 
     async def revalidate(self, conns: list[Connection]) -> None:
         """Close connections whose token was revoked; attach and detach rooms by stored membership.
@@ -403,6 +422,9 @@ class Hub:
     def _sequence(self, room_id: str, message: Message) -> None:
         room = self._rooms.get(room_id)
         if room is None:
+            heard = self._heard_in_setup.get(room_id)
+            if heard is not None:  # subscribed, but not yet sure of its last seq: sequenced once it is
+                heard.append(message)
             return
         seq = message.seq
         if seq < room.next_seq:
@@ -444,7 +466,7 @@ class Hub:
             if raising:
                 raise
             if room.held and room.gap_timer is None:
-                room.gap_timer = self._loop.call_later(1.0, self._gap_expired, room_id)
+                room.gap_timer = self._loop.call_later(STORAGE_RETRY, self._gap_expired, room_id)
             return
         for message in missing:
             self._sequence(room_id, message)

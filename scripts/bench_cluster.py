@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.bench_fanout import Server, free_port, fresh_pg_database  # noqa: E402
 from scripts.loadtest import LoadTest, Plan, proc_cpu_seconds as cpu_seconds  # noqa: E402
-from tests.postgres_server import PostgresProcess  # noqa: E402
-from tests.redis_cluster import RedisCluster  # noqa: E402
-from tests.redis_server import RedisProcess  # noqa: E402
+from scripts.postgres_server import PostgresProcess  # noqa: E402
+from scripts.redis_cluster import RedisCluster  # noqa: E402
+from scripts.redis_server import RedisProcess  # noqa: E402
 
 BENCH_ENV = {"CHAT_SEND_RATE": "10000", "CHAT_SEND_BURST": "10000", "CHAT_LOG_LEVEL": "WARNING"}
 SETUPS = {"one node": (1, None), "3 nodes + Redis": (3, "redis"), "3 nodes + Redis Cluster": (3, "cluster")}

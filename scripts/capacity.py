@@ -133,7 +133,7 @@ def measure_redis(messages: int = 40_000, batch: int = 1) -> dict[str, float]:
 
     import redis
 
-    from tests.redis_server import RedisProcess
+    from scripts.redis_server import RedisProcess
 
     server = RedisProcess().start()
     try:
@@ -177,7 +177,7 @@ def measure_bus_receive(messages: int = 20_000) -> dict[str, float]:
     from chatserver.bus.events import Posted
     from chatserver.bus.redis import ROOM_PREFIX, _Envelope
     from storage.records import Message, User
-    from tests.redis_cluster import RedisCluster
+    from scripts.redis_cluster import RedisCluster
 
     class Counter:
         count = 0

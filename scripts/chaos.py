@@ -6,7 +6,7 @@ up, storage is read straight from PostgreSQL, and `scripts/history_check.py` (in
 gives a verdict per property with counts.
 
     .venv/bin/python scripts/chaos.py                  # 10 minutes
-    .venv/bin/python scripts/chaos.py --seconds 40     # one round of every fault (the test suite's run)
+    .venv/bin/python scripts/chaos.py --seconds 0      # one round of every fault (tests/scripts/test_chaos.py)
 
 Everything it kills is its own (private ports, a PostgreSQL in a temporary directory); the shared
 Redis and PostgreSQL are not touched. Exit status 1 when a property fails. Histories and server logs
@@ -34,10 +34,11 @@ sys.path.insert(0, str(ROOT))
 from client_proto import frames  # noqa: E402
 from client_proto.client import ChatClient, ChatError  # noqa: E402
 from client_proto.http import ApiClient  # noqa: E402
+from scripts.chat_node import ServerProcess  # noqa: E402
 from scripts.history_check import Verdict, check  # noqa: E402
-from tests.conftest import ServerProcess, free_port  # noqa: E402
-from tests.postgres_server import PostgresProcess  # noqa: E402
-from tests.redis_cluster import RedisCluster  # noqa: E402
+from scripts.ports import free_port  # noqa: E402
+from scripts.postgres_server import PostgresProcess  # noqa: E402
+from scripts.redis_cluster import RedisCluster  # noqa: E402
 
 HEARTBEAT = 1.0  # seconds: a node frozen for 3 s is silent for more than two heartbeats
 FREEZE = 3 * HEARTBEAT
@@ -74,7 +75,9 @@ class Actor:
         self.sent = 0
         self.connections = 0
 
-    async def _session(self, node: int, until: float, stop: asyncio.Event, send: bool) -> None:
+    async def _session(self, node: int, until: float, stop: asyncio.Event) -> None:
+        """Connect, then send (a new message every few tenths of a second) until `until` or `stop`.
+        A send not yet acked is always tried first, even after `stop`: `deliver_pending` relies on that."""
         client = LoggedClient(self, self.urls[node], self.token, resume=self.resume, reconnect=False,
                               request_timeout=4)
         self.connections += 1
@@ -82,8 +85,10 @@ class Actor:
         try:
             await client.connect()
             await self._page_gaps(client)
-            while send and not stop.is_set() and time.monotonic() < until and client.connected.is_set():
+            while client.connected.is_set():
                 if self.pending is None:
+                    if stop.is_set() or time.monotonic() >= until:
+                        break
                     self.sent += 1
                     self.pending = (self.rng.choice(self.rooms), f"{self.name}-{self.sent}")
                 if not await self._send(client, *self.pending):
@@ -134,7 +139,7 @@ class Actor:
             length = self.rng.uniform(2, 8)
             try:  # the watchdog: no session outlives its length plus a send's patience
                 async with asyncio.timeout(length + SEND_PATIENCE + 15):
-                    await self._session(node, time.monotonic() + length, stop, send=True)
+                    await self._session(node, time.monotonic() + length, stop)
             except TimeoutError:  # counted apart: a live connection that neither answered nor closed
                 self.log.append({"e": "stalled", "node": node})
             except Exception as exc:  # a node down or frozen: try another
@@ -144,32 +149,49 @@ class Actor:
                 await asyncio.sleep(self.rng.uniform(0.5, 4))  # offline: comes back with a resume (maybe a gap)
             node = self.rng.randrange(len(self.urls))
 
-    async def finish(self, last_seq: dict[str, int], deadline: float) -> None:
-        """Everything healthy again: send what is still unacked, then read up to the stored end."""
+    async def deliver_pending(self, deadline: float) -> None:
+        """Everything healthy again: get the send still unacked acked (and no new one)."""
+        stopped = asyncio.Event()
+        stopped.set()
+        await self._until_done(deadline, lambda node: self._session(node, deadline, stopped),
+                               lambda: self.pending is None)
+
+    async def catch_up(self, last_seq: dict[str, int], deadline: float) -> None:
+        """Once nobody sends any more: read every room up to the stored end."""
+        done = False
+
+        async def once(node: int) -> None:
+            nonlocal done
+            done = await self._catch_up(node, last_seq, deadline)
+
+        await self._until_done(deadline, once, lambda: done)
+
+    async def _until_done(self, deadline: float, attempt, done) -> None:
+        """`attempt(node)` on one node after another until `done()` or the deadline."""
         node = 0
-        while time.monotonic() < deadline:
+        while not done() and time.monotonic() < deadline:
             try:
-                if self.pending is not None:
-                    await self._session(node, deadline, asyncio.Event(), send=True)
-                    continue
-                await self._catch_up(node, last_seq, deadline)
-                return
+                await attempt(node)
             except Exception as exc:
                 self.log.append({"e": "failed", "why": repr(exc)[:200]})
                 node = (node + 1) % len(self.urls)
                 await asyncio.sleep(0.3)
 
-    async def _catch_up(self, node: int, last_seq: dict[str, int], deadline: float) -> None:
+    async def _catch_up(self, node: int, last_seq: dict[str, int], deadline: float) -> bool:
+        """True once this connection delivered every room up to `last_seq` (and every gap is paged)."""
         client = LoggedClient(self, self.urls[node], self.token, resume=self.resume, reconnect=False)
         self.connections += 1
         self.log.append({"e": "connect", "n": self.connections, "node": node})
         try:
             await client.connect()
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and client.connected.is_set():
                 await self._page_gaps(client)
                 if all(client.last_seq.get(room, 0) >= top for room, top in last_seq.items()) and not self.unpaged:
-                    return
+                    return True
                 await asyncio.sleep(0.1)
+            if client.connected.is_set():
+                self.log.append({"e": "behind", "node": node, "last_seq": dict(client.last_seq)})
+            return False
         finally:
             await _close(client)
             self.resume.update(client.last_seq)
@@ -235,13 +257,13 @@ class Chaos:
         await asyncio.sleep(PG_DOWN)
         await asyncio.to_thread(self.pg.start)
 
-    async def inject(self, stop: asyncio.Event) -> None:
-        """Every fault in turn, round after round; at least one whole round however short the run."""
+    async def inject(self, until: float) -> None:
+        """Every fault in turn, round after round until `until`; at least one whole round however short the run."""
         faults = [self.kill_node, self.freeze_node, self.kill_redis_master, self.stop_postgres]
         for round_ in itertools.count():
             for fault in faults:
                 await asyncio.sleep(self.rng.uniform(*self.calm))
-                if stop.is_set() and round_ > 0:
+                if time.monotonic() >= until and round_ > 0:
                     return
                 print(f"  {time.strftime('%H:%M:%S')} fault: {fault.__name__}", flush=True)
                 await fault()
@@ -270,15 +292,15 @@ class Chaos:
         stop = asyncio.Event()
         started = time.monotonic()
         tasks = [asyncio.create_task(actor.run(stop)) for actor in actors]
-        injector = asyncio.create_task(self.inject(stop))
-        await asyncio.sleep(self.seconds)
+        await self.inject(until=started + self.seconds)
+        await asyncio.sleep(self.rng.uniform(*self.calm))  # clients send through every fault and after the last
         stop.set()
-        await injector  # the fault in progress ends (and its victim comes back) first
         await asyncio.gather(*tasks)
         await asyncio.to_thread(self.redis.heal)
-        stored_top = {room: max((m["seq"] for m in msgs), default=0) for room, msgs in (await self.stored(rooms)).items()}
         deadline = time.monotonic() + 60
-        await asyncio.gather(*(actor.finish(stored_top, deadline) for actor in actors))
+        await asyncio.gather(*(actor.deliver_pending(deadline) for actor in actors))
+        stored_top = {room: max((m["seq"] for m in msgs), default=0) for room, msgs in (await self.stored(rooms)).items()}
+        await asyncio.gather(*(actor.catch_up(stored_top, deadline) for actor in actors))
         stored = await self.stored(rooms)
         histories = {actor.name: actor.log for actor in actors}
         (self.logs / "histories.json").write_text(json.dumps({"histories": histories, "stored": stored}))

@@ -6,23 +6,17 @@ users with tokens, and WebSocket clients.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import itertools
 import os
 import secrets
-import signal
 import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from argon2 import PasswordHasher
@@ -32,6 +26,8 @@ from chatserver.config import Settings
 from chatserver.services import accounts as account_service
 from client_proto.client import ChatClient
 from client_proto.http import ApiClient
+from scripts.chat_node import ServerProcess
+from scripts.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("CHAT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -42,12 +38,6 @@ _names = itertools.count()
 def unique_name(prefix: str = "u") -> str:
     """A valid user name no other test uses (docs/protocol.md §2 name rule)."""
     return f"{prefix}{next(_names)}_{secrets.token_hex(3)}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------- databases
@@ -109,7 +99,7 @@ async def drop_pg_database(url: str) -> None:
 @pytest.fixture(scope="session")
 def redis_cluster():
     """A private Redis Cluster (3 masters + 3 replicas) for the whole run; tests that break it `heal()` it."""
-    from tests.redis_cluster import RedisCluster
+    from scripts.redis_cluster import RedisCluster
 
     require(RedisCluster.available(), "CHAT_REQUIRE_REDIS")
     cluster = RedisCluster().start()
@@ -227,59 +217,6 @@ def make_room(make_account):
 
 
 # ---------------------------------------------------------------------------- real processes
-
-
-class ServerProcess:
-    """A `python -m chatserver` process: start, wait until healthy, stop (TERM) or kill -9."""
-
-    def __init__(self, env: dict[str, str], port: int | None = None, log_path: Path | None = None):
-        self.port = port or free_port()
-        self.env = {**os.environ, **env, "CHAT_PORT": str(self.port), "CHAT_HOST": "127.0.0.1"}
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    async def start(self, timeout: float = 20.0) -> "ServerProcess":
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatserver"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.proc.returncode}; log: {self.log_path}")
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with session.get(self.url + "/healthz") as response:
-                        if response.status == 200:
-                            return self
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"server on port {self.port} did not become healthy; log: {self.log_path}")
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to flush or say goodbye."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    async def terminate(self, timeout: float = 35.0) -> int:
-        """SIGTERM and wait for the exit code."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        if self.proc.poll() is None:
-            self.proc.kill()
-            raise AssertionError(f"server did not exit within {timeout} s of SIGTERM")
-        return self.proc.returncode
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 from client_proto import frames
 from client_proto.client import ChatClient, ChatError
 from client_proto.http import ApiClient
+from scripts.redis_server import RedisProcess
 from tests.conftest import (
     drop_pg_database,
     fresh_pg_database,
@@ -23,7 +24,6 @@ from tests.conftest import (
     require,
     unique_name,
 )
-from tests.redis_server import RedisProcess
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from PIL import Image
 
 from client_proto.client import ChatClient
 from client_proto.http import ApiClient
+from scripts.redis_server import RedisProcess
 from tests.conftest import drop_pg_database, fresh_pg_database, pg_available, require
-from tests.redis_server import RedisProcess
 from tests.test_cluster import group_of, signed_up
 
 MIB = 1024 * 1024

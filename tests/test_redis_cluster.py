@@ -101,3 +101,39 @@ async def test_a_whole_shard_restarted_under_load_delivery_resumes_by_itself(nod
         redis_cluster.wait_ok()
 
     await _send_under_fault(nodes, redis_cluster, kill_shard, restart_shard)
+
+
+async def test_while_a_shard_is_down_rooms_on_the_other_shards_still_take_sends(nodes, redis_cluster):
+    """Only rooms whose channel lives on the shard being repaired refuse sends (docs/protocol.md §13)."""
+    accounts = await signed_up(nodes[0].url, 2)
+    (owner, owner_token), (reader, reader_token) = accounts
+    down_room = await group_of(nodes[0].url, owner_token, [reader])
+    down = redis_cluster.master_of(f"chat:room:{down_room}")
+    for _ in range(20):  # a room on another shard (2 in 3 are)
+        up_room = await group_of(nodes[0].url, owner_token, [reader])
+        if redis_cluster.master_of(f"chat:room:{up_room}") != down:
+            break
+    shard = [down, *redis_cluster.replica_of(down)]
+    async with ChatClient(nodes[0].ws_url, owner_token) as sender, ChatClient(nodes[1].ws_url, reader_token) as r:
+        for port in shard:
+            redis_cluster.kill(port)
+        async with asyncio.timeout(10):  # the node noticed: some shard is being repaired
+            while await health(nodes[0].url) != 503:
+                await asyncio.sleep(0.1)
+        with pytest.raises(ChatError) as refused:
+            await sender.send(down_room, "refused", cid="refused")
+        assert refused.value.code == "unavailable"
+        ack = await sender.send(up_room, "goes on", cid="goes-on")
+        assert [m.text for m in await drain_messages(r, up_room, ack.seq)][-1:] == ["goes on"]
+        for port in shard:
+            redis_cluster.restart(port)
+        await asyncio.to_thread(redis_cluster.wait_ok)
+        async with asyncio.timeout(30):
+            while True:  # the shard's rooms take sends again once the node resubscribed
+                try:
+                    back = await sender.send(down_room, "back", cid="back")
+                    break
+                except ChatError as exc:
+                    assert exc.code == "unavailable", exc
+                    await asyncio.sleep(0.1)
+        assert [m.text for m in await drain_messages(r, down_room, back.seq)][-1:] == ["back"]

@@ -30,10 +30,15 @@ class Bus(Protocol):
     - Publishing never blocks and never raises: it is fire-and-forget. Storage
       is the source of truth; an engine that lost events while down calls
       `on_bus_restored` once it is back, so nodes catch up from storage.
-    - `healthy` is False while the engine cannot reach its peers.
+    - `healthy` is False while the engine cannot reach its peers, or any part of them.
+    - `can_publish(room)` is False while `room`'s events would not reach the other nodes; the writer
+      refuses sends to that room meanwhile. An engine in one piece answers `healthy`; a sharded one
+      only for the shard carrying the room, so one shard's repair does not stop the other rooms.
     """
 
     healthy: bool
+
+    def can_publish(self, room_id: str) -> bool: ...
 
     async def start(self, handler: BusHandler) -> None: ...
 

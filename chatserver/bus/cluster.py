@@ -26,7 +26,9 @@ a dropped connection, a server-sent `sunsubscribe`, or `MOVED`. The bus then
 refreshes the slot map, moves the affected channels to their new masters
 (other shards keep delivering meanwhile), and once every wanted channel is
 subscribed again calls `on_bus_restored`, so the hub reads from storage what
-crossed the gap. `healthy` is False while any wanted channel is unsubscribed.
+crossed the gap. `healthy` is False while any wanted channel is unsubscribed;
+`can_publish(room)` only while the room's own shard is being repaired, so sends to
+rooms on the other shards go on.
 
 Publishing is fire-and-forget as in `RedisBus`: one task pipelines `SPUBLISH`
 in order, one pipeline per master by the cluster client's slot map (one
@@ -354,6 +356,17 @@ class ClusterBus:
             self._handler.on_control_event(envelope.event)
 
     # ------------------------------------------------------------------ publishing
+
+    def can_publish(self, room_id: str) -> bool:
+        """While shards are repaired, only rooms on a shard still in order: this node's subscriber
+        connection to the master now serving the room's slot is up and (if this node serves the room)
+        holds its channel. The master's subscribers elsewhere hear the room too, or lost that
+        connection and catch up from storage once it is back."""
+        if self.healthy:
+            return True
+        channel = ROOM_PREFIX + room_id
+        shard = self._owner(channel)
+        return shard is not None and (room_id not in self._rooms or channel in shard.channels)
 
     def publish_room(self, room_id: str, event: RoomEvent) -> None:
         if self._handler is not None and room_id in self._rooms:

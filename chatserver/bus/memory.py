@@ -27,6 +27,9 @@ class MemoryBus:
     async def unsubscribe_room(self, room_id: str) -> None:
         self._rooms.discard(room_id)
 
+    def can_publish(self, room_id: str) -> bool:
+        return True
+
     def publish_room(self, room_id: str, event: RoomEvent) -> None:
         if self._handler is not None and room_id in self._rooms:
             self._handler.on_room_event(room_id, event)

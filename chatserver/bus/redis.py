@@ -196,6 +196,9 @@ class RedisBus:
 
     # ------------------------------------------------------------------ publishing
 
+    def can_publish(self, room_id: str) -> bool:
+        return self.healthy  # one Redis carries every room
+
     def publish_room(self, room_id: str, event: RoomEvent) -> None:
         if self._handler is not None and room_id in self._rooms:
             self._handler.on_room_event(room_id, event)

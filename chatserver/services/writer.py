@@ -86,7 +86,7 @@ class MessageWriter:
         if self._closing:
             on_failed(unavailable("the server is shutting down"))
             return
-        if not self._bus.healthy:
+        if not self._bus.can_publish(message.room_id):
             # Other nodes could not hear of it; the sender retries with the same cid.
             on_failed(unavailable("the message bus is unavailable; retry shortly"))
             return

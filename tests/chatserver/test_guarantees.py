@@ -161,3 +161,38 @@ async def test_a_client_ahead_of_a_lagging_node_gets_nothing_twice(server, make_
     b = await connect(bob, resume={room["id"]: seen_elsewhere})
     after = (await a.call("send", room=room["id"], text="after", cid="after"))["seq"]
     assert [m["seq"] for m in await b.messages(room["id"], 1)] == [after]
+
+
+async def test_a_join_heard_during_a_hello_keeps_the_clients_resume(server, make_account, make_room, connect):
+    """A `MembershipChanged` that reaches the node while a connection is in its hello (the bus is late:
+    the join was stored before the hello) must not attach that room from the join onwards ahead of the
+    hello: the client's own resume says where it starts (the chaos run found messages before a join
+    skipped with no `gap`). The event comes while the hello reads the user's rooms, for both of bob's
+    rooms: the hello attaches one first, the other is where the race was."""
+    from chatserver import keys
+    from chatserver.bus.events import MembershipChanged
+
+    alice, bob = await make_account(), await make_account()
+    hub = server.app[keys.HUB]
+    rooms, joins = [], {}
+    for n in range(2):
+        room, _ = await make_room(owner=alice)
+        a = await connect(alice)
+        for i in range(2):
+            await a.call("send", room=room["id"], text=f"before {i}", cid=f"b{i}")
+        await alice.api.add_member(room["id"], bob.id)
+        joins[room["id"]] = 3  # seq 1, 2: alice's messages; 3: bob joined
+        rooms.append(room["id"])
+    hello = asyncio.create_task(connect(bob, resume={room_id: 0 for room_id in rooms}))  # bob reads from the start
+    async with asyncio.timeout(10):
+        while not (held := hub.user_connections(bob.id)):
+            await asyncio.sleep(0)  # the hello registered the connection and now reads bob's rooms
+    assert not held[0].resumed
+    for room_id, seq in joins.items():
+        hub.on_control_event(MembershipChanged(room_id=room_id, user_id=bob.id, added=True, seq=seq))
+    b = await hello
+    for room_id in rooms:
+        got = []
+        while not got or got[-1] < joins[room_id]:
+            got.append((await b.expect("message", room=room_id))["seq"])
+        assert got == [1, 2, 3], room_id

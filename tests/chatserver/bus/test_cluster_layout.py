@@ -43,6 +43,42 @@ async def test_one_subscriber_connection_per_master_holds_all_its_rooms(redis_cl
         await bus.close()
 
 
+async def test_while_one_shard_is_down_only_rooms_on_it_refuse_sends(redis_cluster):
+    """A whole shard (master and replica) down: rooms on the other shards can still be published to
+    (the writer refuses sends by `can_publish`) and are delivered; the shard's own rooms cannot until
+    it is back. `healthy` (and /healthz) says some shard is being repaired."""
+    redis_cluster.heal()
+    node = f"shard-{uuid.uuid4().hex[:6]}"
+    down_room = f"room-down-{node}"
+    down = redis_cluster.master_of(f"chat:room:{down_room}")
+    up_room = next(room for room in (f"room-up-{n}-{node}" for n in range(100))
+                   if redis_cluster.master_of(f"chat:room:{room}") != down)
+    buses, handlers = [ClusterBus(redis_cluster.url, node_id=f"{node}-{i}") for i in range(2)], [Recorder(), Recorder()]
+    try:
+        for bus, handler in zip(buses, handlers):
+            await bus.start(handler)
+            for room in (down_room, up_room):
+                await bus.subscribe_room(room)
+        a, b = buses
+        shard = [down, *redis_cluster.replica_of(down)]
+        for port in shard:
+            redis_cluster.kill(port)
+        await handlers[0].wait_for(lambda: not a.can_publish(down_room), timeout=10)
+        assert not a.healthy
+        assert a.can_publish(up_room)
+        a.publish_room(up_room, posted(up_room, 1))
+        await handlers[1].wait_for(lambda: (up_room, posted(up_room, 1)) in handlers[1].room_events)
+        assert not a.can_publish(down_room)  # still down: nothing brought it back meanwhile
+        for port in shard:
+            redis_cluster.restart(port)
+        redis_cluster.wait_ok()
+        await handlers[0].wait_for(lambda: a.healthy and a.can_publish(down_room) and handlers[0].restored, timeout=30)
+    finally:
+        for bus in buses:
+            await bus.close()
+        redis_cluster.heal()
+
+
 def test_control_buckets_land_on_every_master(redis_cluster):
     owners = {redis_cluster.master_of(channel) for channel in CONTROL_CHANNELS}
     assert owners == set(redis_cluster.masters())

@@ -13,8 +13,8 @@ from chatserver.bus.events import MembershipChanged, Posted, TypingStarted
 from chatserver.bus.memory import MemoryBus
 from chatserver.bus.redis import RedisBus
 from storage.records import Message, User
+from scripts.redis_server import RedisProcess
 from tests.conftest import redis_available, require
-from tests.redis_server import RedisProcess
 
 ALICE = User(id="u_alice", name="alice", display="Alice")
 RUN = uuid.uuid4().hex[:8]  # rooms and nodes unique to this run: other runs may share the Redis
@@ -70,6 +70,7 @@ async def nodes(request):
         bus = MemoryBus()
         handler = Recorder()
         await bus.start(handler)
+        assert bus.healthy and bus.can_publish(R1)
         yield [(bus, handler), (bus, handler)], False
         await bus.close()
         return
@@ -83,7 +84,7 @@ async def nodes(request):
         bus = engine(url, node_id=f"{node}-{RUN}-{uuid.uuid4().hex[:6]}")
         handler = Recorder()
         await bus.start(handler)
-        assert bus.healthy
+        assert bus.healthy and bus.can_publish(R1)
         pairs.append((bus, handler))
     yield pairs, True
     for bus, _ in pairs:
@@ -150,9 +151,11 @@ async def test_the_redis_bus_reconnects_resubscribes_and_reports_the_outage():
             await bus.subscribe_room("r")
         redis.stop()
         await handlers[0].wait_for(lambda: not buses[0].healthy, timeout=5)
+        assert not buses[0].can_publish("r")  # one Redis carries every room: none can be sent to
         redis = RedisProcess(port=redis.port).start()
         for bus, handler in zip(buses, handlers):
             await handler.wait_for(lambda: bus.healthy and handler.restored == 1, timeout=15)
+            assert bus.can_publish("r")
         buses[0].publish_room("r", posted("r", 1))
         await handlers[1].wait_for(lambda: len(handlers[1].room_events) == 1)
         for bus in buses:

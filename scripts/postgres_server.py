@@ -1,4 +1,4 @@
-"""A private PostgreSQL server for tests that stop and start the database under a running chat server.
+"""A private PostgreSQL server for tests and scripts that stop and start the database under running chat nodes.
 
 It runs as the `postgres` system user (PostgreSQL refuses root) in a temporary data directory.
 """
@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 
-from tests.conftest import free_port
+from scripts.ports import free_port
 
 
 def _bin(name: str) -> str | None:

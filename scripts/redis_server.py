@@ -1,4 +1,4 @@
-"""A private redis-server process for tests that stop and restart Redis without disturbing others."""
+"""A private redis-server process for tests and scripts that stop and restart Redis without disturbing others."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 
-from tests.conftest import free_port
+from scripts.ports import free_port
 
 
 class RedisProcess:

@@ -4,33 +4,24 @@ and restarted with their cluster config (they rejoin as they were)."""
 
 from __future__ import annotations
 
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from scripts.ports import bindable, ephemeral_low, free_port
+
 NODE_TIMEOUT_MS = 1000  # how long a silent master takes to be declared failed: failover within ~2-3 s
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 def _free_ports(count: int) -> list[int]:
-    """Ports whose cluster bus port (port + 10000) is free too, so below the ephemeral range."""
+    """Ports whose cluster bus port (port + 10000) is free too, both below the ephemeral range."""
     ports: list[int] = []
     while len(ports) < count:
-        port = random.randrange(20000, 30000)
-        if port not in ports and _bindable(port) and _bindable(port + 10000):
+        port = free_port(below=ephemeral_low() - 10000)
+        if port not in ports and bindable(port + 10000):
             ports.append(port)
     return ports
 
@@ -95,6 +86,10 @@ class RedisCluster:
     def _wait_answering(self, port: int, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while "PONG" not in _command(port, "PING"):
+            if not self.running(port):  # e.g. one of its ports was taken meanwhile: say why at once
+                log = self.dir / f"redis-{port}.log"
+                tail = log.read_text()[-300:] if log.exists() else ""
+                raise RuntimeError(f"redis-server on port {port} exited: {tail}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server on port {port} did not start; see {self.dir}")
             time.sleep(0.05)
