@@ -125,17 +125,28 @@ class RedisCluster:
 
     def master_of(self, key: str) -> int:
         """Port of the live master serving `key`'s (or shard channel's) hash slot."""
+        return self.masters_of([key])[key]
+
+    def masters_of(self, keys: list[str]) -> dict[str, int]:
+        """`master_of` for many keys, asking the cluster once."""
         from redis.crc import key_slot
 
-        slot = key_slot(key.encode())
+        spans = []
         for node in self.nodes():
             if node["role"] != "master" or node["failed"]:
                 continue
             for span in node["slots"]:
                 low, _, high = span.partition("-")
-                if span[0] != "[" and int(low) <= slot <= int(high or low):
-                    return node["port"]
-        raise LookupError(f"no live master serves slot {slot}")
+                if span[0] != "[":
+                    spans.append((int(low), int(high or low), node["port"]))
+        found = {}
+        for key in keys:
+            slot = key_slot(key.encode())
+            port = next((port for low, high, port in spans if low <= slot <= high), None)
+            if port is None:
+                raise LookupError(f"no live master serves slot {slot}")
+            found[key] = port
+        return found
 
     def replica_of(self, master_port: int) -> list[int]:
         nodes = self.nodes()

@@ -253,20 +253,20 @@ class ClusterBus:
         await self._cluster.initialize()
         with contextlib.suppress(*_ERRORS, RuntimeError):
             await self._cluster.nodes_manager.initialize()
-        by_master: dict[str, tuple[ClusterNode, list[str]]] = {}
-        for channel in self._wanted():
-            node = self._cluster.get_node_from_key(channel)
-            by_master.setdefault(node.name, (node, []))[1].append(channel)
+        by_master = self._channels_by_master()
         for name in [name for name in self._shards if name not in by_master]:
             await self._drop(self._shards[name], "no longer a master of wanted slots")
         complete = True
-        for name, (node, channels) in by_master.items():
+        for name, (node, _) in by_master.items():
             shard = self._shards.get(name)
             if shard is not None and (shard.task is None or shard.task.done()):
                 await self._drop(shard, "its reader stopped")
                 shard = None
             if shard is None:
                 shard = self._shards[name] = _Shard(name, node.host, node.port, f"chat-bus-{self._node}")
+            # The wanted channels as of now, not as of the pass's start: a room subscribed while the pass
+            # waited on another master is no extra to unsubscribe here.
+            channels = self._channels_by_master().get(name, (node, []))[1]
             try:
                 await self._subscribe(shard, set(channels))
             except (*_ERRORS, RuntimeError) as exc:
@@ -274,6 +274,14 @@ class ClusterBus:
                 await self._drop(shard, "subscribing failed")
                 complete = False
         return complete
+
+    def _channels_by_master(self) -> dict[str, tuple[ClusterNode, list[str]]]:
+        """Every wanted channel under the master serving its slot by the current slot map."""
+        by_master: dict[str, tuple[ClusterNode, list[str]]] = {}
+        for channel in self._wanted():
+            node = self._cluster.get_node_from_key(channel)
+            by_master.setdefault(node.name, (node, []))[1].append(channel)
+        return by_master
 
     async def _subscribe(self, shard: _Shard, channels: set[str]) -> None:
         """Make `shard` hold exactly `channels`, waiting for the master's confirmations."""

@@ -3,6 +3,9 @@ number of rooms, and control events spread over every master."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import time
 import uuid
 
 import pytest
@@ -76,6 +79,50 @@ async def test_while_one_shard_is_down_only_rooms_on_it_refuse_sends(redis_clust
     finally:
         for bus in buses:
             await bus.close()
+        redis_cluster.heal()
+
+
+async def test_rooms_subscribed_while_a_shard_is_unreachable_stay_subscribed(redis_cluster):
+    """While one shard is unreachable the bus retries it pass after pass; rooms it starts serving on the
+    other shards meanwhile must stay subscribed. A pass once unsubscribed a room subscribed while it
+    waited on the unreachable master (its wanted channels were those of the pass's start): the room's
+    events were lost on this node until the next pass, and `can_publish` refused a room whose shard was
+    fine (the shard-outage cluster test found it).
+
+    The shard's master port answers nothing (a listening socket that never replies), so each pass
+    waits there for its subscriptions' deadline, and the master of the first control bucket is the
+    one a pass visits first; rooms are subscribed one by one for longer than two passes."""
+    redis_cluster.heal()
+    node = f"unreachable-{uuid.uuid4().hex[:6]}"
+    silent = redis_cluster.master_of(CONTROL_CHANNELS[0])
+    shard = [silent, *redis_cluster.replica_of(silent)]
+    candidates = [f"room-{n}-{node}" for n in range(600)]
+    owners = redis_cluster.masters_of([f"chat:room:{room}" for room in candidates])
+    elsewhere = [room for room in candidates if owners[f"chat:room:{room}"] != silent]
+    bus = ClusterBus(redis_cluster.url, node_id=node)
+    handler = Recorder()
+    await bus.start(handler)
+    hole = socket.socket()
+    try:
+        for port in shard:
+            redis_cluster.kill(port)
+        hole.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        hole.bind(("127.0.0.1", silent))
+        hole.listen(64)  # connections are taken, nothing is ever answered
+        await handler.wait_for(lambda: not bus.healthy, timeout=10)
+        subscribed = []
+        until = time.monotonic() + 12  # passes wait SUBSCRIBE_WAIT * 2 on the silent master, plus backoff
+        for room in elsewhere:
+            if time.monotonic() > until:
+                break
+            await bus.subscribe_room(room)
+            subscribed.append(room)
+            await asyncio.sleep(0.05)
+        assert [room for room in subscribed if not bus.can_publish(room)] == []
+        assert not bus.healthy  # the silent shard is still being repaired
+    finally:
+        await bus.close()
+        hole.close()
         redis_cluster.heal()
 
 
