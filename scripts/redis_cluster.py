@@ -79,9 +79,15 @@ class RedisCluster:
              "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
              "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--cluster-require-full-coverage", "no",
              "--cluster-replica-validity-factor", "0", "--save", "", "--appendonly", "no",
+             # A replica's full sync writes an RDB file: one per node (a shared dump.rdb made a restarted
+             # node load another shard's keys and hold their slot as importing, so failovers stalled).
+             "--dbfilename", self._rdb(port).name,
              "--logfile", str(self.dir / f"redis-{port}.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+
+    def _rdb(self, port: int) -> Path:
+        return self.dir / f"dump-{port}.rdb"
 
     def _wait_answering(self, port: int, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -162,6 +168,7 @@ class RedisCluster:
     def restart(self, port: int) -> None:
         """Start a killed node again; it rejoins with its config file (its data is gone, as after a crash)."""
         self.kill(port)
+        self._rdb(port).unlink(missing_ok=True)
         self._spawn(port)
         self._wait_answering(port)
 
