@@ -18,8 +18,8 @@ from . import files, rooms, timeline, users
 from .db import now_ms
 from .ids import new_id
 from .keyset import key_params, key_table
-from .prepared import prepared
 from .models import Membership, Message as MessageRow, MessageEdit, Room as RoomRow, User as UserRow
+from .prepared import prepared
 from .records import Message, NewMessage, Reaction, Reply, Stored, Unchanged
 from .timeline import Refused, Timeline
 
