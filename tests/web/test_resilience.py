@@ -167,3 +167,30 @@ async def test_rate_limited_sends_wait_and_go_once(web, person, make_room):
     await page.wait_for_selector("#pending li", state="detached")
     shown = await message_texts(page)
     assert sorted(t for t in shown if t.startswith("quick")) == sorted(texts)
+
+
+async def test_an_unreadable_answer_to_the_sign_in_check_keeps_the_page_signed_in(web, person, make_room):
+    """The page checks its stored user on load (GET /api/me). An answer whose body never
+    arrives whole (a navigation away mid-read, a proxy cutting it) is a failed check, not a
+    user: it once stored `null` as the user, and the next load showed the sign-in form."""
+    alice, bob, room, page, seqs = await open_room(web, person, make_room, messages=1)
+    checked = asyncio.get_running_loop().create_future()
+
+    async def cut_short(route):
+        await route.fulfill(status=200, content_type="application/json", body='{"id": "')
+        if not checked.done():
+            checked.set_result(None)
+
+    await page.route("**/api/me", cut_short)
+    await page.reload()
+    await checked
+    await page.wait_for_selector("body[data-socket=open]", state="attached")
+    await page.unroute("**/api/me")
+    stored = await page.evaluate("() => JSON.parse(localStorage.getItem('chat.user'))")
+    assert stored is not None and stored["id"] == alice.user["id"]
+
+    await page.reload()
+    sent = await post_messages(bob, room["id"], ["after two reloads"])
+    await wait_for_text(page, "#messages .msg-text", "after two reloads")
+    assert_unbroken(await rendered_seqs(page), sent[-1])
+    assert await page.locator(".auth-form").count() == 0

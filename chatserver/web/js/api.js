@@ -26,29 +26,9 @@ export class Api {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
-    let response;
-    try {
-      response = await fetch(path, {
-        method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store",
-      });
-    } catch (err) {
-      throw new ApiError(0, "network", "");
-    }
-    if (response.status === 204) return null;
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (err) {
-      data = null;
-    }
-    if (response.ok) return data;
-    const error = (data && data.error) || {};
-    const retry = Number(response.headers.get("Retry-After"));
-    // 410 is an expired thing; the body's code names the family, the status the case.
-    const code = response.status === 410 ? "gone" : error.code || STATUS_CODES[response.status] || "internal";
-    const err = new ApiError(response.status, code, error.message || "", retry > 0 ? retry * 1000 : undefined);
-    if (response.status === 401 && this.token) this.onUnauthorized(err);
-    throw err;
+    return this.answer(() => fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store",
+    }));
   }
 
   /** Upload a File or Blob (docs/protocol.md §12.10): its bytes are the body; → the file object. */
@@ -72,6 +52,9 @@ export class Api {
     return response.blob();
   }
 
+  /** The JSON of a successful answer to `send()`; an ApiError otherwise. A success whose
+   *  body cannot be read whole (the page navigating away mid-read, a proxy cutting it) is a
+   *  network error, never `null`: a caller once stored that `null` as the signed-in user. */
   async answer(send) {
     let response;
     try {
@@ -79,10 +62,22 @@ export class Api {
     } catch (err) {
       throw new ApiError(0, "network", "");
     }
-    const data = await response.json().catch(() => null);
+    if (response.status === 204) return null;
+    let data;
+    try {
+      data = await response.json();
+    } catch (err) {
+      if (response.ok) throw new ApiError(0, "network", "");
+      data = null;
+    }
     if (response.ok) return data;
     const error = (data && data.error) || {};
-    throw new ApiError(response.status, error.code || STATUS_CODES[response.status] || "internal", error.message || "");
+    const retry = Number(response.headers.get("Retry-After"));
+    // 410 is an expired thing; the body's code names the family, the status the case.
+    const code = response.status === 410 ? "gone" : error.code || STATUS_CODES[response.status] || "internal";
+    const err = new ApiError(response.status, code, error.message || "", retry > 0 ? retry * 1000 : undefined);
+    if (response.status === 401 && this.token) this.onUnauthorized(err);
+    throw err;
   }
 
   get(path) { return this.request("GET", path); }

@@ -52,7 +52,9 @@ function signedIn(token, user, verify) {
   chat.start();
   if (verify) {
     // The stored user may be stale (a new display name); a 401 signs out via onUnauthorized.
-    api.get("/api/me").then((me) => localStorage.setItem(USER_KEY, JSON.stringify(me))).catch(() => {});
+    api.get("/api/me").then((me) => {
+      if (me && me.id === user.id) localStorage.setItem(USER_KEY, JSON.stringify(me));
+    }).catch(() => {});
   }
 }
 
