@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench_fanout.py                       # every scenario, every target
     .venv/bin/python scripts/bench_fanout.py --scenario fanout --targets ours,bare
     .venv/bin/python scripts/bench_fanout.py --quick               # small sizes, a few seconds
+    .venv/bin/python scripts/bench_fanout.py --scenario fanout --targets ours,bare --rounds 3
 
 Each server runs as a subprocess pinned to CPU 0 (`taskset -c 0`); this
 script, the load generator (`scripts/loadtest.py`, in-process), pins itself
@@ -25,6 +26,12 @@ Scenarios (`--quick` shrinks them):
 - `ingest`: acked, stored messages a second from 100 senders (each alone in
   a room), SQLite and PostgreSQL.
 
+`--rounds N` runs every scenario's targets N times in turn (A B A B ...)
+and reports, per rate, the round with the median CPU per delivery (its p99
+is that round's; losses are summed over all rounds): on a shared machine
+one round's figures move by ±20 %, and alternating spreads the disturbance
+over both sides instead of giving it all to whichever ran in a busy minute.
+
 Writes the full results as JSON (`--json`, default bench-results/bench-fanout.json),
 prints the tables (Markdown with `--markdown PATH`), and draws `--plot PATH`.
 Figures only: nothing is asserted.
@@ -41,6 +48,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -275,6 +283,37 @@ async def run_one(scenario: str, target: str, sizes: dict[str, Any], workdir: Pa
 # ---------------------------------------------------------------------------- tables
 
 
+def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several rounds of one scenario and target (see `--rounds`).
+
+    Each step is the round whose CPU per delivery was the median at that step (the upper
+    one of an even count), so its p99 and CPU come from one real run; loss, duplicates and
+    order errors are summed over every round. Idle results take the round with the median
+    memory per connection.
+    """
+    if len(runs) == 1:
+        return runs[0]
+    if not runs[0]["steps"]:
+        per_conn = [r["server"]["rss_per_connection"] or 0 for r in runs]
+        merged = dict(runs[per_conn.index(statistics.median_high(per_conn))])
+        merged["rounds_rss_per_connection"] = per_conn
+    else:
+        merged = dict(runs[0])
+        merged["steps"] = []
+        for i in range(min(len(r["steps"]) for r in runs)):
+            same = [r["steps"][i] for r in runs]
+            cpus = [s["server_cpu_us_per_delivery"] or 0.0 for s in same]
+            step = dict(same[cpus.index(statistics.median_high(cpus))])
+            step["rounds_cpu_us_per_delivery"] = cpus
+            for key in ("lost", "duplicates", "order_violations"):
+                step[key] = sum(s[key] for s in same)
+            merged["steps"].append(step)
+    merged["rounds"] = len(runs)
+    return merged
+
+
+
+
 def best_sustained(result: dict[str, Any], p99_ms: float) -> dict[str, Any] | None:
     """The highest step with no loss, p99 under `p99_ms` and at least 95% of the offered deliveries."""
     best = None
@@ -312,10 +351,10 @@ def tables(results: list[dict[str, Any]]) -> list[tuple[str, list[str], list[lis
                              _fmt(lat.get("p99"), ".1f"), _fmt(s["lost"]), _fmt(s["duplicates"] +
                                                                                s["order_violations"]),
                              f"{s['generator_cpu'] * 100:.0f}%" + (" (sat.)" if s["generator_saturated"] else ""),
-                             _wait(s)])
+                             _wait(s), " / ".join(f"{x:.2f}" for x in s.get("rounds_cpu_us_per_delivery", []))])
         out.append(("fanout: 1 room x %d members, 1 sender" % fan[0]["members"],
                     ["server", "msgs/s", "deliveries/s", "CPU µs/delivery", "p50 ms", "p99 ms", "lost",
-                     "dup+order", "generator CPU", "CPU wait srv/gen"], rows))
+                     "dup+order", "generator CPU", "CPU wait srv/gen", "every round's µs"], rows))
         ours = by.get(("fanout", "ours"))
         if ours:
             others = [t for t in ("bare", "aiohttp", "socketio", "node") if ("fanout", t) in by]
@@ -486,18 +525,23 @@ async def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
         targets = TARGETS[scenario]
         if args.targets:
             targets = [t for t in targets if t in args.targets.split(",")]
-        for target in targets:
-            why = available(target)
-            if why:
-                notes.append(f"{scenario}/{target} skipped: {why}")
-                print(f"--- {scenario}/{target} skipped: {why}", flush=True)
-                continue
-            print(f"--- {scenario}/{target} (load {os.getloadavg()[0]:.2f})", flush=True)
-            try:
-                results.append(await run_one(scenario, target, sizes[scenario], workdir, args.progress))
-            except Exception as exc:  # one target failing must not lose the others' figures
-                notes.append(f"{scenario}/{target} failed: {exc!r}")
-                print(f"--- {scenario}/{target} FAILED: {exc!r} (logs in {workdir})", flush=True)
+        rounds: dict[str, list[dict[str, Any]]] = {}
+        for n in range(1, args.rounds + 1):
+            for target in targets:
+                why = available(target)
+                if why:
+                    if n == 1:
+                        notes.append(f"{scenario}/{target} skipped: {why}")
+                        print(f"--- {scenario}/{target} skipped: {why}", flush=True)
+                    continue
+                print(f"--- {scenario}/{target} round {n}/{args.rounds} (load {os.getloadavg()[0]:.2f})", flush=True)
+                try:
+                    rounds.setdefault(target, []).append(
+                        await run_one(scenario, target, sizes[scenario], workdir, args.progress))
+                except Exception as exc:  # one target failing must not lose the others' figures
+                    notes.append(f"{scenario}/{target} round {n} failed: {exc!r}")
+                    print(f"--- {scenario}/{target} FAILED: {exc!r} (logs in {workdir})", flush=True)
+        results.extend(merge_rounds(runs) for runs in rounds.values())
     tabs = tables(results)
     print_tables(tabs)
     for note in notes:
@@ -530,6 +574,9 @@ def main(argv: list[str] | None = None) -> None:
                         f"{','.join(map(str, FANOUT_RATES))}")
     parser.add_argument("--members", type=int, help="fanout only: room size instead of 1,000 (a small room "
                         "separates the cost per message from the cost per delivery)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run each scenario's targets this many times in turn (A B A B); per step the "
+                             "round with the median CPU is reported")
     parser.add_argument("--json", default=str(ROOT / "bench-results" / "bench-fanout.json"))
     parser.add_argument("--markdown", help="also write the tables as Markdown here")
     parser.add_argument("--plot", help="write the comparison PNG here (needs matplotlib)")
