@@ -54,11 +54,6 @@ async def create(
     return meta
 
 
-async def get(conn: AsyncConnection, file_id: str) -> FileMeta | None:
-    row = (await conn.execute(select(*_COLUMNS).where(FileRow.id == file_id))).first()
-    return _file(row) if row else None
-
-
 async def get_many(conn: AsyncConnection, file_ids: Iterable[str]) -> dict[str, FileMeta]:
     ids = list(set(file_ids))
     if not ids:

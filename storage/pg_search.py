@@ -224,7 +224,7 @@ def _whole_rooms_query(one_room: bool, keyset: bool):
 # ---------------------------------------------------------------------------- the indexer's part
 
 # Which messages have words to index (as migration 0008 has it).
-HAS_WORDS = "m.kind = 'text' AND NOT m.recalled AND m.text IS NOT NULL AND lower(m.text) ~ '[a-z0-9]'"
+HAS_WORDS = f"{SEARCHABLE} AND lower(m.text) ~ '[a-z0-9]'"
 _INDEXING = 0x5EA4C4  # advisory lock: one node indexes at a time
 _BEHIND = "rooms r LEFT JOIN message_words_progress p ON p.room_id = r.id WHERE r.last_seq > coalesce(p.upto, 0)"
 # A message the index already has a row of was edited since it was read (the trigger of

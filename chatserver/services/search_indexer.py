@@ -79,7 +79,7 @@ class SearchIndexer:
                 # Busy: only keep the backlog (what search scans) from growing past its bound.
                 if backlog > self._max_backlog and loop.time() - checked >= self._interval:
                     checked = loop.time()
-                    backlog -= await self._index_chunk()
+                    backlog = max(0, backlog - await self._index_chunk())
                 continue
             while self._writer.idle:
                 moved = await self._index_chunk()
