@@ -309,7 +309,7 @@ class _Session:
 
     async def _authenticate(self, hello: frames.Hello):
         try:
-            user = await self.accounts.authenticate(hello.token)
+            user = await self.accounts.authenticate(hello.token, remember=False)
         except StorageUnavailable:
             self._refuse(ErrorCode.UNAVAILABLE, "storage is unavailable; retry shortly",
                                CloseCode.GOING_AWAY, hello.ref)

@@ -81,8 +81,13 @@ class AccountService:
             token = await token_store.issue(db, user.id)
         return token, user
 
-    async def authenticate(self, token: str | None) -> User | None:
-        """The token's user, or None; from the token cache while it may answer (see `TokenCache`)."""
+    async def authenticate(self, token: str | None, *, remember: bool = True) -> User | None:
+        """The token's user, or None; from the token cache while it may answer (see `TokenCache`).
+
+        `remember=False` (a socket's hello) reads the cache but does not fill it: a hello comes
+        once per connection, and filling it made every idle connection of a distinct user cost
+        ~0.3-0.9 KiB more (`bench_fanout.py --scenario idle-users`: 7.5-7.8 KiB a connection
+        without, 8.0-8.4 with), for a lookup nobody repeats; a page's HTTP requests fill it."""
         if not token or len(token) > 512:
             return None
         token_hash = hash_token(token)
@@ -92,7 +97,7 @@ class AccountService:
         ticket = self._tokens.ticket()
         async with self._db.inline_read() as db:
             user = await token_store.user_for_hash(db, token_hash)
-        if user is not None:
+        if user is not None and remember:
             self._tokens.put(token_hash, user, ticket)
         return user
 

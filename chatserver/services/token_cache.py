@@ -11,6 +11,10 @@ most `ttl` seconds, the bound on a revocation whose news was lost without the bu
 (docs/protocol.md §12.2). A lookup still in flight when entries are dropped does not put its
 (possibly stale) answer back: each drop starts a new generation, and a lookup only fills the
 cache in the generation it started in.
+
+Entries are kept in the order they expire and the expired ones are shed as new ones come, so
+the cache holds only the last `ttl` seconds' lookups: after a burst of sign-ins it does not
+keep thousands of dead entries (~0.3 KiB each) until the size bound pushes them out.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from storage.records import User
 
 from ..bus.events import ControlEvent, Revoked, UserChanged
 
-SIZE = 10_000  # entries; the least recently used go first
+SIZE = 10_000  # entries; the first to expire go first
 
 
 class Ticket(NamedTuple):
@@ -60,7 +64,6 @@ class TokenCache:
         if expires <= self._clock():
             del self._entries[token_hash]
             return None
-        self._entries.move_to_end(token_hash)
         return user
 
     def ticket(self) -> Ticket:
@@ -71,8 +74,11 @@ class TokenCache:
         if self._ttl <= 0 or ticket.generation != self._generation or not self._trusted():
             return
         self._entries[token_hash] = (ticket.started + self._ttl, user)
+        # Lookups end about in the order they began, so entries stay about in expiry order; one
+        # that overtook another only makes the other wait behind it (it is not served: `get`).
         self._entries.move_to_end(token_hash)
-        while len(self._entries) > self._size:
+        now = self._clock()
+        while self._entries and (len(self._entries) > self._size or next(iter(self._entries.values()))[0] <= now):
             self._entries.popitem(last=False)
 
     def forget(self, *, token_hash: str | None = None, user_id: str | None = None) -> None:

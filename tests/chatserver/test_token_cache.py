@@ -132,11 +132,23 @@ def test_the_bus_coming_back_empties_the_cache_and_ends_tickets_then_tells_the_h
     assert hub.calls == [("restored", 0), ("control", 0), ("room", "r1")]
 
 
-def test_the_cache_is_bounded_least_recently_used_first():
+def test_the_cache_is_bounded_first_to_expire_first():
     tokens, _, _ = cache(size=3)
     for n in range(3):
         filled(tokens, f"h{n}", ALICE)
-    assert tokens.get("h0") == ALICE  # h0 used: h1 is now the least recent
+    assert tokens.get("h0") == ALICE  # being read does not make it live longer
     filled(tokens, "h3", BOB)
-    assert len(tokens) == 3 and tokens.get("h1") is None
-    assert [tokens.get(f"h{n}") for n in (0, 2, 3)] == [ALICE, ALICE, BOB]
+    assert len(tokens) == 3 and tokens.get("h0") is None
+    assert [tokens.get(f"h{n}") for n in (1, 2, 3)] == [ALICE, ALICE, BOB]
+
+
+def test_expired_entries_are_shed_as_new_ones_come_without_being_read():
+    tokens, clock, _ = cache(ttl=5.0, size=100)
+    for n in range(50):
+        filled(tokens, f"old{n}", ALICE)
+    clock.now += 3.0
+    filled(tokens, "young", BOB)
+    assert len(tokens) == 51
+    clock.now += 2.0  # the first fifty are 5 s old: expired, never read again
+    filled(tokens, "new", BOB)
+    assert len(tokens) == 2 and tokens.get("young") == BOB and tokens.get("new") == BOB

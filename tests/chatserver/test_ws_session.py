@@ -8,6 +8,9 @@ import gc
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatserver import keys
+from storage import tokens as token_store
+
 from .conftest import JSON, MSGPACK, Closed, post_messages, seqs, with_settings
 
 
@@ -46,6 +49,23 @@ async def test_first_frame_other_than_hello_is_refused(connect, make_account):
 async def test_undecodable_first_frame_is_refused(connect):
     wire = await connect(hello=False)
     await assert_refused(wire, "{not json")
+
+
+async def test_a_hello_reads_the_token_cache_but_does_not_fill_it(server, api, connect, http, make_account):
+    """A socket's hello happens once per connection: remembering its token made every idle
+    connection of a distinct user hold a cache entry. An HTTP request does fill the cache. Each
+    token is then revoked in the database behind the node's back (no bus news), so only a
+    cached entry can still answer for it within the cache's 5 s."""
+    alice = await make_account()
+    by_hello = await api.login(alice.user["name"], "correct horse")  # never used over HTTP
+    by_http = await api.login(alice.user["name"], "correct horse")
+    await connect(by_hello)
+    assert (await http("GET", "/api/me", token=by_http)).status == 200
+    async with server.app[keys.DB].transaction() as db:
+        for raw in (by_hello, by_http):
+            assert await token_store.revoke(db, raw)
+    assert (await http("GET", "/api/me", token=by_http)).status == 200  # remembered: the cache works here
+    assert (await http("GET", "/api/me", token=by_hello)).status == 401  # the hello did not fill it
 
 
 async def test_token_is_never_taken_from_the_url(connect, make_account):
