@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 GAP_WAIT = 0.25  # seconds an early message waits for the ones before it
 IDLE_ROOM_TTL = 30.0  # seconds a room with no local member stays subscribed
 STORAGE_RETRY = 1.0  # seconds between two tries of a catch-up that found storage down
+DISSOLVED_MEMORY = 60.0  # seconds a dissolved room is remembered for hellos that read it just before
 
 
 class _Room:
@@ -156,6 +157,9 @@ class Hub:
         self._rooms: dict[str, _Room] = {}
         self._room_setup: dict[str, asyncio.Future[_Room]] = {}
         self._heard_in_setup: dict[str, list[Message]] = {}  # by room: messages the bus brought meanwhile
+        # Rooms dissolved in the last DISSOLVED_MEMORY seconds (by when): a connection in its hello
+        # may have read one before it went and is told once its resume is done (`revalidate`).
+        self._dissolved: dict[str, float] = {}
         self._unsubscribing: dict[str, asyncio.Task] = {}
         self._users: dict[str, set[Connection]] = {}
         self._connection_count = 0
@@ -357,12 +361,17 @@ class Hub:
                     for conn in self.user_connections(user_id):
                         conn.send(frames.Notify(type=type_, **payload))
             case RoomDeleted(room_id=room_id, user_ids=user_ids):
+                self._remember_dissolved(room_id)
                 gone = frames.RoomDeleted(room=room_id)
                 for user_id in user_ids:
                     for conn in self.user_connections(user_id):
                         if room_id in conn.rooms or room_id in conn.holding:
                             self.detach(conn, room_id)
                             conn.send(gone)
+                        elif not conn.resumed:
+                            # Its hello may have read the room before it went and not reached it yet:
+                            # checked against storage once the resume is done, as a join is.
+                            conn.stale = True
             case Revoked(token_hash=token_hash, user_id=user_id):
                 for conn in self.connections():
                     if (token_hash and conn.token_hash == token_hash) or (user_id and conn.user.id == user_id):
@@ -370,6 +379,12 @@ class Hub:
             case UserChanged(user=user):
                 for conn in self.user_connections(user.id):
                     conn.user = user  # what their next messages carry (display name, avatar)
+
+    def _remember_dissolved(self, room_id: str) -> None:
+        now = self._loop.time()
+        for old in [r for r, when in self._dissolved.items() if now - when > DISSOLVED_MEMORY]:
+            del self._dissolved[old]
+        self._dissolved[room_id] = now
 
     def on_bus_restored(self) -> None:
         """Events may have been lost: read every served room forward from storage,
@@ -413,6 +428,8 @@ class Hub:
             for room_id in list(conn.rooms):
                 if room_id not in rooms:
                     self.detach(conn, room_id)
+                    if room_id in self._dissolved:
+                        conn.send(frames.RoomDeleted(room=room_id))
             for room_id, read_seq in rooms.items():
                 if room_id not in conn.rooms and room_id not in conn.holding:
                     self._spawn(self.attach(conn, room_id, after_seq=read_seq))

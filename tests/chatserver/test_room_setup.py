@@ -60,3 +60,48 @@ async def test_a_message_heard_while_the_room_is_set_up_is_delivered(
         await watcher.close()
     got = await b.expect("message", room=room["id"])
     assert (got["seq"], got["text"]) == (stored.message.seq, "meanwhile")
+
+
+async def test_a_room_dissolved_while_a_hello_sets_it_up_is_reported_and_let_go(
+        server, database_url, make_account, make_room, connect):
+    """A hello reads the user's rooms, then attaches them one after another. A room dissolved in
+    between is in the `welcome`, and the `RoomDeleted` news finds the connection holding nothing of
+    it yet (it is still setting up another room): the client must still be told (`room_deleted`)
+    and the node must not serve it to them.
+
+    The hello is held by a lock on `room_mutes` (read while its first room is set up); the same
+    transaction deletes the other room (its cascade needs that table), and the news reaches the
+    hub while the hello waits, as it would from the node where the dissolve answered first."""
+    from chatserver import keys
+    from chatserver.bus.events import RoomDeleted
+
+    alice, bob = await make_account(), await make_account()
+    rooms = [(await make_room(owner=alice, members=[bob], name=f"group {n}"))[0]["id"] for n in range(2)]
+    hub = server.app[keys.HUB]
+    plain = database_url.replace("postgresql+asyncpg", "postgresql")
+    locker, watcher = await asyncpg.connect(plain), await asyncpg.connect(plain)
+    try:
+        lock = locker.transaction()
+        await lock.start()
+        await locker.execute("LOCK TABLE room_mutes IN ACCESS EXCLUSIVE MODE")
+        hello = asyncio.create_task(connect(bob))
+        async with asyncio.timeout(10):
+            while not await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                             " AND query LIKE '%room_mutes%'"):
+                await asyncio.sleep(0.01)
+        (held,) = hub.user_connections(bob.id)
+        (first,) = held.holding  # being set up; the other is not reached yet
+        dissolved = next(room_id for room_id in rooms if room_id != first)
+        await locker.execute("DELETE FROM rooms WHERE id = $1", dissolved)
+        assert not held.resumed and dissolved not in held.rooms
+        hub.on_control_event(RoomDeleted(room_id=dissolved, user_ids=[alice.id, bob.id]))
+        await lock.commit()
+        b = await hello
+    finally:
+        await locker.close()
+        await watcher.close()
+    assert dissolved in [r["id"] for r in b.welcome["rooms"]]
+    await b.expect("room_deleted", room=dissolved)
+    async with asyncio.timeout(5):
+        while dissolved in held.rooms or dissolved in held.holding:
+            await asyncio.sleep(0.01)
