@@ -5,6 +5,7 @@ chosen point."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
 import pytest
@@ -18,6 +19,27 @@ async def database_url():
     url = await fresh_pg_database()
     yield url
     await drop_pg_database(url)
+
+
+@contextlib.asynccontextmanager
+async def room_setup_held(database_url: str, hello_coro):
+    """Lock `room_mutes` (read while a room is set up), start `hello_coro` as a task and yield
+    `(locker, hello)` once the hello waits on the lock: the body runs in the locker's transaction,
+    committed (and the lock released) on leaving; then `await hello`."""
+    plain = database_url.replace("postgresql+asyncpg", "postgresql")
+    locker, watcher = await asyncpg.connect(plain), await asyncpg.connect(plain)
+    try:
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE room_mutes IN ACCESS EXCLUSIVE MODE")
+            hello = asyncio.create_task(hello_coro)
+            async with asyncio.timeout(10):
+                while not await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                                 " AND query LIKE '%room_mutes%'"):
+                    await asyncio.sleep(0.01)
+            yield locker, hello
+    finally:
+        await locker.close()
+        await watcher.close()
 
 
 async def test_a_message_heard_while_the_room_is_set_up_is_delivered(
@@ -37,27 +59,13 @@ async def test_a_message_heard_while_the_room_is_set_up_is_delivered(
     alice, bob = await make_account(), await make_account()
     room, _ = await make_room(owner=alice, members=[bob])
     hub, db = server.app[keys.HUB], server.app[keys.DB]
-    plain = database_url.replace("postgresql+asyncpg", "postgresql")
-    locker, watcher = await asyncpg.connect(plain), await asyncpg.connect(plain)
-    try:
-        lock = locker.transaction()
-        await lock.start()
-        await locker.execute("LOCK TABLE room_mutes IN ACCESS EXCLUSIVE MODE")
-        hello = asyncio.create_task(connect(bob))  # the first connection of the room on this node
-        async with asyncio.timeout(10):
-            while not await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                             " AND query LIKE '%room_mutes%'"):
-                await asyncio.sleep(0.01)
+    async with room_setup_held(database_url, connect(bob)) as (_, hello):  # the room's first connection here
         sender = User(id=alice.id, name=alice.user["name"], display=alice.user["display"])
         async with db.transaction() as conn:
             (stored,) = await message_store.append_batch(
                 conn, [NewMessage(room_id=room["id"], sender=sender, text="meanwhile", cid="meanwhile")])
         hub.on_room_event(room["id"], Posted(stored.message))
-        await lock.rollback()
-        b = await hello
-    finally:
-        await locker.close()
-        await watcher.close()
+    b = await hello
     got = await b.expect("message", room=room["id"])
     assert (got["seq"], got["text"]) == (stored.message.seq, "meanwhile")
 
@@ -78,28 +86,14 @@ async def test_a_room_dissolved_while_a_hello_sets_it_up_is_reported_and_let_go(
     alice, bob = await make_account(), await make_account()
     rooms = [(await make_room(owner=alice, members=[bob], name=f"group {n}"))[0]["id"] for n in range(2)]
     hub = server.app[keys.HUB]
-    plain = database_url.replace("postgresql+asyncpg", "postgresql")
-    locker, watcher = await asyncpg.connect(plain), await asyncpg.connect(plain)
-    try:
-        lock = locker.transaction()
-        await lock.start()
-        await locker.execute("LOCK TABLE room_mutes IN ACCESS EXCLUSIVE MODE")
-        hello = asyncio.create_task(connect(bob))
-        async with asyncio.timeout(10):
-            while not await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                             " AND query LIKE '%room_mutes%'"):
-                await asyncio.sleep(0.01)
+    async with room_setup_held(database_url, connect(bob)) as (locker, hello):
         (held,) = hub.user_connections(bob.id)
         (first,) = held.holding  # being set up; the other is not reached yet
         dissolved = next(room_id for room_id in rooms if room_id != first)
         await locker.execute("DELETE FROM rooms WHERE id = $1", dissolved)
         assert not held.resumed and dissolved not in held.rooms
         hub.on_control_event(RoomDeleted(room_id=dissolved, user_ids=[alice.id, bob.id]))
-        await lock.commit()
-        b = await hello
-    finally:
-        await locker.close()
-        await watcher.close()
+    b = await hello
     assert dissolved in [r["id"] for r in b.welcome["rooms"]]
     await b.expect("room_deleted", room=dissolved)
     async with asyncio.timeout(5):
