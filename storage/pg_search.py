@@ -145,6 +145,11 @@ _NEWEST_FIRST = "ORDER BY {p}ts DESC, {p}room_id DESC, {p}seq DESC LIMIT :limit"
 _HIT = "{p}room_id, {p}seq, {p}id, {p}ts, {p}text"
 
 
+def _and_after(keyset: bool) -> str:
+    """The condition that a message `m` comes after the cursor, as an `AND` to add (or nothing)."""
+    return " AND " + _AFTER.format(p="m.") if keyset else ""
+
+
 def _rooms(one_room: bool) -> str:
     """The rooms searched, read in the statement that reads their messages: a room left a moment
     ago is never searched, nor one joined a moment ago missed."""
@@ -177,7 +182,7 @@ def _window_query(one_room: bool, keyset: bool):
 def _trigram_query(one_room: bool, keyset: bool):
     """The matches in the caller's rooms, newest first, found by the trigram index. Its
     `room_id = ANY` lets the planner narrow the index's answer by the primary key."""
-    after = " AND " + _AFTER.format(p="m.") if keyset else ""
+    after = _and_after(keyset)
     return text(  # senders joined to the page only: the planner may expect thousands of rows
         f"SELECT h.*, {SENDER} FROM (SELECT {_HIT.format(p='m.')}, m.sender_id FROM messages m "
         "WHERE m.text ILIKE :pattern ESCAPE '\\' AND m.room_id = ANY(CAST(:rooms AS VARCHAR[])) "
@@ -193,7 +198,7 @@ def _words_query(one_room: bool, keyset: bool):
     and the planner, misjudging it, read the whole index), up to each room's progress (above
     it the index may hold rows written by edits), and above it from the messages themselves
     (`_whole_rooms_query`'s way). Each row is checked against the message as it reads now."""
-    after = " AND " + _AFTER.format(p="m.") if keyset else ""
+    after = _and_after(keyset)
     member = "" if one_room else " WHERE mine.id IN (SELECT ms.room_id FROM memberships ms WHERE ms.user_id = :me)"
     return text(
         f"SELECT h.*, {SENDER} FROM (SELECT t.* FROM unnest(CAST(:rooms AS VARCHAR[]), CAST(:words AS TEXT[])) "
@@ -212,7 +217,7 @@ def _words_query(one_room: bool, keyset: bool):
 @functools.cache
 def _whole_rooms_query(one_room: bool, keyset: bool):
     """Each room read newest first until it has a page of matches; those merged, newest first."""
-    after = " AND " + _AFTER.format(p="m.") if keyset else ""
+    after = _and_after(keyset)
     return text(
         f"SELECT h.*, {SENDER} FROM ({_rooms(one_room)}) AS mine CROSS JOIN LATERAL ("
         f"SELECT {_HIT.format(p='m.')}, m.sender_id FROM messages m WHERE m.room_id = mine.id AND {SEARCHABLE} "

@@ -50,6 +50,14 @@ PUBLIC_POLICIES = ("open", "approval")  # groups anyone may find (never `invite`
 # PostgreSQL: a record's searched text, as migration 0004 indexes it.
 RECORD_TEXT = ("coalesce(alumni_records.name, '') || chr(1) || coalesce(alumni_records.school, '') || chr(1) "
                "|| coalesce(alumni_records.class_name, '') || chr(1) || coalesce(alumni_records.description, '')")
+_RECORD_TEXT_COLUMN = literal_column(f"({RECORD_TEXT})")
+
+
+def _has_bigram(searched: str, q: str) -> ColumnElement:
+    """PostgreSQL: the 2-character `q` is among the bigrams of `searched` (SQL) lowered, by the
+    GIN index of `search_bigrams` over it (migrations 0004 and 0008): pg_trgm has no trigram to
+    narrow such a query with."""
+    return text(f"search_bigrams(lower({searched})) @> ARRAY[lower(CAST(:bigram AS TEXT))]").bindparams(bigram=q)
 
 
 class BadCursor(ValueError):
@@ -137,9 +145,7 @@ async def people(conn: AsyncConnection, q: str, *, after: str | None = None, lim
         return []
     found = _where_matches(dialect, table, [UserRow.name, UserRow.display], q, match)
     if dialect == "postgresql" and not _indexed(q):  # the bigram index of migration 0004
-        bigrams = text("search_bigrams(lower(users.name || ' ' || users.display)) "
-                       "@> ARRAY[lower(CAST(:bigram AS TEXT))]")
-        found = and_(bigrams.bindparams(bigram=q), found)
+        found = and_(_has_bigram("users.name || ' ' || users.display", q), found)
     query = (
         select(*users.COLUMNS)
         .where(found, UserRow.deleted.is_(False))
@@ -235,7 +241,7 @@ async def records(
             continue
         where.append(_contains(dialect, col, value))
         if dialect == "postgresql" and _indexed(value):  # the same, narrowed by the one trigram index
-            where.append(_contains(dialect, literal_column(f"({RECORD_TEXT})"), value))
+            where.append(_contains(dialect, _RECORD_TEXT_COLUMN, value))
     if year is not None:
         where.append(RecordRow.year == year)
     ranks = _ranks(dialect, q, RecordRow.name, [RecordRow.school, RecordRow.class_name])
@@ -255,11 +261,8 @@ async def records(
 def _record_contains(q: str) -> ColumnElement:
     """PostgreSQL: some searched field of a record contains `q`, by an index of all four
     (migration 0004's trigrams; for 2 characters, migration 0008's bigrams)."""
-    found = _contains("postgresql", literal_column(f"({RECORD_TEXT})"), q)
-    if _indexed(q):
-        return found
-    bigrams = text(f"search_bigrams(lower({RECORD_TEXT})) @> ARRAY[lower(CAST(:bigram AS TEXT))]")
-    return and_(bigrams.bindparams(bigram=q), found)
+    found = _contains("postgresql", _RECORD_TEXT_COLUMN, q)
+    return found if _indexed(q) else and_(_has_bigram(RECORD_TEXT, q), found)
 
 
 async def _records_rank_by_rank(conn: AsyncConnection, where: list[ColumnElement], ranks: list[ColumnElement],

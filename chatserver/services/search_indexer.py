@@ -54,7 +54,7 @@ class SearchIndexer:
         self._db = db
         self._writer = writer
         self._interval = interval
-        self._max_backlog = MAX_BACKLOG["sqlite" if db.is_sqlite else "postgresql"] if max_backlog is None else max_backlog
+        self._max_backlog = MAX_BACKLOG[db.dialect] if max_backlog is None else max_backlog
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
