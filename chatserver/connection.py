@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from storage.records import User
 
     from .hub import Hub
+    from .wsproto import BorrowedSocket
 
 CLOSE_GRACE = 5.0  # seconds a peer gets to answer our close frame before the socket is cut
 OWED_WAIT = 3.0  # seconds a server-initiated close waits for the answers the connection is owed
@@ -74,6 +75,18 @@ class Flusher:
         rooms, self._rooms = self._rooms, []
         for room in rooms:
             room.flush()
+
+
+class _Behind:
+    """`Connection.direct` while the transport holds some of the connection's bytes: takes none itself."""
+
+    __slots__ = ()
+
+    def send(self, data: bytes) -> int:
+        return 0
+
+
+BEHIND = _Behind()
 
 
 class Flag:
@@ -130,6 +143,8 @@ class Connection:
         "closed",
         "close_code",
         "transport",
+        "socket",
+        "direct",
         "_flusher",
         "_pending",
         "_queued",
@@ -149,6 +164,7 @@ class Connection:
         self,
         *,
         transport: asyncio.Transport,
+        socket: "BorrowedSocket",
         user: "User",
         token_hash: str,
         codec: Codec,
@@ -166,6 +182,11 @@ class Connection:
         self.closed = False
         self.close_code: int | None = None
         self.transport = transport
+        self.socket = socket  # the transport's (`wsproto.BorrowedSocket`)
+        # Where a write goes first: `socket` while nothing of this connection's waits in the transport's
+        # buffer, so a frame sent straight to the kernel cannot overtake (or split) one queued there;
+        # `BEHIND` otherwise, and from the start (the handshake's bytes may still be queued).
+        self.direct: "BorrowedSocket | _Behind" = BEHIND
         self._flusher = flusher
         self._pending: list[bytes] = []
         self._queued = False
@@ -207,12 +228,33 @@ class Connection:
         if self.closed or not self._pending:
             return
         pending, self._pending = self._pending, []
-        transport = self.transport
-        if transport.is_closing():
-            return
-        transport.writelines(pending)
-        if transport.get_write_buffer_size() > self.send_buffer:
+        if self.write(pending[0] if len(pending) == 1 else b"".join(pending)):
             self.close_slow()
+
+    def write(self, data: bytes) -> bool:
+        """Write after everything written before; True when the connection is now over its send buffer.
+
+        Every write of a connection goes through here (the fan-out inlines its first step,
+        `hub._Room.flush`): straight to the kernel with one `send(2)` while nothing waits in
+        the transport, else behind what waits there.
+        """
+        try:
+            sent = self.direct.send(data)
+        except OSError:  # the kernel's buffer is full, or the socket is closing (detached)
+            sent = 0
+        return sent != len(data) and self.write_behind(data, sent)
+
+    def write_behind(self, data: bytes, sent: int) -> bool:
+        """Queue in the transport what the kernel did not take of `data` (`sent` bytes went straight)."""
+        transport = self.transport
+        if self.closed or transport.is_closing():
+            return False  # the peer is gone, or we closed: the session ends and detaches it
+        if self.direct is BEHIND and not transport.get_write_buffer_size():
+            self.direct = self.socket  # the transport wrote out what it held: straight to the kernel again
+            return self.write(data)
+        self.direct = BEHIND
+        transport.write(data[sent:])
+        return transport.get_write_buffer_size() > self.send_buffer
 
     def close_slow(self) -> None:
         self.close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and resume")
@@ -285,6 +327,7 @@ class Connection:
     def _stop(self, code: int) -> None:
         """Nothing more goes out: what is queued is dropped."""
         self.closed = True
+        self.direct = BEHIND
         self.close_code = code
         self._pending.clear()
 

@@ -32,7 +32,7 @@ from .errors import ServiceError
 from .http.errors import json_error
 from .ratelimit import TokenBucket
 from .views import message_frame, user_frame
-from .wsproto import MAX_INBOX, FrameReader
+from .wsproto import MAX_INBOX, BorrowedSocket, FrameReader
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,9 @@ def _take_over(request: web.Request, subprotocol: str | None) -> web.StreamRespo
     # Bytes the client sent right behind its upgrade request (a pipelined hello) wait in aiohttp's
     # HTTP parser for a WebSocket reader: they are ours.
     tail = getattr(handler, "_message_tail", b"")
-    session = _Session(app, server_codec(subprotocol), transport)
-    reader = FrameReader(transport, session, app[keys.SETTINGS].max_frame)
+    borrowed = BorrowedSocket.of(transport)
+    session = _Session(app, server_codec(subprotocol), transport, borrowed)
+    reader = FrameReader(transport, borrowed, session, app[keys.SETTINGS].max_frame)
     transport.set_protocol(reader)
     # aiohttp's server drops its handler; without its transport it cannot close ours on the way out.
     handler.transport = None
@@ -124,13 +125,14 @@ class _Session:
     """
 
     __slots__ = (
-        "transport", "app", "settings", "hub", "metrics", "accounts", "messages", "rooms", "codec", "conn",
+        "transport", "socket", "app", "settings", "hub", "metrics", "accounts", "messages", "rooms", "codec", "conn",
         "send_bucket", "flood_bucket", "bad_bucket", "typing_bucket", "inbox", "task", "hello_timer",
         "closed", "gone", "context",
     )
 
-    def __init__(self, app: web.Application, codec: Codec, transport):
+    def __init__(self, app: web.Application, codec: Codec, transport, socket: BorrowedSocket):
         self.transport = transport
+        self.socket = socket  # the connection's, once hello registers it
         self.app = app
         self.settings = app[keys.SETTINGS]
         self.hub = app[keys.HUB]
@@ -179,6 +181,13 @@ class _Session:
 
     def server_closed(self) -> bool:
         return self.closed or (self.conn is not None and (self.conn.closed or not self.conn.accepting))
+
+    def write(self, data: bytes) -> None:
+        """Bytes of our own (a pong, a refusal, a close frame): behind the connection's frames once it has one."""
+        if self.conn is not None:
+            self.conn.write(data)  # keeps `direct` right: nothing may overtake bytes the transport holds
+        else:
+            self.transport.write(data)
 
     def on_failed(self, code: int) -> None:
         """The peer sent what RFC 6455 forbids (1002, 1007) or a frame over `max_frame` (1009): close now."""
@@ -245,6 +254,7 @@ class _Session:
             return
         conn = Connection(
             transport=self.transport,
+            socket=self.socket,
             user=user,
             token_hash=hash_token(hello.token),
             codec=self.codec,
@@ -327,7 +337,7 @@ class _Session:
         if self.closed or self.gone:
             return
         error = frames.Error(code=code, message=message, ref=ref, retry_after=retry_after)
-        self.transport.write(wsframe.data_frame(self.codec.encode(error), self.codec.binary))
+        self.write(wsframe.data_frame(self.codec.encode(error), self.codec.binary))
         self._close_unregistered(close_code, message)
 
     def _close_unregistered(self, code: int, reason: str) -> None:
@@ -335,7 +345,7 @@ class _Session:
         self.closed = True
         self.inbox = None
         if not self.transport.is_closing():
-            self.transport.write(wsframe.close_frame(code, reason))
+            self.write(wsframe.close_frame(code, reason))
         asyncio.get_running_loop().call_later(CLOSE_GRACE, self._cut)
 
     def _cut(self) -> None:

@@ -11,9 +11,10 @@ delivery). This isolates the fan-out itself: messages enter
 flusher writing to real loopback sockets (uvloop when installed), whose far
 ends a child process on the other CPU reads and discards. What is timed is
 this thread's CPU time (`time.thread_time`) over the whole run, the event
-loop's own writes included. `bare` is the floor under any hub: one frame
-encoded once, one `transport.write` per member, nothing else (what the picows
-broadcast does per member, in C). `--burst N` puts N messages in each loop
+loop's own writes included. `bare` is a loop under any hub: one frame
+encoded once, one `transport.write` per member, nothing else; `send` is the
+floor: one `send(2)` per member on its socket, which is what the picows
+broadcast does per member, in C, when the transport's buffer is empty. `--burst N` puts N messages in each loop
 turn: messages arriving faster than the loop turns.
 """
 
@@ -36,6 +37,7 @@ from chatserver import hub as hub_module  # noqa: E402
 from chatserver import wsframe  # noqa: E402
 from chatserver.connection import Connection, Flusher  # noqa: E402
 from chatserver.metrics import Metrics  # noqa: E402
+from chatserver.wsproto import BorrowedSocket  # noqa: E402
 from client_proto.codec import JSON_SUBPROTOCOL, server_codec  # noqa: E402
 from storage.records import Message, User  # noqa: E402
 
@@ -80,6 +82,7 @@ def _message(room_id: str, seq: int, sender: User, text: str) -> Message:
 async def run(members: int, messages: int, bursts: list[int], size: int, reader_cpu: int) -> list[dict]:
     loop = asyncio.get_running_loop()
     transports: list = []
+    borrowed: list = []
     server = await loop.create_server(lambda: _Sink(transports), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     reader = subprocess.Popen([sys.executable, "-c", READER, str(port), str(members), str(reader_cpu)],
@@ -99,20 +102,22 @@ async def run(members: int, messages: int, bursts: list[int], size: int, reader_
         except TypeError:  # an older hub (rooms without an id or flusher)
             room = hub_module._Room(next_seq=1)
         hub._rooms[room_id] = room
-        for i, transport in enumerate(transports):
+        borrowed[:] = [BorrowedSocket.of(transport) for transport in transports]
+        for i, (transport, socket) in enumerate(zip(transports, borrowed)):
             user = User(id=f"u_{i}", name=f"m{i}", display=f"m{i}")
             kwargs = dict(transport=transport, user=user, token_hash="", codec=codec, flusher=flusher,
                           send_buffer=1 << 24)
-            try:
-                conn = Connection(**kwargs)
-            except TypeError:  # an older connection also held aiohttp's WebSocketResponse
-                conn = Connection(ws=None, **kwargs)
+            conn = None
+            for extra in ({"socket": socket}, {}, {"ws": None}):  # older connections: no socket; aiohttp's ws
+                with contextlib.suppress(TypeError):
+                    conn = Connection(**kwargs, **extra)
+                    break
             conn.ready.set()
             room.json.add(conn)
         text = "x" * size
         results = []
         for burst in bursts:
-            for target in ("hub", "bare"):
+            for target in ("hub", "bare", "send"):
                 seq = room.next_seq
                 turns = max(1, messages // burst)
                 await asyncio.sleep(0.2)  # the reader catches up with the previous run
@@ -127,8 +132,12 @@ async def run(members: int, messages: int, bursts: list[int], size: int, reader_
                         for _ in range(burst):
                             frame = hub_module.message_frame(_message(room_id, seq, sender, text))
                             data = wsframe.data_frame(codec.encode(frame), False)
-                            for transport in transports:
-                                transport.write(data)
+                            if target == "bare":
+                                for transport in transports:
+                                    transport.write(data)
+                            else:
+                                for socket in borrowed:
+                                    socket.send(data)
                             seq += 1
                     await asyncio.sleep(0)  # the loop turns: uvloop writes what the kernel did not take
                 cpu = time.thread_time() - started
@@ -138,6 +147,8 @@ async def run(members: int, messages: int, bursts: list[int], size: int, reader_
                                 "cpu_us_per_delivery": cpu / deliveries * 1e6})
         return results
     finally:
+        for socket in borrowed:
+            socket.detach()
         for transport in transports:
             transport.abort()
         server.close()
@@ -171,11 +182,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 best[key] = r
     rows = list(best.values())
     print(f"{args.members} members, {args.messages} messages a measurement, lowest of {args.repeat} runs")
-    print(f"{'burst':>5}  {'hub µs':>7}  {'bare µs':>7}  ratio")
+    print(f"{'burst':>5}  {'hub µs':>7}  {'bare µs':>7}  {'send µs':>7}  hub/bare")
     for burst in bursts:
-        h, b = best[("hub", burst)], best[("bare", burst)]
-        print(f"{burst:>5}  {h['cpu_us_per_delivery']:7.3f}  {b['cpu_us_per_delivery']:7.3f}  "
-              f"{h['cpu_us_per_delivery'] / b['cpu_us_per_delivery']:.2f}x")
+        h, b, d = (best[(target, burst)]["cpu_us_per_delivery"] for target in ("hub", "bare", "send"))
+        print(f"{burst:>5}  {h:7.3f}  {b:7.3f}  {d:7.3f}  {h / b:.2f}x")
     return rows
 
 
