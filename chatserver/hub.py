@@ -119,7 +119,7 @@ class _Room:
         delivery with a queue and a flusher mark per member, 2.5 µs without). The
         direct `send` skips uvloop's write queue (`transport.write` queues a frame and
         writes it with `write(2)` at the end of the loop turn) and the checks of the
-        transport before and after each write: 13 % less CPU in this loop with one
+        transport before and after each write: 11-17 % less CPU in this loop with one
         message a turn (docs/performance.md, "Sending straight to the kernel").
         What the kernel does not take, or a member whose transport holds bytes of its
         own, goes behind in the transport (`Connection.write_behind`); past

@@ -59,7 +59,7 @@ class BorrowedSocket(socket.socket):
     the connection's waits in the transport's buffer (`Connection.write`, and the
     fan-out's loop `hub._Room.flush`) instead of `transport.write`, which under
     uvloop queues the frame and writes it with `write(2)` at the end of the loop
-    turn: 13 % less CPU in the fan-out's loop (docs/performance.md, "Sending
+    turn: 11-17 % less CPU in the fan-out's loop (docs/performance.md, "Sending
     straight to the kernel").
 
     The descriptor stays the transport's. This object lets go of it (`detach`:
