@@ -64,10 +64,10 @@ class BorrowedSocket(socket.socket):
 
     The descriptor stays the transport's. This object lets go of it (`detach`:
     its number becomes -1, so a send fails with EBADF and the caller falls back
-    to the transport) as soon as the transport starts closing: `FrameReader`
-    detaches it in `connection_lost`, which uvloop and asyncio both call before
-    they close the descriptor, so a send never reaches a number the kernel has
-    since given to a newer connection. Dropping the object detaches too, where a
+    to the transport): `FrameReader` detaches it once the peer's close frame is
+    answered (no data frame may follow it) and in `connection_lost`, which uvloop
+    and asyncio both call before they close the descriptor, so a send never
+    reaches a number the kernel has since given to a newer connection. Dropping the object detaches too, where a
     plain socket would close the transport's descriptor under it.
     """
 
