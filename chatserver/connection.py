@@ -223,9 +223,21 @@ class Connection:
         """Encode a frame with this connection's codec and queue it."""
         self.push(wsframe.data_frame(self.codec.encode(frame), self.codec.binary))
 
+    def greet(self, welcome: Any) -> None:
+        """Queue the `welcome` ahead of anything queued during the hello and let frames go out.
+
+        The connection hears its user's events (a `notify`) from its registration on, before
+        its welcome can be built; nothing is written before the welcome (`flush` waits for `ready`).
+        """
+        self._pending.insert(0, wsframe.data_frame(self.codec.encode(welcome), self.codec.binary))
+        self.ready.set()
+        if not self._queued:
+            self._queued = True
+            self._flusher.mark(self)
+
     def flush(self) -> None:
         self._queued = False
-        if self.closed or not self._pending:
+        if self.closed or not self._pending or not self.ready.is_set():
             return
         pending, self._pending = self._pending, []
         if self.write(pending[0] if len(pending) == 1 else b"".join(pending)):

@@ -278,7 +278,7 @@ class _Session:
             return
         if self.gone:
             return
-        conn.send(
+        conn.greet(
             frames.Welcome(
                 user=user_frame(user),
                 session=conn.session,
@@ -292,7 +292,6 @@ class _Session:
                 ref=hello.ref,
             )
         )
-        conn.ready.set()
         resume = hello.resume or {}
         try:
             for state in states:

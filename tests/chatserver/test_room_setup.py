@@ -22,19 +22,19 @@ async def database_url():
 
 
 @contextlib.asynccontextmanager
-async def room_setup_held(database_url: str, hello_coro):
-    """Lock `room_mutes` (read while a room is set up), start `hello_coro` as a task and yield
+async def room_setup_held(database_url: str, hello_coro, table: str = "room_mutes"):
+    """Lock `table` (`room_mutes`: read while a room is set up), start `hello_coro` as a task and yield
     `(locker, hello)` once the hello waits on the lock: the body runs in the locker's transaction,
     committed (and the lock released) on leaving; then `await hello`."""
     plain = database_url.replace("postgresql+asyncpg", "postgresql")
     locker, watcher = await asyncpg.connect(plain), await asyncpg.connect(plain)
     try:
         async with locker.transaction():
-            await locker.execute("LOCK TABLE room_mutes IN ACCESS EXCLUSIVE MODE")
+            await locker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
             hello = asyncio.create_task(hello_coro)
             async with asyncio.timeout(10):
                 while not await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                                 " AND query LIKE '%room_mutes%'"):
+                                                 " AND query LIKE $1", f"%{table}%"):
                     await asyncio.sleep(0.01)
             yield locker, hello
     finally:
@@ -99,3 +99,29 @@ async def test_a_room_dissolved_while_a_hello_sets_it_up_is_reported_and_let_go(
     async with asyncio.timeout(5):
         while dissolved in held.rooms or dissolved in held.holding:
             await asyncio.sleep(0.01)
+
+
+async def test_a_notify_heard_during_a_hello_comes_after_its_welcome(
+        server, database_url, make_account, make_room, connect):
+    """A connection hears its user's events from its registration on, before its welcome can be built
+    (the rooms' states are read after it, so none is missed): a `notify` heard meanwhile must not be
+    written before the welcome (the fuzz test saw one come first). The hello is held on its read of the
+    rooms' states by a lock on `message_mentions`; the notify reaches the hub as the bus would bring it."""
+    from chatserver import keys
+    from chatserver.bus.events import Notified
+
+    alice, bob = await make_account(), await make_account()
+    room, _ = await make_room(owner=alice, members=[bob])
+    hub = server.app[keys.HUB]
+    async with room_setup_held(database_url, connect(bob), table="message_mentions") as (_, hello):
+        (held,) = hub.user_connections(bob.id)
+        assert not held.ready.is_set()  # registered, its welcome not built yet
+        sender = {"id": alice.id, "name": alice.user["name"], "display": alice.user["display"]}
+        hub.on_control_event(Notified([bob.id], "mention", {"room": room["id"], "seq": 7, "from_": sender}))
+        # The flusher writes a queued frame at the end of its loop turn: 50 ms is many turns, enough for
+        # the notify to go out before the welcome if anything let it.
+        await asyncio.sleep(0.05)
+    b = await hello
+    assert list(b._queued) == []  # nothing arrived before the welcome
+    notice = await b.expect("notify")
+    assert (notice["type"], notice["room"], notice["seq"]) == ("mention", room["id"], 7)
