@@ -210,18 +210,21 @@ class Connection:
     def binary(self) -> bool:
         return self.codec.binary
 
-    def push(self, data: bytes) -> None:
-        """Queue one ready-made frame; it is written at the end of this loop turn."""
+    def push(self, data: bytes, first: bool = False) -> None:
+        """Queue one ready-made frame (`first`: ahead of those queued); written at the end of this loop turn."""
         if self.closed:
             return
-        self._pending.append(data)
+        if first:
+            self._pending.insert(0, data)
+        else:
+            self._pending.append(data)
         if not self._queued:
             self._queued = True
             self._flusher.mark(self)
 
-    def send(self, frame: Any) -> None:
+    def send(self, frame: Any, first: bool = False) -> None:
         """Encode a frame with this connection's codec and queue it."""
-        self.push(wsframe.data_frame(self.codec.encode(frame), self.codec.binary))
+        self.push(wsframe.data_frame(self.codec.encode(frame), self.codec.binary), first)
 
     def greet(self, welcome: Any) -> None:
         """Queue the `welcome` ahead of anything queued during the hello and let frames go out.
@@ -229,11 +232,8 @@ class Connection:
         The connection hears its user's events (a `notify`) from its registration on, before
         its welcome can be built; nothing is written before the welcome (`flush` waits for `ready`).
         """
-        self._pending.insert(0, wsframe.data_frame(self.codec.encode(welcome), self.codec.binary))
         self.ready.set()
-        if not self._queued:
-            self._queued = True
-            self._flusher.mark(self)
+        self.send(welcome, first=True)
 
     def flush(self) -> None:
         self._queued = False

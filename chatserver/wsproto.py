@@ -67,8 +67,9 @@ class BorrowedSocket(socket.socket):
     to the transport): `FrameReader` detaches it once the peer's close frame is
     answered (no data frame may follow it) and in `connection_lost`, which uvloop
     and asyncio both call before they close the descriptor, so a send never
-    reaches a number the kernel has since given to a newer connection. Dropping the object detaches too, where a
-    plain socket would close the transport's descriptor under it.
+    reaches a number the kernel has since given to a newer connection. Dropping
+    the object detaches too, where a plain socket would close the transport's
+    descriptor under it.
     """
 
     __slots__ = ()

@@ -14,8 +14,9 @@ this thread's CPU time (`time.thread_time`) over the whole run, the event
 loop's own writes included. `bare` is a loop under any hub: one frame
 encoded once, one `transport.write` per member, nothing else; `send` is the
 floor: one `send(2)` per member on its socket, which is what the picows
-broadcast does per member, in C, when the transport's buffer is empty. `--burst N` puts N messages in each loop
-turn: messages arriving faster than the loop turns.
+broadcast does per member, in C, when the transport's buffer is empty.
+`--burst N` puts N messages in each loop turn: messages arriving faster than
+the loop turns.
 """
 
 from __future__ import annotations

@@ -33,8 +33,7 @@ def event_loop_policy(request):
 
 def server_connection(server, account):
     """The server's `Connection` of the account's only connection (None until its hello is done)."""
-    conns = server.app[keys.HUB]._users.get(account.id) or set()
-    return next(iter(conns), None)
+    return next(iter(server.app[keys.HUB].user_connections(account.id)), None)
 
 
 def test_dropping_a_borrowed_socket_leaves_the_descriptor_to_its_owner():
